@@ -1,0 +1,16 @@
+"""adaptive_rt: an on-device runtime for resource-adaptive (weight-sharing) neural networks.
+
+The runtime imports numpy (and psutil for monitoring) only; torch is used by
+``adaptive_rt.train`` alone. Submodules are imported on first use.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .space import SearchSpace, StageSpec, SubnetConfig, ConfigError, SpaceError, get_space, list_spaces  # noqa: E402
+from .poolfile import PoolEntry, PoolFile, PoolFileError, load_pool, write_pool, make_entry  # noqa: E402
+from .graph import build_graph  # noqa: E402
+
+__all__ = ["__version__", "SearchSpace", "StageSpec", "SubnetConfig", "ConfigError", "SpaceError",
+           "get_space", "list_spaces", "PoolEntry", "PoolFile", "PoolFileError", "load_pool",
+           "write_pool", "make_entry", "build_graph"]

@@ -1,0 +1,356 @@
+"""Graph IR: (space, config) -> the ordered ops of one subnet, and its cost.
+
+This is the single description of "which ops, which weights, which slices"
+for a subnet. Every executor follows it: the NumPy reference, the C++ engine,
+the ONNX/TFLite exporters and the torch supernet. It also owns the names and
+full shapes of the supernet's tensors in the pool file (the *native layout*):
+
+==========================  ===================================  ===========================
+tensor                      stored shape                         a subnet uses
+==========================  ===================================  ===========================
+``stem.conv.weight``        ``[k*k*Cin, Cout_max]`` (kh,kw,cin)  first ``Cout`` columns
+``*.expand.weight``         ``[Cin_max, Cmid_max]``              top-left ``[Cin, Cmid]``
+``*.dw{k}.weight``          ``[k, k, Cmid_max]`` per kernel k    first ``Cmid`` channels
+``*.se.reduce.weight``      ``[Cmid_max, R_max]`` (+ bias R_max) top-left ``[Cmid, R]``
+``*.se.expand.weight``      ``[R_max, Cmid_max]`` (+ bias)       top-left ``[R, Cmid]``
+``*.project.weight``        ``[Cmid_max, Cout_max]``             top-left ``[Cmid, Cout]``
+``head.conv.weight``        ``[Clast_max, Chead]``               first ``Clast`` rows
+``head.mix.weight``         ``[Chead, Cfeat]`` (no bias)         all
+``classifier.weight``       ``[Cin, classes]`` (+ bias)          all
+``<layer>.bn.weight/bias``  ``[C_max]`` (gamma, beta; shared)    first ``C``
+``<prefix><layer>.bn.mean``  ``[C]`` per pool entry              all
+==========================  ===================================  ===========================
+
+Activations are NHWC float32, batch first. Convolutions pad ``k // 2`` on
+every side (PyTorch's symmetric padding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .space import SearchSpace, SubnetConfig
+
+__all__ = ["OP_KINDS", "WeightRef", "BatchNormRef", "Op", "Graph", "Cost",
+           "build_graph", "tensor_specs", "running_stat_specs", "bn_stat_specs"]
+
+#: Kinds of op in a graph. Activations are fused into the op that produces
+#: them (``Op.act``), batch norm into a per-channel scale/shift (``Op.bn``).
+OP_KINDS = ("resize", "conv", "pwconv", "dwconv", "se", "add", "gap", "linear")
+
+Shape = tuple[int, int, int]  # (H, W, C) of one image
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """A tensor of the supernet and the prefix of each dimension a subnet uses."""
+
+    name: str
+    shape: tuple[int, ...]      # stored (full) shape
+    active: tuple[int, ...]     # prefix length per dimension
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for a in self.active:
+            n *= a
+        return n
+
+
+@dataclass(frozen=True)
+class BatchNormRef:
+    """Batch norm after a conv, folded into a scale/shift of its first ``channels``.
+
+    gamma/beta are ``{layer}.weight`` / ``{layer}.bias`` (shared, full width);
+    the statistics are ``{prefix}{layer}.mean`` / ``.var`` where ``prefix`` is
+    the pool entry's ``bn`` field (``""`` names the supernet's own full-width
+    running statistics).
+    """
+
+    layer: str
+    channels: int
+    max_channels: int
+
+    @property
+    def gamma(self) -> str:
+        return f"{self.layer}.weight"
+
+    @property
+    def beta(self) -> str:
+        return f"{self.layer}.bias"
+
+    def mean(self, prefix: str = "") -> str:
+        return f"{prefix}{self.layer}.mean"
+
+    def var(self, prefix: str = "") -> str:
+        return f"{prefix}{self.layer}.var"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One op of a subnet. ``inputs``/``output`` index :attr:`Graph.shapes`."""
+
+    kind: str
+    name: str
+    inputs: tuple[int, ...]
+    output: int
+    in_shape: Shape
+    out_shape: Shape
+    kernel: int = 1
+    stride: int = 1
+    act: str = "none"
+    weight: WeightRef | None = None
+    bias: WeightRef | None = None
+    bn: BatchNormRef | None = None
+    # squeeze-excite only: reduce (w, b) and expand (w, b); gate from the space
+    se: tuple[WeightRef, WeightRef, WeightRef, WeightRef] | None = None
+    gate: str = ""
+
+    @property
+    def pad(self) -> int:
+        return self.kernel // 2
+
+    def weight_refs(self) -> Iterator[WeightRef]:
+        for w in (self.weight, self.bias):
+            if w is not None:
+                yield w
+        if self.se is not None:
+            yield from self.se
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost of one subnet at batch 1."""
+
+    macs: int                       # multiply-accumulates of conv and linear layers
+    params: int                     # weights, biases, BN gamma/beta the subnet touches
+    peak_activation_bytes: int      # float32 activations live at once (see Graph.cost)
+
+    @property
+    def mflops(self) -> float:
+        """MFLOPs in the OFA / PSS-Net convention: millions of MACs."""
+        return self.macs / 1e6
+
+
+@dataclass(frozen=True)
+class Graph:
+    space: SearchSpace
+    config: SubnetConfig
+    ops: tuple[Op, ...]
+    shapes: tuple[Shape, ...]       # value id -> (H, W, C); value 0 is the input
+    output: int
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.shapes[0]
+
+    @property
+    def num_classes(self) -> int:
+        return self.shapes[self.output][2]
+
+    def bn_refs(self) -> Iterator[BatchNormRef]:
+        for op in self.ops:
+            if op.bn is not None:
+                yield op.bn
+
+    def cost(self) -> Cost:
+        """MACs, parameters and peak activation memory (batch 1, float32).
+
+        Peak activation is the largest, over ops, of the bytes of every value
+        that is live while the op runs: its inputs, its output, and values
+        produced earlier that a later op still reads (the residual input).
+        """
+        macs = params = 0
+        for op in self.ops:
+            ho, wo, co = op.out_shape
+            ci = op.in_shape[2]
+            if op.kind == "conv":
+                macs += ho * wo * co * op.kernel * op.kernel * ci
+            elif op.kind == "pwconv":
+                macs += ho * wo * co * ci
+            elif op.kind == "dwconv":
+                macs += ho * wo * co * op.kernel * op.kernel
+            elif op.kind in ("se", "linear"):
+                macs += sum(w.numel for w in op.weight_refs() if len(w.shape) == 2)
+            params += sum(w.numel for w in op.weight_refs())
+            if op.bn is not None:
+                params += 2 * op.bn.channels
+        return Cost(macs, params, self._peak_activation_bytes())
+
+    def _peak_activation_bytes(self) -> int:
+        last_use = {0: 0}
+        for i, op in enumerate(self.ops):
+            for v in op.inputs:
+                last_use[v] = i
+        last_use[self.output] = len(self.ops)
+        produced = {0: -1}
+        for i, op in enumerate(self.ops):
+            produced[op.output] = i
+        nbytes = [4 * h * w * c for h, w, c in self.shapes]
+        peak = nbytes[0]
+        for i, op in enumerate(self.ops):
+            live = sum(nbytes[v] for v, p in produced.items() if p < i and last_use.get(v, -1) >= i)
+            peak = max(peak, live + nbytes[op.output])
+        return peak
+
+
+# ----------------------------------------------------------------------------- naming
+def _block(s: int, b: int) -> str:
+    return f"s{s}.b{b}"
+
+
+def _conv_out(size: int, k: int, stride: int) -> int:
+    return (size + 2 * (k // 2) - k) // stride + 1
+
+
+class _Builder:
+    def __init__(self, space: SearchSpace, in_shape: Shape):
+        self.space = space
+        self.ops: list[Op] = []
+        self.shapes: list[Shape] = [in_shape]
+
+    def emit(self, kind: str, name: str, inputs: tuple[int, ...], out_shape: Shape, **kw) -> int:
+        self.shapes.append(out_shape)
+        out = len(self.shapes) - 1
+        self.ops.append(Op(kind, name, inputs, out, self.shapes[inputs[0]], out_shape, **kw))
+        return out
+
+    def bn(self, layer: str, c: int, c_max: int) -> BatchNormRef:
+        return BatchNormRef(f"{layer}.bn", c, c_max)
+
+
+def build_graph(space: SearchSpace, config: SubnetConfig,
+                input_hw: tuple[int, int] | None = None) -> Graph:
+    """The ops of subnet ``config`` for an input of ``input_hw`` (default: the
+    space's ``input_size`` square). A resize op is emitted first when the input
+    size differs from the config's resolution."""
+    config.validate(space)
+    h_in, w_in = input_hw if input_hw is not None else (space.input_size, space.input_size)
+    if not (1 <= h_in <= 16384 and 1 <= w_in <= 16384):
+        raise ValueError(f"input size {h_in}x{w_in} is out of range [1, 16384]")
+    g = _Builder(space, (h_in, w_in, space.in_channels))
+    x, r = 0, config.resolution
+    if (h_in, w_in) != (r, r):
+        x = g.emit("resize", "input.resize", (x,), (r, r, space.in_channels))
+
+    # stem: full kxk conv, fixed width
+    k, st, cin, cout = space.stem_kernel, space.stem_stride, space.in_channels, space.stem_channels
+    h = _conv_out(r, k, st)
+    x = g.emit("conv", "stem.conv", (x,), (h, h, cout), kernel=k, stride=st, act=space.stem_act,
+               weight=WeightRef("stem.conv.weight", (k * k * cin, cout), (k * k * cin, cout)),
+               bn=g.bn("stem.conv", cout, cout))
+
+    for s, stage in enumerate(space.stages):
+        cout = space.stage_width(s, config.widths[s])
+        for b, (k, e) in enumerate(zip(config.kernels[s], config.expands[s])):
+            x = _block_ops(g, space, s, b, k, e, cout, x)
+
+    hh, ww, c = g.shapes[x]
+    c_max, ch = space.last_max_width, space.head_channels
+    x = g.emit("pwconv", "head.conv", (x,), (hh, ww, ch), act=space.head_act,
+               weight=WeightRef("head.conv.weight", (c_max, ch), (c, ch)), bn=g.bn("head.conv", ch, ch))
+    x = g.emit("gap", "head.pool", (x,), (1, 1, ch))
+    if space.feature_channels:
+        cf = space.feature_channels
+        x = g.emit("linear", "head.mix", (x,), (1, 1, cf), act=space.feature_act,
+                   weight=WeightRef("head.mix.weight", (ch, cf), (ch, cf)))
+        ch = cf
+    n = space.num_classes
+    x = g.emit("linear", "classifier", (x,), (1, 1, n),
+               weight=WeightRef("classifier.weight", (ch, n), (ch, n)),
+               bias=WeightRef("classifier.bias", (n,), (n,)))
+    return Graph(space, config, tuple(g.ops), tuple(g.shapes), x)
+
+
+def _block_ops(g: _Builder, space: SearchSpace, s: int, b: int, k: int, e: float,
+               cout: int, x: int) -> int:
+    stage = space.stages[s]
+    p = _block(s, b)
+    in_max, mid_max, out_max = space.block_max_widths(s, b)
+    hh, ww, cin = g.shapes[x]
+    mid = space.mid_width(cin, e)
+    stride = stage.stride if b == 0 else 1
+    h = x
+    if stage.has_expand:
+        h = g.emit("pwconv", f"{p}.expand", (h,), (hh, ww, mid), act=stage.act,
+                   weight=WeightRef(f"{p}.expand.weight", (in_max, mid_max), (cin, mid)),
+                   bn=g.bn(f"{p}.expand", mid, mid_max))
+    ho = _conv_out(hh, k, stride)
+    wo = _conv_out(ww, k, stride)
+    h = g.emit("dwconv", f"{p}.dw", (h,), (ho, wo, mid), kernel=k, stride=stride, act=stage.act,
+               weight=WeightRef(f"{p}.dw{k}.weight", (k, k, mid_max), (k, k, mid)),
+               bn=g.bn(f"{p}.dw", mid, mid_max))
+    if stage.se:
+        rr, r_max = space.se_width(mid), space.block_max_se(s, b)
+        refs = (WeightRef(f"{p}.se.reduce.weight", (mid_max, r_max), (mid, rr)),
+                WeightRef(f"{p}.se.reduce.bias", (r_max,), (rr,)),
+                WeightRef(f"{p}.se.expand.weight", (r_max, mid_max), (rr, mid)),
+                WeightRef(f"{p}.se.expand.bias", (mid_max,), (mid,)))
+        h = g.emit("se", f"{p}.se", (h,), (ho, wo, mid), se=refs, gate=space.se_gate)
+    h = g.emit("pwconv", f"{p}.project", (h,), (ho, wo, cout),
+               weight=WeightRef(f"{p}.project.weight", (mid_max, out_max), (mid, cout)),
+               bn=g.bn(f"{p}.project", cout, out_max))
+    if stride == 1 and cin == cout:
+        h = g.emit("add", f"{p}.add", (h, x), (ho, wo, cout))
+    return h
+
+
+# ----------------------------------------------------------------------------- tensors
+def tensor_specs(space: SearchSpace) -> dict[str, tuple[int, ...]]:
+    """Every shared tensor of the supernet (weights, biases, BN gamma/beta):
+    name -> stored shape. This is exactly the set a pool file must hold."""
+    specs: dict[str, tuple[int, ...]] = {}
+
+    def conv(name: str, shape: tuple[int, ...], bn: int | None) -> None:
+        specs[f"{name}.weight"] = shape
+        if bn is not None:
+            specs[f"{name}.bn.weight"] = (bn,)
+            specs[f"{name}.bn.bias"] = (bn,)
+
+    k, cin, c = space.stem_kernel, space.in_channels, space.stem_channels
+    conv("stem.conv", (k * k * cin, c), c)
+    for s, stage in enumerate(space.stages):
+        for b in range(stage.max_depth):
+            p = _block(s, b)
+            in_max, mid_max, out_max = space.block_max_widths(s, b)
+            if stage.has_expand:
+                conv(f"{p}.expand", (in_max, mid_max), mid_max)
+            for kk in stage.kernel_sizes:
+                specs[f"{p}.dw{kk}.weight"] = (kk, kk, mid_max)
+            specs[f"{p}.dw.bn.weight"] = specs[f"{p}.dw.bn.bias"] = (mid_max,)
+            if stage.se:
+                r_max = space.block_max_se(s, b)
+                specs[f"{p}.se.reduce.weight"] = (mid_max, r_max)
+                specs[f"{p}.se.reduce.bias"] = (r_max,)
+                specs[f"{p}.se.expand.weight"] = (r_max, mid_max)
+                specs[f"{p}.se.expand.bias"] = (mid_max,)
+            conv(f"{p}.project", (mid_max, out_max), out_max)
+    ch = space.head_channels
+    conv("head.conv", (space.last_max_width, ch), ch)
+    if space.feature_channels:
+        specs["head.mix.weight"] = (ch, space.feature_channels)
+        ch = space.feature_channels
+    specs["classifier.weight"] = (ch, space.num_classes)
+    specs["classifier.bias"] = (space.num_classes,)
+    return specs
+
+
+def running_stat_specs(space: SearchSpace) -> dict[str, tuple[int, ...]]:
+    """The supernet's own full-width BN running statistics (``<layer>.bn.mean``
+    and ``.var``): optional in a pool file, which carries per-entry ones."""
+    out = {}
+    for name, shape in tensor_specs(space).items():
+        if name.endswith(".bn.weight"):
+            layer = name[: -len(".weight")]
+            out[f"{layer}.mean"] = shape
+            out[f"{layer}.var"] = shape
+    return out
+
+
+def bn_stat_specs(graph: Graph, prefix: str) -> dict[str, tuple[int, ...]]:
+    """The per-entry BN statistics a subnet needs under ``prefix``: name -> (C,)."""
+    out = {}
+    for bn in graph.bn_refs():
+        out[bn.mean(prefix)] = (bn.channels,)
+        out[bn.var(prefix)] = (bn.channels,)
+    return out

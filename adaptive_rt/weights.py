@@ -1,0 +1,92 @@
+"""Supernet weights in the native layout: random initialisation and per-entry
+BN statistics.
+
+Training (``adaptive_rt.train``) produces real weights; this module gives the
+same dict-of-arrays form without torch, for tests, benchmarks and examples,
+and slices the per-entry BN statistics a pool entry carries.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .graph import Graph, bn_stat_specs, running_stat_specs, tensor_specs
+from .space import SearchSpace
+
+__all__ = ["random_weights", "entry_bn_stats"]
+
+
+def random_weights(space: SearchSpace, seed: int = 0) -> dict[str, np.ndarray]:
+    """He-initialised float32 weights for every tensor of ``space``, with
+    plausible BN parameters and full-width running statistics."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for name, shape in tensor_specs(space).items():
+        if name.endswith(".bn.weight"):
+            a = rng.uniform(0.5, 1.5, shape)
+        elif name.endswith(".bias"):
+            a = rng.normal(0.0, 0.1, shape)
+        elif len(shape) == 3:                       # depthwise [k, k, C]
+            a = rng.normal(0.0, np.sqrt(2.0 / (shape[0] * shape[1])), shape)
+        else:                                       # [fan_in, fan_out]
+            a = rng.normal(0.0, np.sqrt(2.0 / shape[0]), shape)
+        out[name] = a.astype(np.float32)
+    for name, shape in running_stat_specs(space).items():
+        a = rng.normal(0.0, 0.2, shape) if name.endswith(".mean") else rng.uniform(0.5, 2.0, shape)
+        out[name] = a.astype(np.float32)
+    return out
+
+
+def entry_bn_stats(graph: Graph, weights: Mapping[str, np.ndarray], prefix: str,
+                   source_prefix: str = "") -> dict[str, np.ndarray]:
+    """Per-entry statistics for ``graph`` under ``prefix``, taken as the first
+    ``C`` channels of the statistics under ``source_prefix`` (by default the
+    supernet's own running statistics)."""
+    out = {}
+    for name, (c,) in bn_stat_specs(graph, prefix).items():
+        src = source_prefix + name[len(prefix):]
+        out[name] = np.array(weights[src][:c], dtype=np.float32)
+    return out
+
+
+def spread_configs(space: SearchSpace, k: int, seed: int = 0, samples: int = 2000) -> list:
+    """``k`` distinct configs spread over MFLOPs: the min and max configs plus
+    random samples nearest to evenly spaced MFLOPs between them."""
+    from .graph import build_graph
+    from .space import SubnetConfig  # noqa: F401  (type of the returned items)
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    lo, hi = space.min_config(), space.max_config()
+    if k == 1:
+        return [hi]
+    rng = np.random.default_rng(seed)
+    cands = {c: build_graph(space, c).cost().mflops
+             for c in (space.sample(int(s)) for s in rng.integers(0, 2**62, samples))}
+    cands.pop(lo, None)
+    cands.pop(hi, None)
+    f_lo, f_hi = build_graph(space, lo).cost().mflops, build_graph(space, hi).cost().mflops
+    chosen = [lo]
+    for t in np.linspace(f_lo, f_hi, k)[1:-1]:
+        if not cands:
+            break
+        best = min(cands, key=lambda c: abs(cands[c] - t))
+        chosen.append(best)
+        del cands[best]
+    chosen.append(hi)
+    return sorted(chosen, key=lambda c: build_graph(space, c).cost().mflops)
+
+
+def random_pool(space: SearchSpace, k: int, seed: int = 0):
+    """(entries, tensors) of a pool of ``k`` entries over random weights: the
+    shape of a real pool, for tests and benchmarks. Accuracy is not measured."""
+    from .graph import build_graph
+    from .poolfile import make_entry
+    weights = random_weights(space, seed)
+    tensors = {n: a for n, a in weights.items() if not n.endswith((".bn.mean", ".bn.var"))}
+    entries = []
+    for i, cfg in enumerate(spread_configs(space, k, seed)):
+        prefix = f"bn.e{i}."
+        tensors.update(entry_bn_stats(build_graph(space, cfg), weights, prefix))
+        entries.append(make_entry(space, cfg, f"e{i}", prefix))
+    return entries, tensors
