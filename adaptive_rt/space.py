@@ -432,11 +432,14 @@ class SearchSpace:
 
     @classmethod
     def from_json(cls, text: str) -> "SearchSpace":
-        try:
-            d = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            raise SpaceError(f"space JSON is invalid: {e}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(_loads(text, "space", SpaceError))
+
+
+def _loads(text: str, what: str, err: type) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise err(f"{what} JSON is invalid: {e}") from None
 
 
 def _set(t: tuple, i: int, v: Any) -> tuple:
@@ -571,11 +574,7 @@ class SubnetConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "SubnetConfig":
-        try:
-            d = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            raise ConfigError(f"config JSON is invalid: {e}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(_loads(text, "config", ConfigError))
 
 
 def _num(v: Any, field: str) -> float:
