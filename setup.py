@@ -1,5 +1,74 @@
-"""Build script. Metadata lives in pyproject.toml; this file exists for the
-C++ extension (adaptive_rt._core, pybind11), which the engine adds here."""
+"""Build script for the C++ engine, adaptive_rt._core (pybind11, C++17).
+
+Metadata lives in pyproject.toml. Kernels are compiled once per ISA, each
+file with its own flags (f32_avx2.cc with -mavx2 -mfma, ...), and the engine
+picks a table at run time from a CPU check; the scalar table always exists.
+Environment knobs (build time):
+  ADAPTIVE_RT_SANITIZE=1   build with AddressSanitizer + UBSan (see scripts/sanitize.sh)
+  ADAPTIVE_RT_NATIVE=1     add -march=native (a build for this CPU only)
+"""
+import os
+import platform
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
 
-setup()
+machine = platform.machine().lower()
+X86 = machine in ("x86_64", "amd64")
+ARM64 = machine in ("aarch64", "arm64")
+
+ISA_FLAGS = {
+    "_avx2.cc": ["-mavx2", "-mfma"],
+    "_avx512.cc": ["-mavx512f", "-mfma", "-Wno-maybe-uninitialized"],  # GCC 12 header false positive
+}
+
+sources = ["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cpu.cc",
+           "csrc/kernels/f32_scalar.cc"]
+if X86:
+    sources += ["csrc/kernels/f32_avx2.cc", "csrc/kernels/f32_avx512.cc"]
+if ARM64:
+    sources += ["csrc/kernels/f32_neon.cc"]
+
+compile_args = ["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+link_args = []
+if os.environ.get("ADAPTIVE_RT_SANITIZE") == "1":
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
+    compile_args = ["-O1"] + san + compile_args[1:]
+    link_args += san
+if os.environ.get("ADAPTIVE_RT_NATIVE") == "1":
+    compile_args.append("-march=native")
+
+
+class BuildExt(build_ext):
+    """Adds each kernel file's ISA flags when that file (alone) is compiled."""
+
+    def build_extensions(self):
+        original = self.compiler._compile
+
+        def compile_one(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            extra = list(extra_postargs)
+            for suffix, flags in ISA_FLAGS.items():
+                if src.endswith(suffix):
+                    extra += flags
+            return original(obj, src, ext, cc_args, extra, pp_opts)
+
+        self.compiler._compile = compile_one
+        try:
+            super().build_extensions()
+        finally:
+            self.compiler._compile = original
+
+
+ext = Pybind11Extension(
+    "adaptive_rt._core",
+    sources,
+    include_dirs=["csrc"],
+    cxx_std=17,
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+    depends=[os.path.join("csrc", f) for f in ("engine.h", "threadpool.h", "cpu.h")]
+    + [os.path.join("csrc", "kernels", f) for f in ("kernels.h", "impl.h", "vec_scalar.h", "vec_avx2.h",
+                                                     "vec_avx512.h", "vec_neon.h")],
+)
+
+setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})

@@ -77,15 +77,16 @@ def spread_configs(space: SearchSpace, k: int, seed: int = 0, samples: int = 200
     return sorted(chosen, key=lambda c: build_graph(space, c).cost().mflops)
 
 
-def random_pool(space: SearchSpace, k: int, seed: int = 0):
-    """(entries, tensors) of a pool of ``k`` entries over random weights: the
-    shape of a real pool, for tests and benchmarks. Accuracy is not measured."""
+def random_pool(space: SearchSpace, k: int, seed: int = 0, configs: list | None = None):
+    """(entries, tensors) of a pool over random weights: ``k`` entries spread
+    over MFLOPs, or exactly ``configs`` if given. The shape of a real pool, for
+    tests and benchmarks; accuracy is not measured."""
     from .graph import build_graph
     from .poolfile import make_entry
     weights = random_weights(space, seed)
     tensors = {n: a for n, a in weights.items() if not n.endswith((".bn.mean", ".bn.var"))}
     entries = []
-    for i, cfg in enumerate(spread_configs(space, k, seed)):
+    for i, cfg in enumerate(configs if configs is not None else spread_configs(space, k, seed)):
         prefix = f"bn.e{i}."
         tensors.update(entry_bn_stats(build_graph(space, cfg), weights, prefix))
         entries.append(make_entry(space, cfg, f"e{i}", prefix))

@@ -1,0 +1,140 @@
+"""The native engine: one copy of the pool's weights, one prebuilt plan per entry.
+
+``Engine.open(pool_path)`` maps the pool file (nothing is copied);
+``engine.plan(entry_id)`` turns the entry's graph into a C++ plan once —
+kernel per op chosen for its shape and this CPU, BN folded into per-channel
+scale/shift, every pointer into the shared weights and every activation
+offset resolved; ``engine.run(plan, x, threads=1)`` runs it with the GIL
+released. Switching subnet is passing another plan: microseconds, no weight
+is touched. The math lives in ``csrc/``; this module only translates the
+graph IR (``graph.py``) into plan ops.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .graph import Graph, Op
+from .poolfile import PoolEntry, PoolFile, load_pool
+
+try:
+    from . import _core
+except ImportError as e:  # pragma: no cover - depends on the build
+    raise ImportError("adaptive_rt._core (the C++ engine) is not built: reinstall with "
+                      "`pip install .` (needs a C++17 compiler)") from e
+
+__all__ = ["Engine", "Plan", "available_isas", "default_isa"]
+
+available_isas = _core.available_isas
+default_isa = _core.default_isa
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A prebuilt, immutable plan of one pool entry (safe to share across threads)."""
+
+    entry: PoolEntry
+    graph: Graph
+    native: "_core.Plan"
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.graph.input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return self.graph.num_classes
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.native.arena_bytes
+
+    def describe(self) -> str:
+        return self.native.describe()
+
+
+def _fold_bn(op: Op, t: Mapping[str, np.ndarray], prefix: str, eps: float):
+    """Per-channel (scale, shift) of the op's epilogue: BN and bias folded (float64 -> float32)."""
+    c = op.out_shape[2]
+    scale = np.ones(c)
+    shift = np.zeros(c)
+    if op.bias is not None:
+        shift = np.asarray(t[op.bias.name][:c], np.float64)
+    if op.bn is not None:
+        g = np.asarray(t[op.bn.gamma][:c], np.float64)
+        s = g / np.sqrt(np.asarray(t[op.bn.var(prefix)][:c], np.float64) + eps)
+        shift = np.asarray(t[op.bn.beta][:c], np.float64) - np.asarray(t[op.bn.mean(prefix)][:c], np.float64) * s + shift * s
+        scale = s
+    if op.bn is None and op.bias is None:
+        return None, None
+    return (None if op.bn is None else scale.astype(np.float32)), shift.astype(np.float32)
+
+
+class Engine:
+    """One pool file's weights (memory-mapped, shared by every plan) and a
+    native engine with its thread pool and scratch arenas."""
+
+    def __init__(self, pool: PoolFile, max_threads: int | None = None, isa: str | None = None):
+        self.pool = pool
+        n = max_threads if max_threads is not None else (os.cpu_count() or 1)
+        self._native = _core.Engine(max(1, min(int(n), 256)), isa or "")
+
+    @classmethod
+    def open(cls, pool_path: str | os.PathLike, max_threads: int | None = None, isa: str | None = None,
+             verify_checksum: bool = True) -> "Engine":
+        return cls(load_pool(pool_path, verify_checksum=verify_checksum), max_threads, isa)
+
+    @property
+    def isa(self) -> str:
+        return self._native.isa
+
+    @property
+    def max_threads(self) -> int:
+        return self._native.max_threads
+
+    @property
+    def arena_bytes(self) -> int:
+        """Bytes of activation scratch held (one arena per concurrent run)."""
+        return self._native.arena_bytes
+
+    def plan(self, entry: str | PoolEntry, input_hw: tuple[int, int] | None = None) -> Plan:
+        """Build the plan of a pool entry (by id) for inputs of ``input_hw``
+        (default: the space's input size; other sizes get a resize op)."""
+        e = self.pool.entry(entry) if isinstance(entry, str) else entry
+        g = self.pool.graph(e, input_hw)
+        t = self.pool.tensors
+        eps = self.pool.space.bn_eps
+        p = _core.Plan([tuple(s) for s in g.shapes], g.output)
+        for op in g.ops:
+            kw: dict = {}
+            if op.weight is not None:
+                kw["w"] = t[op.weight.name]
+                kw["scale"], kw["shift"] = _fold_bn(op, t, e.bn, eps)
+            if op.se is not None:
+                w1, b1, w2, b2 = op.se
+                kw.update(se_r=w1.active[1], se_w1=t[w1.name], se_b1=t[b1.name], se_w2=t[w2.name],
+                          se_b2=t[b2.name], se_gate=op.gate)
+            p.add_op(op.kind, op.name, op.inputs[0], op.inputs[1] if len(op.inputs) > 1 else -1,
+                     op.output, k=op.kernel, stride=op.stride, act=op.act, **kw)
+        p.finalize(self._native)
+        return Plan(e, g, p)
+
+    def plans(self) -> dict[str, Plan]:
+        """A plan for every entry of the pool, by id."""
+        return {e.id: self.plan(e) for e in self.pool.entries}
+
+    def run(self, plan: Plan, x: np.ndarray, threads: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+        """Logits ``[N, classes]`` for an NHWC float32 C-contiguous batch ``x``.
+
+        Raises TypeError for a wrong dtype, ValueError for a wrong rank, shape
+        or layout — before any kernel runs; nothing is silently converted."""
+        if not isinstance(plan, Plan):
+            raise TypeError(f"plan must be an adaptive_rt.engine.Plan, got {type(plan).__name__}")
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a numpy array, got {type(x).__name__}")
+        if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool):
+            raise TypeError("threads must be an integer")
+        return self._native.run(plan.native, x, out, int(threads))

@@ -1,0 +1,171 @@
+// pybind11 bindings of the engine: argument checks, GIL release, no math.
+// Arrays must already be float32 and C-contiguous: nothing is silently
+// converted or copied (a wrong dtype raises TypeError, a strided view
+// ValueError).
+#include <pybind11/pybind11.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "cpu.h"
+#include "engine.h"
+
+namespace py = pybind11;
+
+namespace {
+
+struct PyPlan {
+  art::Plan plan;
+  py::list keep;   // the weight arrays the plan points into, kept alive with it
+  PyPlan(std::vector<art::Shape3> shapes, int output) : plan(std::move(shapes), output) {}
+};
+
+art::Act parse_act(const std::string& s) {
+  if (s == "none") return art::Act::None;
+  if (s == "relu") return art::Act::Relu;
+  if (s == "relu6") return art::Act::Relu6;
+  if (s == "hswish") return art::Act::HSwish;
+  if (s == "hsigmoid") return art::Act::HSigmoid;
+  if (s == "sigmoid") return art::Act::Sigmoid;
+  throw py::value_error("unknown activation '" + s + "'");
+}
+
+art::OpKind parse_kind(const std::string& s) {
+  static const char* names[] = {"resize", "conv", "pwconv", "dwconv", "se", "add", "gap", "linear"};
+  for (int i = 0; i < 8; ++i)
+    if (s == names[i]) return static_cast<art::OpKind>(i);
+  throw py::value_error("unknown op kind '" + s + "'");
+}
+
+py::array checked_array(const py::handle& o, const std::string& what) {
+  if (!py::isinstance<py::array>(o)) throw py::type_error(what + " must be a numpy array");
+  auto a = py::reinterpret_borrow<py::array>(o);
+  if (!a.dtype().is(py::dtype::of<float>()))
+    throw py::type_error(what + " must be float32, got " + std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(what + " must be C-contiguous");
+  return a;
+}
+
+art::Buffer buffer(const py::object& o, const std::string& what, py::list& keep) {
+  art::Buffer b;
+  if (o.is_none()) return b;
+  py::array a = checked_array(o, what);
+  keep.append(a);
+  b.data = static_cast<const float*>(a.data());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) b.shape.push_back(a.shape(i));
+  return b;
+}
+
+std::vector<float> vec(const py::object& o, const std::string& what) {
+  if (o.is_none()) return {};
+  py::array a = checked_array(o, what);
+  if (a.ndim() != 1) throw py::value_error(what + " must be 1-D");
+  const float* p = static_cast<const float*>(a.data());
+  return std::vector<float>(p, p + a.shape(0));
+}
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "adaptive_rt native engine (C++): plans over one shared weight arena";
+
+  m.def("available_isas", [] {
+    std::vector<std::string> out;
+    for (const char* n : {"scalar", "avx2", "avx512", "neon"})
+      if (art::table_by_name(n)) out.emplace_back(n);
+    return out;
+  }, "Kernel tables this CPU and build can run.");
+  m.def("default_isa", [] { return std::string(art::default_kernels()->name); });
+
+  py::class_<art::Engine>(m, "Engine")
+      .def(py::init([](int max_threads, const std::string& isa) {
+             if (max_threads < 1 || max_threads > 256) throw py::value_error("max_threads must be 1..256");
+             const art::KernelTable* t = isa.empty() ? art::default_kernels() : art::table_by_name(isa.c_str());
+             if (t == nullptr) throw py::value_error("kernel table '" + isa + "' is not available on this CPU/build");
+             return new art::Engine(max_threads, t);
+           }), py::arg("max_threads") = 2, py::arg("isa") = "")
+      .def_property_readonly("isa", [](const art::Engine& e) { return std::string(e.kernels()->name); })
+      .def_property_readonly("max_threads", &art::Engine::max_threads)
+      .def_property_readonly("arena_bytes", &art::Engine::arena_bytes)
+      .def("run", [](art::Engine& e, PyPlan& p, const py::object& xo, const py::object& outo, int threads) {
+             if (!p.plan.finalized()) throw py::value_error("plan is not finalized");
+             if (p.plan.kernels() != e.kernels()) throw py::value_error("plan was built by another engine's kernels");
+             if (threads < 1) throw py::value_error("threads must be at least 1");
+             py::array x = checked_array(xo, "input");
+             const art::Shape3& is = p.plan.input_shape();
+             if (x.ndim() != 4 || x.shape(1) != is.h || x.shape(2) != is.w || x.shape(3) != is.c)
+               throw py::value_error("input has shape " + shape_str(x) +
+                                     ", expected (N, " + std::to_string(is.h) + ", " + std::to_string(is.w) + ", " +
+                                     std::to_string(is.c) + ")");
+             const py::ssize_t n = x.shape(0);
+             const int classes = p.plan.output_shape().c;
+             py::array out;
+             if (outo.is_none()) {
+               out = py::array_t<float>({n, static_cast<py::ssize_t>(classes)});
+             } else {
+               out = checked_array(outo, "out");
+               if (out.ndim() != 2 || out.shape(0) != n || out.shape(1) != classes)
+                 throw py::value_error("out must have shape (" + std::to_string(n) + ", " + std::to_string(classes) + ")");
+               if (!out.writeable()) throw py::value_error("out is read-only");
+               if (py::module_::import("numpy").attr("shares_memory")(out, x).cast<bool>())
+                 throw py::value_error("out overlaps the input");
+             }
+             const float* xp = static_cast<const float*>(x.data());
+             float* yp = static_cast<float*>(out.mutable_data());
+             {
+               py::gil_scoped_release release;
+               e.run(p.plan, xp, n, yp, threads);
+             }
+             return out;
+           }, py::arg("plan"), py::arg("x").noconvert(), py::arg("out") = py::none(), py::arg("threads") = 1,
+           "Run a plan on an NHWC float32 batch; returns logits (N, classes).");
+
+  py::class_<PyPlan>(m, "Plan")
+      .def(py::init([](const std::vector<std::tuple<int, int, int>>& shapes, int output) {
+             std::vector<art::Shape3> s;
+             for (auto& t : shapes) s.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
+             return new PyPlan(std::move(s), output);
+           }), py::arg("shapes"), py::arg("output"))
+      .def("add_op", [](PyPlan& p, const std::string& kind, const std::string& name, int in0, int in1, int out,
+                        int k, int stride, const std::string& act, const py::object& w, const py::object& scale,
+                        const py::object& shift, int se_r, const py::object& se_w1, const py::object& se_b1,
+                        const py::object& se_w2, const py::object& se_b2, const std::string& se_gate) {
+             art::OpDesc op;
+             op.kind = parse_kind(kind);
+             op.name = name;
+             op.in0 = in0; op.in1 = in1; op.out = out; op.k = k; op.stride = stride;
+             op.act = parse_act(act);
+             py::list keep;
+             op.w = buffer(w, name + " weight", keep);
+             op.scale = vec(scale, name + " scale");
+             op.shift = vec(shift, name + " shift");
+             op.se_r = se_r;
+             op.se_w1 = buffer(se_w1, name + " SE reduce weight", keep);
+             op.se_b1 = buffer(se_b1, name + " SE reduce bias", keep);
+             op.se_w2 = buffer(se_w2, name + " SE expand weight", keep);
+             op.se_b2 = buffer(se_b2, name + " SE expand bias", keep);
+             op.se_gate = parse_act(se_gate);
+             p.plan.add(std::move(op));   // validates; throws ValueError (invalid_argument)
+             for (auto a : keep) p.keep.append(a);
+           },
+           py::arg("kind"), py::arg("name"), py::arg("in0"), py::arg("in1") = -1, py::arg("out"),
+           py::arg("k") = 1, py::arg("stride") = 1, py::arg("act") = "none", py::arg("w") = py::none(),
+           py::arg("scale") = py::none(), py::arg("shift") = py::none(), py::arg("se_r") = 0,
+           py::arg("se_w1") = py::none(), py::arg("se_b1") = py::none(), py::arg("se_w2") = py::none(),
+           py::arg("se_b2") = py::none(), py::arg("se_gate") = "hsigmoid")
+      .def("finalize", [](PyPlan& p, const art::Engine& e) { p.plan.finalize(e.kernels()); }, py::arg("engine"))
+      .def("describe", [](const PyPlan& p) { return p.plan.describe(); })
+      .def_property_readonly("finalized", [](const PyPlan& p) { return p.plan.finalized(); })
+      .def_property_readonly("num_steps", [](const PyPlan& p) { return p.plan.num_steps(); })
+      .def_property_readonly("arena_bytes", [](const PyPlan& p) { return p.plan.arena_floats() * 4; })
+      .def_property_readonly("input_shape", [](const PyPlan& p) {
+        auto& s = p.plan.input_shape(); return py::make_tuple(s.h, s.w, s.c); })
+      .def_property_readonly("num_classes", [](const PyPlan& p) { return p.plan.output_shape().c; });
+}

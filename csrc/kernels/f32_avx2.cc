@@ -1,0 +1,16 @@
+// f32 kernels for avx2: impl.h instantiated with VecAVX2, a 6x(2 vectors) GEMM tile.
+#include "kernels.h"
+#include "vec_avx2.h"
+
+namespace art {
+namespace k_avx2 {
+using V = VecAVX2;
+constexpr int MR = 6;
+constexpr int NV = 2;
+#define ISA_NAME "avx2"
+#include "impl.h"
+#undef ISA_NAME
+}  // namespace k_avx2
+
+const KernelTable* kernels_avx2() { return &k_avx2::table; }
+}  // namespace art

@@ -1,0 +1,119 @@
+// Kernel implementations over a vector trait V (see vec_*.h). Included once
+// per ISA inside that ISA's own namespace, so each instantiation is a
+// distinct symbol compiled with its own flags. No std:: templates here:
+// a shared inline instantiation could be merged across ISAs by the linker.
+//
+// Requires: V, MR (GEMM rows per tile), NV (vectors per tile row).
+
+static inline V::T act_vec(V::T x, Act act) {
+  switch (act) {
+    case Act::None: return x;
+    case Act::Relu: return V::max(x, V::zero());
+    case Act::Relu6: return V::min(V::max(x, V::zero()), V::set1(6.f));
+    case Act::HSwish: {
+      V::T g = V::min(V::max(V::add(x, V::set1(3.f)), V::zero()), V::set1(6.f));
+      return V::mul(x, V::mul(g, V::set1(1.f / 6.f)));
+    }
+    case Act::HSigmoid:
+      return V::mul(V::min(V::max(V::add(x, V::set1(3.f)), V::zero()), V::set1(6.f)), V::set1(1.f / 6.f));
+    default: return x;   // Sigmoid is applied by the caller (SE gate only)
+  }
+}
+
+constexpr int NR = NV * V::W;
+
+// One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
+template <int MR_, bool FULL>
+static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
+  typename V::T acc[MR_][NV];
+  for (int r = 0; r < MR_; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  const float* Ap[MR_];
+  for (int r = 0; r < MR_; ++r) Ap[r] = a.A + (int64_t)(i + r) * a.lda;
+  const float* b = a.B + j;
+  int cnt[NV];
+  for (int v = 0; v < NV; ++v) {
+    int c = nr - v * V::W;
+    cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
+  }
+  for (int k = 0; k < a.K; ++k, b += a.ldb) {
+    typename V::T bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
+    for (int r = 0; r < MR_; ++r) {
+      typename V::T av = V::set1(Ap[r][k]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+    }
+  }
+  for (int v = 0; v < NV; ++v) {
+    if (!FULL && cnt[v] == 0) break;
+    int col = j + v * V::W;
+    typename V::T sc = a.scale ? (FULL ? V::load(a.scale + col) : V::load_n(a.scale + col, cnt[v])) : V::set1(1.f);
+    typename V::T sh = a.shift ? (FULL ? V::load(a.shift + col) : V::load_n(a.shift + col, cnt[v])) : V::zero();
+    for (int r = 0; r < MR_; ++r) {
+      typename V::T y = act_vec(V::fma(acc[r][v], sc, sh), a.act);
+      float* c = a.C + (int64_t)(i + r) * a.ldc + col;
+      if (a.res) {
+        const float* rp = a.res + (int64_t)(i + r) * a.ldr + col;
+        y = V::add(y, FULL ? V::load(rp) : V::load_n(rp, cnt[v]));
+      }
+      if (FULL) V::store(c, y); else V::store_n(c, y, cnt[v]);
+    }
+  }
+}
+
+template <bool FULL>
+static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
+  switch (mr) {
+#define ART_MR_CASE(n) case n: if (n <= MR) gemm_tile<(n <= MR ? n : 1), FULL>(a, i, j, nr); break;
+    ART_MR_CASE(1) ART_MR_CASE(2) ART_MR_CASE(3) ART_MR_CASE(4) ART_MR_CASE(5) ART_MR_CASE(6)
+    ART_MR_CASE(7) ART_MR_CASE(8) ART_MR_CASE(9) ART_MR_CASE(10) ART_MR_CASE(11) ART_MR_CASE(12)
+#undef ART_MR_CASE
+    default: break;
+  }
+}
+
+static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
+  for (int j = n0; j < n1; j += NR) {
+    int nr = n1 - j < NR ? n1 - j : NR;
+    for (int i = m0; i < m1; i += MR) {
+      int mr = m1 - i < MR ? m1 - i : MR;
+      if (nr == NR) gemm_rows<true>(a, i, mr, j, nr);
+      else gemm_rows<false>(a, i, mr, j, nr);
+    }
+  }
+}
+
+static void dwconv(const DwArgs& a, int oy0, int oy1) {
+  const int k = a.k, p = k / 2, C = a.C;
+  for (int oy = oy0; oy < oy1; ++oy) {
+    const int iy0 = oy * a.stride - p;
+    int ky0 = iy0 < 0 ? -iy0 : 0;
+    int ky1 = iy0 + k > a.H ? a.H - iy0 : k;
+    for (int ox = 0; ox < a.Wo; ++ox) {
+      const int ix0 = ox * a.stride - p;
+      int kx0 = ix0 < 0 ? -ix0 : 0;
+      int kx1 = ix0 + k > a.W ? a.W - ix0 : k;
+      float* o = a.out + ((int64_t)oy * a.Wo + ox) * C;
+      for (int c = 0; c < C; c += V::W) {
+        const int n = C - c < V::W ? C - c : V::W;
+        const bool full = n == V::W;
+        typename V::T acc = V::zero();
+        for (int ky = ky0; ky < ky1; ++ky) {
+          const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + ix0) * C + c;
+          const float* wrow = a.w + (int64_t)ky * k * a.wc + c;
+          for (int kx = kx0; kx < kx1; ++kx) {
+            typename V::T x = full ? V::load(irow + (int64_t)kx * C) : V::load_n(irow + (int64_t)kx * C, n);
+            typename V::T w = full ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
+            acc = V::fma(x, w, acc);
+          }
+        }
+        typename V::T sc = full ? V::load(a.scale + c) : V::load_n(a.scale + c, n);
+        typename V::T sh = full ? V::load(a.shift + c) : V::load_n(a.shift + c, n);
+        typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
+        if (full) V::store(o + c, y); else V::store_n(o + c, y, n);
+      }
+    }
+  }
+}
+
+static const KernelTable table = {ISA_NAME, MR, NR, &gemm, &dwconv};

@@ -1,0 +1,53 @@
+// Kernel interface: argument structs and the per-ISA function table.
+//
+// Every kernel family has one implementation (impl.h) written against a
+// vector trait; f32_<isa>.cc instantiates it for one ISA, compiled with that
+// ISA's flags, and cpu.cc picks one table once at start-up (XNNPACK style).
+#pragma once
+#include <cstdint>
+
+namespace art {
+
+enum class Act : int { None = 0, Relu = 1, Relu6 = 2, HSwish = 3, HSigmoid = 4, Sigmoid = 5 };
+
+// C[m, n] = act(sum_k A[m, k] * B[k, n] * scale[n] + shift[n]) + res[m, n]
+// for m in [m0, m1), n in [n0, n1). B is a prefix view: ldb is the stored width.
+struct GemmArgs {
+  int M = 0, N = 0, K = 0;
+  const float* A = nullptr; int64_t lda = 0;
+  const float* B = nullptr; int64_t ldb = 0;
+  float* C = nullptr; int64_t ldc = 0;
+  const float* scale = nullptr;   // null: 1
+  const float* shift = nullptr;   // null: 0
+  const float* res = nullptr; int64_t ldr = 0;   // null: no residual
+  Act act = Act::None;
+};
+
+// Depthwise conv, NHWC, symmetric padding k/2; weights [k, k, wc] (first C used).
+struct DwArgs {
+  int H = 0, W = 0, C = 0, Ho = 0, Wo = 0, k = 0, stride = 1;
+  const float* in = nullptr;
+  const float* w = nullptr; int64_t wc = 0;
+  float* out = nullptr;
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  Act act = Act::None;
+};
+
+struct KernelTable {
+  const char* name;
+  int gemm_mr, gemm_nr;           // tile of the GEMM micro-kernel (threads split on it)
+  void (*gemm)(const GemmArgs& a, int m0, int m1, int n0, int n1);
+  void (*dwconv)(const DwArgs& a, int oy0, int oy1);
+};
+
+const KernelTable* kernels_scalar();
+#if defined(__x86_64__) || defined(_M_X64)
+const KernelTable* kernels_avx2();
+const KernelTable* kernels_avx512();
+#endif
+#if defined(__aarch64__)
+const KernelTable* kernels_neon();
+#endif
+
+}  // namespace art

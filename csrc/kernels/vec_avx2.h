@@ -1,0 +1,26 @@
+// 8-lane AVX2 + FMA vector. Only included by files compiled with -mavx2 -mfma.
+#pragma once
+#include <immintrin.h>
+
+namespace art {
+
+struct VecAVX2 {
+  using T = __m256;
+  static constexpr int W = 8;
+  static inline T zero() { return _mm256_setzero_ps(); }
+  static inline T set1(float a) { return _mm256_set1_ps(a); }
+  static inline T load(const float* p) { return _mm256_loadu_ps(p); }
+  static inline void store(float* p, T a) { _mm256_storeu_ps(p, a); }
+  static inline __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static inline T load_n(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  static inline void store_n(float* p, T a, int n) { _mm256_maskstore_ps(p, mask(n), a); }
+  static inline T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static inline T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static inline T max(T a, T b) { return _mm256_max_ps(a, b); }
+  static inline T min(T a, T b) { return _mm256_min_ps(a, b); }
+};
+
+}  // namespace art

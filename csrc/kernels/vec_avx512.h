@@ -1,0 +1,24 @@
+// 16-lane AVX-512F vector. Only included by files compiled with -mavx512f.
+#pragma once
+#include <immintrin.h>
+
+namespace art {
+
+struct VecAVX512 {
+  using T = __m512;
+  static constexpr int W = 16;
+  static inline T zero() { return _mm512_setzero_ps(); }
+  static inline T set1(float a) { return _mm512_set1_ps(a); }
+  static inline T load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void store(float* p, T a) { _mm512_storeu_ps(p, a); }
+  static inline __mmask16 mask(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n > 0 ? n : 0)) - 1u); }
+  static inline T load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static inline void store_n(float* p, T a, int n) { _mm512_mask_storeu_ps(p, mask(n), a); }
+  static inline T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static inline T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static inline T max(T a, T b) { return _mm512_max_ps(a, b); }
+  static inline T min(T a, T b) { return _mm512_min_ps(a, b); }
+};
+
+}  // namespace art

@@ -1,0 +1,91 @@
+#include "threadpool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+static inline void cpu_relax() { _mm_pause(); }
+#elif defined(__aarch64__)
+static inline void cpu_relax() { asm volatile("yield" ::: "memory"); }
+#else
+static inline void cpu_relax() {}
+#endif
+
+namespace art {
+
+namespace {
+constexpr int kSpin = 20000;   // ~tens of microseconds before a worker sleeps
+}
+
+ThreadPool::ThreadPool(int max_threads) {
+  for (int i = 0; i + 1 < max_threads; ++i) workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stop_ = true;
+    gen_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::work(uint32_t gen) {
+  const uint64_t hi = static_cast<uint64_t>(gen) << 32;
+  uint64_t cur = ticket_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((cur & ~0xFFFFFFFFull) != hi) return;           // a different region
+    const int t = static_cast<int>(cur & 0xFFFFFFFFull);
+    if (t >= n_.load(std::memory_order_relaxed)) return;
+    if (!ticket_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) continue;
+    fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), t);
+    done_.fetch_add(1, std::memory_order_release);
+    cur = ticket_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::worker(int index) {
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t g = gen_.load(std::memory_order_acquire);
+    for (int s = 0; s < kSpin && g == seen; ++s) {
+      cpu_relax();
+      g = gen_.load(std::memory_order_acquire);
+    }
+    if (g == seen) {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen || stop_; });
+      g = gen_.load(std::memory_order_acquire);
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (stop_) return;
+    }
+    seen = g;
+    if (index < wanted_.load(std::memory_order_acquire)) work(g);
+  }
+}
+
+void ThreadPool::run(int n, int threads, TaskFn fn, void* ctx) {
+  std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+  if (!busy.owns_lock() || workers_.empty() || threads <= 1) {
+    for (int t = 0; t < n; ++t) fn(ctx, t);
+    return;
+  }
+  uint32_t gen;
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    n_.store(n, std::memory_order_relaxed);
+    fn_.store(fn, std::memory_order_relaxed);
+    ctx_.store(ctx, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    wanted_.store(threads - 1, std::memory_order_relaxed);
+    gen = gen_.load(std::memory_order_relaxed) + 1;
+    ticket_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_relaxed);
+    gen_.store(gen, std::memory_order_release);
+  }
+  cv_.notify_all();
+  work(gen);
+  while (done_.load(std::memory_order_acquire) < n) cpu_relax();
+}
+
+}  // namespace art
