@@ -1,0 +1,258 @@
+"""Native engine against the NumPy reference: every entry, random configs of
+both presets, every kernel table this CPU has, 1 and 2 threads; concurrency;
+bad input."""
+from __future__ import annotations
+
+import random
+import threading
+
+import numpy as np
+import pytest
+
+from adaptive_rt import reference
+from adaptive_rt.poolfile import write_pool
+from adaptive_rt.space import get_space
+from adaptive_rt.weights import random_pool
+
+engine_mod = pytest.importorskip("adaptive_rt.engine")
+Engine = engine_mod.Engine
+ISAS = engine_mod.available_isas()
+TOL = 1e-4
+
+
+def _pool(tmp_path_factory, space_name: str, configs, seed: int):
+    space = get_space(space_name)
+    entries, tensors = random_pool(space, 0, seed=seed, configs=configs)
+    path = tmp_path_factory.mktemp("pools") / f"{space_name}.safetensors"
+    write_pool(path, space, entries, tensors)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    sp = get_space("mbv3-tiny28")
+    rng = random.Random(0)
+    configs = list(dict.fromkeys([sp.min_config(), sp.max_config()] + [sp.sample(rng) for _ in range(60)]))
+    return _pool(tmp_path_factory, "mbv3-tiny28", configs, seed=2)
+
+
+@pytest.fixture(scope="module")
+def big_path(tmp_path_factory):
+    sp = get_space("mbv3-224")
+    rng = random.Random(1)
+    configs = list(dict.fromkeys([sp.min_config(), sp.max_config()] + [sp.sample(rng) for _ in range(50)]))
+    return _pool(tmp_path_factory, "mbv3-224", configs, seed=3)
+
+
+def _references(engine, batch, seed):
+    out = {}
+    for e in engine.pool.entries:
+        g = engine.pool.graph(e)
+        x = np.random.default_rng(seed).uniform(0, 1, (batch,) + g.input_shape).astype(np.float32)
+        out[e.id] = (x, reference.run(g, engine.pool.tensors, x, e.bn))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_refs(tiny_path):
+    return _references(Engine.open(tiny_path), batch=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def big_refs(big_path):
+    return _references(Engine.open(big_path), batch=1, seed=1)
+
+
+def _check_all(path, refs, isa, threads):
+    eng = Engine.open(path, max_threads=2, isa=isa)
+    assert eng.isa == isa
+    worst = 0.0
+    for e in eng.pool.entries:
+        x, ref = refs[e.id]
+        y = eng.run(eng.plan(e.id), x, threads=threads)
+        assert y.shape == ref.shape and y.dtype == np.float32
+        err = float(np.abs(y - ref).max() / np.abs(ref).max())
+        assert err <= TOL, (e.config.id, isa, threads, err)
+        worst = max(worst, err)
+    return worst
+
+
+def test_isas_include_scalar_and_best():
+    assert "scalar" in ISAS and engine_mod.default_isa() in ISAS
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("isa", ISAS)
+def test_tiny_random_configs_match_reference(tiny_path, tiny_refs, isa, threads):
+    assert len(tiny_refs) >= 50
+    _check_all(tiny_path, tiny_refs, isa, threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("isa", ISAS)
+def test_224_random_configs_match_reference(big_path, big_refs, isa, threads):
+    assert len(big_refs) >= 50
+    _check_all(big_path, big_refs, isa, threads)
+
+
+def test_every_entry_of_a_spread_pool(tiny_pool_path):
+    eng = Engine.open(tiny_pool_path)
+    refs = _references(eng, batch=3, seed=5)
+    for e in eng.pool.entries:
+        x, ref = refs[e.id]
+        y = eng.run(eng.plan(e.id), x)
+        assert np.abs(y - ref).max() <= TOL * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (40, 36)])
+def test_other_input_sizes_resize(tiny_pool_path, hw):
+    eng = Engine.open(tiny_pool_path)
+    e = eng.pool.entries[1]
+    plan = eng.plan(e.id, input_hw=hw)
+    assert plan.graph.ops[0].kind == "resize" and plan.input_shape == hw + (1,)
+    x = np.random.default_rng(0).random((2,) + plan.input_shape, dtype=np.float32)
+    ref = reference.run(plan.graph, eng.pool.tensors, x, e.bn)
+    assert np.abs(eng.run(plan, x) - ref).max() <= TOL * np.abs(ref).max()
+
+
+def test_threads_give_identical_results(tiny_path):
+    eng = Engine.open(tiny_path, max_threads=2)
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    for e in eng.pool.entries[:10]:
+        p = eng.plan(e.id)
+        assert np.array_equal(eng.run(p, x, threads=1), eng.run(p, x, threads=2))
+
+
+def test_concurrent_runs_are_exact(tiny_path):
+    """4 Python threads, different plans (two share one), 1,000 calls each,
+    on a 2-thread engine: every result equals the single-thread one."""
+    eng = Engine.open(tiny_path, max_threads=2)
+    ids = [e.id for e in eng.pool.entries[:3]]
+    plans = [eng.plan(ids[0]), eng.plan(ids[1]), eng.plan(ids[2]), eng.plan(ids[2])]
+    xs = [np.random.default_rng(i).random((1, 28, 28, 1), dtype=np.float32) for i in range(4)]
+    expected = [eng.run(p, x) for p, x in zip(plans, xs)]
+    errors: list = []
+    barrier = threading.Barrier(4)
+
+    def worker(i):
+        try:
+            out = np.empty_like(expected[i])
+            barrier.wait()
+            for n in range(1000):
+                eng.run(plans[i], xs[i], threads=1 + (n % 2), out=out)
+                if not np.array_equal(out, expected[i]):
+                    errors.append((i, n))
+                    return
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in ts)
+    assert not errors, errors[:3]
+    # one arena per concurrent run at most, each no larger than the largest plan needs
+    assert eng.arena_bytes <= 4 * max(p.arena_bytes for p in plans) + 4 * 64
+
+
+def test_switching_plans_needs_no_rebuild(tiny_pool_path):
+    eng = Engine.open(tiny_pool_path)
+    plans = eng.plans()
+    x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
+    first = {k: eng.run(p, x) for k, p in plans.items()}
+    for _ in range(3):
+        for k, p in plans.items():
+            assert np.array_equal(eng.run(p, x), first[k])
+
+
+def test_weights_are_not_copied(tiny_pool_path):
+    """Plans hold references to the pool's memory-mapped arrays, not copies:
+    building every plan adds only the folded BN vectors and tables."""
+    eng = Engine.open(tiny_pool_path)
+    import sys
+    before = {k: sys.getrefcount(eng.pool.tensors[k]) for k in eng.pool.tensors}
+    plan = eng.plan(eng.pool.entries[-1].id)
+    used = {w.name for op in plan.graph.ops for w in op.weight_refs()}
+    assert used
+    for name in used:
+        assert sys.getrefcount(eng.pool.tensors[name]) > before[name], name
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def eng_plan(tmp_path_factory):
+    sp = get_space("mbv3-tiny28")
+    entries, tensors = random_pool(sp, 2, seed=9)
+    path = tmp_path_factory.mktemp("bad") / "p.safetensors"
+    write_pool(path, sp, entries, tensors)
+    eng = Engine.open(path)
+    return eng, eng.plan("e1")
+
+
+@pytest.mark.parametrize("x, exc, needle", [
+    (np.zeros((1, 28, 28, 1), np.float64), TypeError, "float32"),
+    (np.zeros((1, 28, 28, 1), np.int8), TypeError, "float32"),
+    ([[0.0]], TypeError, "numpy array"),
+    (np.zeros((28, 28, 1), np.float32), ValueError, "input has shape (28, 28, 1)"),
+    (np.zeros((1, 24, 28, 1), np.float32), ValueError, "expected (N, 28, 28, 1)"),
+    (np.zeros((1, 28, 28, 3), np.float32), ValueError, "expected (N, 28, 28, 1)"),
+    (np.zeros((1, 28, 56, 1), np.float32)[:, :, ::2], ValueError, "C-contiguous"),
+])
+def test_bad_input_rejected(eng_plan, x, exc, needle):
+    eng, plan = eng_plan
+    with pytest.raises(exc) as ei:
+        eng.run(plan, x)
+    assert needle in str(ei.value)
+
+
+def test_bad_out_and_threads(eng_plan):
+    eng, plan = eng_plan
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 10\)"):
+        eng.run(plan, x, out=np.zeros((1, 10), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        eng.run(plan, x, out=np.zeros((2, 10), np.float64))
+    ro = np.zeros((2, 10), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        eng.run(plan, x, out=ro)
+    with pytest.raises(ValueError, match="threads"):
+        eng.run(plan, x, threads=0)
+    with pytest.raises(TypeError):
+        eng.run(plan, x, threads=1.5)
+    with pytest.raises(TypeError, match="Plan"):
+        eng.run(plan.native, x)
+    assert eng.run(plan, np.zeros((0, 28, 28, 1), np.float32)).shape == (0, 10)
+    # many threads are clamped to the engine's pool, not an error
+    assert eng.run(plan, x, threads=64).shape == (2, 10)
+
+
+def test_plan_validation_names_the_op():
+    core = engine_mod._core
+    eng = core.Engine(1)
+    p = core.Plan([(4, 4, 8), (4, 4, 16)], 1)
+    with pytest.raises(ValueError, match=r"op 'x' \(pwconv\): weight of shape \[8, 8\] is too small"):
+        p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 8), np.float32))
+    with pytest.raises(ValueError, match="input value 5 is not defined"):
+        p.add_op("pwconv", "x", 5, out=1, w=np.zeros((8, 16), np.float32))
+    with pytest.raises(ValueError, match="scale has 3 values"):
+        p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 16), np.float32), scale=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="unknown op kind"):
+        p.add_op("matmul", "x", 0, out=1)
+    with pytest.raises(ValueError, match="output value is never produced"):
+        p.finalize(eng)
+    p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 16), np.float32))
+    with pytest.raises(ValueError, match="written twice"):
+        p.add_op("pwconv", "y", 0, out=1, w=np.zeros((8, 16), np.float32))
+    p.finalize(eng)
+    other = core.Engine(1, "scalar")
+    if core.default_isa() != "scalar":
+        with pytest.raises(ValueError, match="another engine"):
+            other.run(p, np.zeros((1, 4, 4, 8), np.float32))
+
+
+def test_unknown_isa(tiny_pool_path):
+    with pytest.raises(ValueError, match="not available"):
+        Engine.open(tiny_pool_path, isa="sse9")
