@@ -125,7 +125,20 @@ PYBIND11_MODULE(_core, m) {
              }
              return out;
            }, py::arg("plan"), py::arg("x").noconvert(), py::arg("out") = py::none(), py::arg("threads") = 1,
-           "Run a plan on an NHWC float32 batch; returns logits (N, classes).");
+           "Run a plan on an NHWC float32 batch; returns logits (N, classes).")
+      .def("profile", [](art::Engine& e, PyPlan& p, const py::object& xo, int threads, int repeats) {
+             if (!p.plan.finalized() || p.plan.kernels() != e.kernels()) throw py::value_error("plan does not belong to this engine");
+             py::array x = checked_array(xo, "input");
+             const art::Shape3& is = p.plan.input_shape();
+             if (x.ndim() != 4 || x.shape(0) < 1 || x.shape(1) != is.h || x.shape(2) != is.w || x.shape(3) != is.c)
+               throw py::value_error("input has shape " + shape_str(x) + ", expected (1, " + std::to_string(is.h) + ", " +
+                                     std::to_string(is.w) + ", " + std::to_string(is.c) + ")");
+             std::vector<float> y(p.plan.output_shape().c);
+             const float* xp = static_cast<const float*>(x.data());
+             py::gil_scoped_release release;
+             return e.profile(p.plan, xp, y.data(), threads, repeats);
+           }, py::arg("plan"), py::arg("x").noconvert(), py::arg("threads") = 1, py::arg("repeats") = 20,
+           "Median seconds per plan step (see Plan.steps()).");
 
   py::class_<PyPlan>(m, "Plan")
       .def(py::init([](const std::vector<std::tuple<int, int, int>>& shapes, int output) {
@@ -162,6 +175,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("se_b2") = py::none(), py::arg("se_gate") = "hsigmoid")
       .def("finalize", [](PyPlan& p, const art::Engine& e) { p.plan.finalize(e.kernels()); }, py::arg("engine"))
       .def("describe", [](const PyPlan& p) { return p.plan.describe(); })
+      .def("steps", [](const PyPlan& p) { return p.plan.step_info(); },
+           "(kind, name, macs) of each step after fusion.")
       .def_property_readonly("finalized", [](const PyPlan& p) { return p.plan.finalized(); })
       .def_property_readonly("num_steps", [](const PyPlan& p) { return p.plan.num_steps(); })
       .def_property_readonly("arena_bytes", [](const PyPlan& p) { return p.plan.arena_floats() * 4; })

@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -86,6 +87,8 @@ Plan::Plan(std::vector<Shape3> shapes, int output) : shapes_(std::move(shapes)),
   }
   if (output_ < 1 || output_ >= static_cast<int>(shapes_.size()))
     throw std::invalid_argument("output value " + std::to_string(output_) + " is out of range");
+  if (shapes_[output_].h != 1 || shapes_[output_].w != 1)
+    throw std::invalid_argument("the output value must be 1x1xC (logits)");
   producer_.assign(shapes_.size(), -1);
 }
 
@@ -286,6 +289,12 @@ std::string Plan::describe() const {
   return o.str();
 }
 
+std::vector<std::tuple<std::string, std::string, int64_t>> Plan::step_info() const {
+  std::vector<std::tuple<std::string, std::string, int64_t>> out;
+  for (const Step& s : steps_) out.emplace_back(kind_name(s.op.kind), s.op.name, s.macs);
+  return out;
+}
+
 const float* Plan::in_ptr(int v, const float* x, const float* arena) const {
   return v == 0 ? x : arena + offset_[v];
 }
@@ -353,7 +362,31 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
   arenas_.release(arena);
 }
 
-void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena, int threads) {
+std::vector<double> Engine::profile(const Plan& plan, const float* x, float* y, int threads, int repeats) {
+  if (!plan.finalized()) throw std::logic_error("plan is not finalized");
+  if (plan.kernels() != kernels_) throw std::invalid_argument("plan was built for another kernel table");
+  threads = std::max(1, std::min(threads, max_threads()));
+  repeats = std::max(1, repeats);
+  const size_t n = plan.steps_.size();
+  std::vector<std::vector<double>> t(n);
+  ArenaPool::Arena arena = arenas_.acquire(plan.arena_floats());
+  for (int r = 0; r < repeats; ++r)
+    for (size_t i = 0; i < n; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      run_image(plan, x, y, arena.p, threads, i, i + 1);
+      t[i].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  arenas_.release(arena);
+  std::vector<double> med(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::nth_element(t[i].begin(), t[i].begin() + t[i].size() / 2, t[i].end());
+    med[i] = t[i][t[i].size() / 2];
+  }
+  return med;
+}
+
+void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena, int threads,
+                       size_t s0, size_t s1) {
   const KernelTable& kt = *kernels_;
   auto gemm = [&](const GemmArgs& a, int64_t macs) {
     if (threads <= 1 || macs < kParallelMacs) {
@@ -370,7 +403,9 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
       pool_.parallel_for(tasks, threads, [&](int t) { kt.gemm(a, 0, a.M, t * chunk, std::min(a.N, (t + 1) * chunk)); });
     }
   };
-  for (const Plan::Step& s : plan.steps_) {
+  s1 = std::min(s1, plan.steps_.size());
+  for (size_t si_ = s0; si_ < s1; ++si_) {
+    const Plan::Step& s = plan.steps_[si_];
     const OpDesc& op = s.op;
     const Shape3& si = plan.shapes_[op.in0];
     const Shape3& so = plan.shapes_[s.out];

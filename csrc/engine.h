@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -66,6 +67,8 @@ class Plan {
   bool finalized() const { return finalized_; }
   const KernelTable* kernels() const { return kernels_; }
   std::string describe() const;   // one line per step: kind, name, shapes, offsets
+  // (kind, name, macs) per step after fusion.
+  std::vector<std::tuple<std::string, std::string, int64_t>> step_info() const;
 
  private:
   friend class Engine;
@@ -121,8 +124,13 @@ class Engine {
   // output channels. Allocates nothing once an arena of the plan's size exists.
   void run(const Plan& plan, const float* x, int64_t batch, float* y, int threads);
 
+  // Median seconds per step of `repeats` runs of one image (a per-op profile).
+  std::vector<double> profile(const Plan& plan, const float* x, float* y, int threads, int repeats);
+
  private:
-  void run_image(const Plan& plan, const float* x, float* y, float* arena, int threads);
+  // Runs steps [s0, s1) of one image.
+  void run_image(const Plan& plan, const float* x, float* y, float* arena, int threads,
+                 size_t s0 = 0, size_t s1 = SIZE_MAX);
   const KernelTable* kernels_;
   ThreadPool pool_;
   ArenaPool arenas_;

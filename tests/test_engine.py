@@ -232,7 +232,9 @@ def test_bad_out_and_threads(eng_plan):
 def test_plan_validation_names_the_op():
     core = engine_mod._core
     eng = core.Engine(1)
-    p = core.Plan([(4, 4, 8), (4, 4, 16)], 1)
+    with pytest.raises(ValueError, match="must be 1x1xC"):
+        core.Plan([(4, 4, 8), (4, 4, 16)], 1)
+    p = core.Plan([(1, 1, 8), (1, 1, 16)], 1)
     with pytest.raises(ValueError, match=r"op 'x' \(pwconv\): weight of shape \[8, 8\] is too small"):
         p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 8), np.float32))
     with pytest.raises(ValueError, match="input value 5 is not defined"):
@@ -250,7 +252,7 @@ def test_plan_validation_names_the_op():
     other = core.Engine(1, "scalar")
     if core.default_isa() != "scalar":
         with pytest.raises(ValueError, match="another engine"):
-            other.run(p, np.zeros((1, 4, 4, 8), np.float32))
+            other.run(p, np.zeros((1, 1, 1, 8), np.float32))
 
 
 def test_unknown_isa(tiny_pool_path):

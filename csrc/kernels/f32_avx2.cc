@@ -7,6 +7,7 @@ namespace k_avx2 {
 using V = VecAVX2;
 constexpr int MR = 6;
 constexpr int NV = 2;
+constexpr int DWT = 4;
 #define ISA_NAME "avx2"
 #include "impl.h"
 #undef ISA_NAME

@@ -7,6 +7,7 @@ namespace k_avx512 {
 using V = VecAVX512;
 constexpr int MR = 8;
 constexpr int NV = 2;
+constexpr int DWT = 8;
 #define ISA_NAME "avx512"
 #include "impl.h"
 #undef ISA_NAME

@@ -7,6 +7,7 @@ namespace k_neon {
 using V = VecNEON;
 constexpr int MR = 6;
 constexpr int NV = 2;
+constexpr int DWT = 8;
 #define ISA_NAME "neon"
 #include "impl.h"
 #undef ISA_NAME

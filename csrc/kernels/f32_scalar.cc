@@ -7,6 +7,7 @@ namespace k_scalar {
 using V = VecScalar;
 constexpr int MR = 4;
 constexpr int NV = 2;
+constexpr int DWT = 4;
 #define ISA_NAME "scalar"
 #include "impl.h"
 #undef ISA_NAME

@@ -3,7 +3,8 @@
 // distinct symbol compiled with its own flags. No std:: templates here:
 // a shared inline instantiation could be merged across ISAs by the linker.
 //
-// Requires: V, MR (GEMM rows per tile), NV (vectors per tile row).
+// Requires: V, MR (GEMM rows per tile), NV (vectors per tile row), DWT
+// (output pixels per depthwise strip).
 
 static inline V::T act_vec(V::T x, Act act) {
   switch (act) {
@@ -83,36 +84,102 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
   }
 }
 
-static void dwconv(const DwArgs& a, int oy0, int oy1) {
+// One output pixel, any kernel size, taps clipped at the borders.
+template <bool FULL>
+static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T sc, V::T sh) {
   const int k = a.k, p = k / 2, C = a.C;
-  for (int oy = oy0; oy < oy1; ++oy) {
-    const int iy0 = oy * a.stride - p;
-    int ky0 = iy0 < 0 ? -iy0 : 0;
-    int ky1 = iy0 + k > a.H ? a.H - iy0 : k;
-    for (int ox = 0; ox < a.Wo; ++ox) {
-      const int ix0 = ox * a.stride - p;
-      int kx0 = ix0 < 0 ? -ix0 : 0;
-      int kx1 = ix0 + k > a.W ? a.W - ix0 : k;
-      float* o = a.out + ((int64_t)oy * a.Wo + ox) * C;
-      for (int c = 0; c < C; c += V::W) {
-        const int n = C - c < V::W ? C - c : V::W;
-        const bool full = n == V::W;
-        typename V::T acc = V::zero();
-        for (int ky = ky0; ky < ky1; ++ky) {
-          const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + ix0) * C + c;
-          const float* wrow = a.w + (int64_t)ky * k * a.wc + c;
-          for (int kx = kx0; kx < kx1; ++kx) {
-            typename V::T x = full ? V::load(irow + (int64_t)kx * C) : V::load_n(irow + (int64_t)kx * C, n);
-            typename V::T w = full ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
-            acc = V::fma(x, w, acc);
-          }
-        }
-        typename V::T sc = full ? V::load(a.scale + c) : V::load_n(a.scale + c, n);
-        typename V::T sh = full ? V::load(a.shift + c) : V::load_n(a.shift + c, n);
-        typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
-        if (full) V::store(o + c, y); else V::store_n(o + c, y, n);
-      }
+  const int iy0 = oy * a.stride - p, ix0 = ox * a.stride - p;
+  const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + k > a.H ? a.H - iy0 : k;
+  const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + k > a.W ? a.W - ix0 : k;
+  typename V::T acc = V::zero();
+  for (int ky = ky0; ky < ky1; ++ky) {
+    const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + ix0) * C + c;
+    const float* wrow = a.w + (int64_t)ky * k * a.wc + c;
+    for (int kx = kx0; kx < kx1; ++kx) {
+      typename V::T x = FULL ? V::load(irow + (int64_t)kx * C) : V::load_n(irow + (int64_t)kx * C, n);
+      typename V::T w = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
+      acc = V::fma(x, w, acc);
     }
+  }
+  typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
+  float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
+  if (FULL) V::store(o, y); else V::store_n(o, y, n);
+}
+
+// DWT output pixels of one row whose windows lie inside the input in x:
+// the kernel row's K weights stay in registers while DWT accumulators sweep it.
+// (Each tap is accumulated in the same order as dw_pixel: results do not
+// depend on which path or thread computed a pixel.)
+template <int K, int S, bool FULL>
+static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
+  const int C = a.C, p = K / 2;
+  const int iy0 = oy * S - p;
+  typename V::T acc[DWT];
+  for (int t = 0; t < DWT; ++t) acc[t] = V::zero();
+  for (int ky = ky0; ky < ky1; ++ky) {
+    const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
+    typename V::T wv[K];
+    for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
+    const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + (ox * S - p)) * C + c;
+    for (int kx = 0; kx < K; ++kx)
+      for (int t = 0; t < DWT; ++t) {
+        const float* ip = irow + (int64_t)(t * S + kx) * C;
+        acc[t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[t]);
+      }
+  }
+  float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
+  for (int t = 0; t < DWT; ++t) {
+    typename V::T y = act_vec(V::fma(acc[t], sc, sh), a.act);
+    if (FULL) V::store(o + (int64_t)t * C, y); else V::store_n(o + (int64_t)t * C, y, n);
+  }
+}
+
+template <int K, int S>
+static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
+  const int p = K / 2, C = a.C;
+  // output columns whose window needs no x padding
+  int lo = (p + S - 1) / S;
+  int hi = a.W - K + p >= 0 ? (a.W - K + p) / S + 1 : 0;
+  if (hi > a.Wo) hi = a.Wo;
+  if (lo > hi) lo = hi;
+  for (int oy = oy0; oy < oy1; ++oy) {
+    const int iy0 = oy * S - p;
+    const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
+    for (int c = 0; c < C; c += V::W) {
+      const int n = C - c < V::W ? C - c : V::W;
+      const bool full = n == V::W;
+      const typename V::T sc = full ? V::load(a.scale + c) : V::load_n(a.scale + c, n);
+      const typename V::T sh = full ? V::load(a.shift + c) : V::load_n(a.shift + c, n);
+      int ox = 0;
+      for (; ox < lo; ++ox) full ? dw_pixel<true>(a, oy, ox, c, n, sc, sh) : dw_pixel<false>(a, oy, ox, c, n, sc, sh);
+      for (; ox + DWT <= hi; ox += DWT)
+        full ? dw_strip<K, S, true>(a, oy, ox, ky0, ky1, c, n, sc, sh) : dw_strip<K, S, false>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+      for (; ox < a.Wo; ++ox) full ? dw_pixel<true>(a, oy, ox, c, n, sc, sh) : dw_pixel<false>(a, oy, ox, c, n, sc, sh);
+    }
+  }
+}
+
+static void dw_generic(const DwArgs& a, int oy0, int oy1) {
+  for (int oy = oy0; oy < oy1; ++oy)
+    for (int c = 0; c < a.C; c += V::W) {
+      const int n = a.C - c < V::W ? a.C - c : V::W;
+      const bool full = n == V::W;
+      const typename V::T sc = full ? V::load(a.scale + c) : V::load_n(a.scale + c, n);
+      const typename V::T sh = full ? V::load(a.shift + c) : V::load_n(a.shift + c, n);
+      for (int ox = 0; ox < a.Wo; ++ox)
+        full ? dw_pixel<true>(a, oy, ox, c, n, sc, sh) : dw_pixel<false>(a, oy, ox, c, n, sc, sh);
+    }
+}
+
+static void dwconv(const DwArgs& a, int oy0, int oy1) {
+  switch (a.k * 10 + a.stride) {
+    case 31: return dw_fixed<3, 1>(a, oy0, oy1);
+    case 32: return dw_fixed<3, 2>(a, oy0, oy1);
+    case 51: return dw_fixed<5, 1>(a, oy0, oy1);
+    case 52: return dw_fixed<5, 2>(a, oy0, oy1);
+    case 71: return dw_fixed<7, 1>(a, oy0, oy1);
+    case 72: return dw_fixed<7, 2>(a, oy0, oy1);
+    default: return dw_generic(a, oy0, oy1);
   }
 }
 
