@@ -84,6 +84,58 @@ PYBIND11_MODULE(_core, m) {
   }, "Kernel tables this CPU and build can run.");
   m.def("default_isa", [] { return std::string(art::default_kernels()->name); });
 
+  // Direct kernel calls for the kernel tests (tests/test_kernels.py): every
+  // table's kernel against NumPy on shapes the networks may never produce.
+  m.def("_kernel_gemm", [](const std::string& isa, const py::object& ao, const py::object& bo, int n_cols,
+                           const py::object& scale, const py::object& shift, const py::object& reso, const std::string& act) {
+    const art::KernelTable* t = art::table_by_name(isa.c_str());
+    if (!t) throw py::value_error("no kernel table '" + isa + "'");
+    py::array a = checked_array(ao, "A"), b = checked_array(bo, "B");
+    if (a.ndim() != 2 || b.ndim() != 2 || b.shape(0) < a.shape(1) || b.shape(1) < n_cols || n_cols < 1)
+      throw py::value_error("need A [M, K] and B [>=K, >=N]");
+    const int M = static_cast<int>(a.shape(0)), K = static_cast<int>(a.shape(1));
+    std::vector<float> sc = vec(scale, "scale"), sh = vec(shift, "shift");
+    if ((!sc.empty() && static_cast<int>(sc.size()) != n_cols) || (!sh.empty() && static_cast<int>(sh.size()) != n_cols))
+      throw py::value_error("scale/shift must have N values");
+    py::array_t<float> c({M, n_cols});
+    art::GemmArgs g;
+    g.M = M; g.N = n_cols; g.K = K;
+    g.A = static_cast<const float*>(a.data()); g.lda = K;
+    g.B = static_cast<const float*>(b.data()); g.ldb = b.shape(1);
+    g.C = c.mutable_data(); g.ldc = n_cols;
+    g.scale = sc.empty() ? nullptr : sc.data(); g.shift = sh.empty() ? nullptr : sh.data();
+    g.act = parse_act(act);
+    py::array res;
+    if (!reso.is_none()) {
+      res = checked_array(reso, "res");
+      if (res.ndim() != 2 || res.shape(0) != M || res.shape(1) != n_cols) throw py::value_error("res must be [M, N]");
+      g.res = static_cast<const float*>(res.data()); g.ldr = n_cols;
+    }
+    t->gemm(g, 0, M, 0, n_cols);
+    return c;
+  });
+  m.def("_kernel_dwconv", [](const std::string& isa, const py::object& xo, const py::object& wo, int channels, int stride,
+                             const py::object& scale, const py::object& shift, const std::string& act) {
+    const art::KernelTable* t = art::table_by_name(isa.c_str());
+    if (!t) throw py::value_error("no kernel table '" + isa + "'");
+    py::array x = checked_array(xo, "x"), w = checked_array(wo, "w");
+    if (x.ndim() != 3 || w.ndim() != 3 || w.shape(0) != w.shape(1) || w.shape(0) % 2 == 0 || x.shape(2) != channels ||
+        w.shape(2) < channels || stride < 1)
+      throw py::value_error("need x [H, W, C], w [k, k, >=C], odd k");
+    const int H = static_cast<int>(x.shape(0)), W = static_cast<int>(x.shape(1)), k = static_cast<int>(w.shape(0));
+    const int Ho = (H + 2 * (k / 2) - k) / stride + 1, Wo = (W + 2 * (k / 2) - k) / stride + 1;
+    std::vector<float> sc = vec(scale, "scale"), sh = vec(shift, "shift");
+    if (static_cast<int>(sc.size()) != channels || static_cast<int>(sh.size()) != channels)
+      throw py::value_error("scale/shift must have C values");
+    py::array_t<float> out({Ho, Wo, channels});
+    art::DwArgs d;
+    d.H = H; d.W = W; d.C = channels; d.Ho = Ho; d.Wo = Wo; d.k = k; d.stride = stride;
+    d.in = static_cast<const float*>(x.data()); d.w = static_cast<const float*>(w.data()); d.wc = w.shape(2);
+    d.out = out.mutable_data(); d.scale = sc.data(); d.shift = sh.data(); d.act = parse_act(act);
+    t->dwconv(d, 0, Ho);
+    return out;
+  });
+
   py::class_<art::Engine>(m, "Engine")
       .def(py::init([](int max_threads, const std::string& isa) {
              if (max_threads < 1 || max_threads > 256) throw py::value_error("max_threads must be 1..256");

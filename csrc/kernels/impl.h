@@ -21,31 +21,31 @@ static inline V::T act_vec(V::T x, Act act) {
   }
 }
 
-constexpr int NR = NV * V::W;
+constexpr int NR = NV * V::W;   // the widest tile
 
 // One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
-template <int MR_, bool FULL>
+template <int MR_, int NVT, bool FULL>
 static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
-  typename V::T acc[MR_][NV];
+  typename V::T acc[MR_][NVT];
   for (int r = 0; r < MR_; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+    for (int v = 0; v < NVT; ++v) acc[r][v] = V::zero();
   const float* Ap[MR_];
   for (int r = 0; r < MR_; ++r) Ap[r] = a.A + (int64_t)(i + r) * a.lda;
   const float* b = a.B + j;
-  int cnt[NV];
-  for (int v = 0; v < NV; ++v) {
+  int cnt[NVT];
+  for (int v = 0; v < NVT; ++v) {
     int c = nr - v * V::W;
     cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
   }
   for (int k = 0; k < a.K; ++k, b += a.ldb) {
-    typename V::T bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
+    typename V::T bv[NVT];
+    for (int v = 0; v < NVT; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
     for (int r = 0; r < MR_; ++r) {
       typename V::T av = V::set1(Ap[r][k]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+      for (int v = 0; v < NVT; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
     }
   }
-  for (int v = 0; v < NV; ++v) {
+  for (int v = 0; v < NVT; ++v) {
     if (!FULL && cnt[v] == 0) break;
     int col = j + v * V::W;
     typename V::T sc = a.scale ? (FULL ? V::load(a.scale + col) : V::load_n(a.scale + col, cnt[v])) : V::set1(1.f);
@@ -62,25 +62,33 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   }
 }
 
-template <bool FULL>
+template <int NV_, bool FULL>
 static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
   switch (mr) {
-#define ART_MR_CASE(n) case n: if (n <= MR) gemm_tile<(n <= MR ? n : 1), FULL>(a, i, j, nr); break;
+#define ART_MR_CASE(n) case n: if (n <= MR) gemm_tile<(n <= MR ? n : 1), NV_, FULL>(a, i, j, nr); break;
     ART_MR_CASE(1) ART_MR_CASE(2) ART_MR_CASE(3) ART_MR_CASE(4) ART_MR_CASE(5) ART_MR_CASE(6)
     ART_MR_CASE(7) ART_MR_CASE(8) ART_MR_CASE(9) ART_MR_CASE(10) ART_MR_CASE(11) ART_MR_CASE(12)
+    ART_MR_CASE(13) ART_MR_CASE(14)
 #undef ART_MR_CASE
     default: break;
   }
 }
 
+// Column blocks: full NR-wide tiles, then the tail as one tile of as few
+// vectors as it needs (a masked last vector), so no FMA is spent on columns
+// that do not exist beyond the last vector.
 static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
-  for (int j = n0; j < n1; j += NR) {
-    int nr = n1 - j < NR ? n1 - j : NR;
+  for (int j = n0; j < n1;) {
+    const int rem = n1 - j;
+    const int nr = rem < NR ? rem : NR;
     for (int i = m0; i < m1; i += MR) {
-      int mr = m1 - i < MR ? m1 - i : MR;
-      if (nr == NR) gemm_rows<true>(a, i, mr, j, nr);
-      else gemm_rows<false>(a, i, mr, j, nr);
+      const int mr = m1 - i < MR ? m1 - i : MR;
+      if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
+      else if (nr > V::W) gemm_rows<NV, false>(a, i, mr, j, nr);
+      else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
+      else gemm_rows<1, false>(a, i, mr, j, nr);
     }
+    j += nr;
   }
 }
 

@@ -1,0 +1,53 @@
+"""Every kernel table against NumPy, op by op, on shapes with every kind of
+tail (rows, columns, channels not a multiple of the vector width), prefix
+views of wider weights, every activation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adaptive_rt import reference
+
+core = pytest.importorskip("adaptive_rt._core")
+ISAS = core.available_isas()
+ACTS = ["none", "relu", "relu6", "hswish", "hsigmoid"]
+
+
+def _close(got, want, what):
+    err = np.abs(got - want).max() / max(1e-6, np.abs(want).max())
+    assert err <= 1e-5, (what, err)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (1, 9, 10), (5, 3, 7), (7, 16, 16), (13, 24, 40), (64, 33, 17),
+                                   (100, 144, 24), (3, 200, 96), (49, 160, 960)])
+def test_gemm_prefix_view_epilogue(isa, m, k, n):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b_full = rng.standard_normal((k + 3, n + 5)).astype(np.float32)   # the subnet reads a prefix block
+    scale = rng.uniform(0.5, 1.5, n).astype(np.float32)
+    shift = rng.standard_normal(n).astype(np.float32)
+    res = rng.standard_normal((m, n)).astype(np.float32)
+    base = a.astype(np.float64) @ b_full[:k, :n].astype(np.float64)
+    for act in ACTS:
+        got = core._kernel_gemm(isa, a, b_full, n, scale, shift, res, act)
+        want = reference.activation(base * scale + shift, act) + res
+        _close(got, want, (isa, m, k, n, act))
+    _close(core._kernel_gemm(isa, a, b_full, n, None, None, None, "none"), base, "plain")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("k", [3, 5, 7, 9])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("h,w,c", [(1, 1, 1), (2, 3, 5), (7, 7, 16), (20, 21, 24), (33, 12, 40), (9, 40, 17)])
+def test_dwconv(isa, k, stride, h, w, c):
+    rng = np.random.default_rng(k * 100 + stride * 10 + h + w + c)
+    x = rng.standard_normal((h, w, c)).astype(np.float32)
+    wt = rng.standard_normal((k, k, c + 8)).astype(np.float32)       # prefix of a wider tensor
+    scale = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    shift = rng.standard_normal(c).astype(np.float32)
+    conv = np.einsum("nhwcij,ijc->nhwc", reference._windows(x[None].astype(np.float64), k, stride),
+                     wt[:, :, :c].astype(np.float64))[0]
+    for act in ("none", "hswish"):
+        got = core._kernel_dwconv(isa, x, wt, c, stride, scale, shift, act)
+        _close(got, reference.activation(conv * scale + shift, act), (isa, k, stride, h, w, c, act))
