@@ -87,7 +87,8 @@ PYBIND11_MODULE(_core, m) {
   // Direct kernel calls for the kernel tests (tests/test_kernels.py): every
   // table's kernel against NumPy on shapes the networks may never produce.
   m.def("_kernel_gemm", [](const std::string& isa, const py::object& ao, const py::object& bo, int n_cols,
-                           const py::object& scale, const py::object& shift, const py::object& reso, const std::string& act) {
+                           const py::object& scale, const py::object& shift, const py::object& reso, const std::string& act,
+                           const py::object& ascale) {
     const art::KernelTable* t = art::table_by_name(isa.c_str());
     if (!t) throw py::value_error("no kernel table '" + isa + "'");
     py::array a = checked_array(ao, "A"), b = checked_array(bo, "B");
@@ -111,9 +112,19 @@ PYBIND11_MODULE(_core, m) {
       if (res.ndim() != 2 || res.shape(0) != M || res.shape(1) != n_cols) throw py::value_error("res must be [M, N]");
       g.res = static_cast<const float*>(res.data()); g.ldr = n_cols;
     }
+    std::vector<float> as = vec(ascale, "ascale");
+    std::vector<float> scaled;
+    if (!as.empty()) {   // A's columns scaled by a gate = B's rows scaled (what a fused SE does)
+      if (static_cast<int>(as.size()) != K) throw py::value_error("ascale must have K values");
+      scaled.resize(static_cast<size_t>(K) * n_cols);
+      t->scale_rows(g.B, g.ldb, K, n_cols, as.data(), scaled.data());
+      g.B = scaled.data();
+      g.ldb = n_cols;
+    }
     t->gemm(g, 0, M, 0, n_cols);
     return c;
-  });
+  }, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("n"), py::arg("scale"), py::arg("shift"), py::arg("res"),
+     py::arg("act"), py::arg("ascale") = py::none());
   m.def("_kernel_dwconv", [](const std::string& isa, const py::object& xo, const py::object& wo, int channels, int stride,
                              const py::object& scale, const py::object& shift, const std::string& act) {
     const art::KernelTable* t = art::table_by_name(isa.c_str());

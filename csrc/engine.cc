@@ -202,13 +202,29 @@ void Plan::finalize(const KernelTable* kernels) {
   }
   steps_ = std::move(fused);
 
+  // Fuse "SE -> pwconv" where the activation is larger than the conv's
+  // weight block: (x * g) B = x (diag(g) B), so the conv reads x as it is and
+  // multiplies its [K, N] weight block by the gate once per image, instead of
+  // a pass over the whole activation.
+  for (size_t i = 0; i + 1 < steps_.size(); ++i) {
+    Step& se = steps_[i];
+    Step& pw = steps_[i + 1];
+    const Shape3& sx = shapes_[se.op.in0];
+    if (se.op.kind == OpKind::SE && pw.op.kind == OpKind::PwConv && pw.op.in0 == se.out && uses[se.out] == 1 &&
+        se.out != output_ && int64_t(sx.h) * sx.w > shapes_[pw.out].c) {
+      se.gate_only = true;
+      pw.gate_step = static_cast<int>(i);
+      pw.op.in0 = se.op.in0;
+    }
+  }
+
   // Lifetimes (in steps) of every arena value, plus per-step scratch.
   struct Item { int64_t size, first, last, off; int value; int step; };
   std::vector<Item> items;
   std::vector<int64_t> first(nv, -1), last(nv, -1);
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];
-    first[s.out] = static_cast<int64_t>(i);
+    if (!s.gate_only) first[s.out] = static_cast<int64_t>(i);
     for (int v : {s.op.in0, s.op.kind == OpKind::Add ? s.op.in1 : -1, s.res})
       if (v >= 0) last[v] = std::max<int64_t>(last[v], static_cast<int64_t>(i));
   }
@@ -223,7 +239,10 @@ void Plan::finalize(const KernelTable* kernels) {
     int64_t scratch = 0;
     if (s.op.kind == OpKind::Conv) scratch = int64_t(so.h) * so.w * s.op.k * s.op.k * si.c;
     if (s.op.kind == OpKind::SE) scratch = round_up(si.c, kAlignFloats) * 2 + round_up(s.op.se_r, kAlignFloats);
+    if (s.gate_step >= 0) scratch = int64_t(si.c) * so.c;   // the gated weight block
     if (scratch) items.push_back({round_up(scratch, kAlignFloats), int64_t(i), int64_t(i), -1, -1, int(i)});
+    if (s.gate_only)   // the gate lives from the SE step to the conv after it
+      items.push_back({round_up(si.c, kAlignFloats), int64_t(i), int64_t(i) + 1, -1, -2, int(i)});
   }
   // Greedy first fit, largest first (as TFLite's arena planner).
   std::vector<size_t> order(items.size());
@@ -251,6 +270,7 @@ void Plan::finalize(const KernelTable* kernels) {
   offset_.assign(nv, -1);
   for (const Item& it : items) {
     if (it.value >= 0) offset_[it.value] = it.off;
+    else if (it.value == -2) steps_[it.step].gate_off = it.off;
     else steps_[it.step].scratch_off = it.off;
   }
 
@@ -284,7 +304,8 @@ std::string Plan::describe() const {
     const Shape3& si = shapes_[s.op.in0];
     const Shape3& so = shapes_[s.out];
     o << kind_name(s.op.kind) << " " << s.op.name << " " << si.h << "x" << si.w << "x" << si.c << " -> "
-      << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 ? " +residual" : "") << " macs=" << s.macs << "\n";
+      << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 ? " +residual" : "")
+      << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "") << " macs=" << s.macs << "\n";
   }
   return o.str();
 }
@@ -296,11 +317,11 @@ std::vector<std::tuple<std::string, std::string, int64_t>> Plan::step_info() con
 }
 
 const float* Plan::in_ptr(int v, const float* x, const float* arena) const {
-  return v == 0 ? x : arena + offset_[v];
+  return v == 0 ? x : (offset_[v] >= 0 ? arena + offset_[v] : nullptr);
 }
 
 float* Plan::out_ptr(int v, float* y, float* arena) const {
-  return v == output_ ? y : arena + offset_[v];
+  return v == output_ ? y : (offset_[v] >= 0 ? arena + offset_[v] : nullptr);
 }
 
 // ----------------------------------------------------------------------------- arenas
@@ -423,6 +444,12 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
         a.C = out; a.ldc = so.c;
         a.scale = scale; a.shift = shift; a.act = op.act;
         if (s.res >= 0) { a.res = plan.in_ptr(s.res, x, arena); a.ldr = so.c; }
+        if (s.gate_step >= 0) {
+          float* gated = arena + s.scratch_off;
+          kt.scale_rows(a.B, a.ldb, a.K, a.N, arena + plan.steps_[s.gate_step].gate_off, gated);
+          a.B = gated;
+          a.ldb = a.N;
+        }
         gemm(a, s.macs);
         break;
       }
@@ -471,12 +498,8 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
         const int64_t hw = int64_t(si.h) * si.w;
         float* pooled = arena + s.scratch_off;
         float* red = pooled + round_up(C, kAlignFloats);
-        float* gate = red + round_up(R, kAlignFloats);
-        for (int c = 0; c < C; ++c) pooled[c] = 0.f;
-        for (int64_t i = 0; i < hw; ++i) {
-          const float* px = in + i * C;
-          for (int c = 0; c < C; ++c) pooled[c] += px[c];
-        }
+        float* gate = s.gate_only ? arena + s.gate_off : red + round_up(R, kAlignFloats);
+        kt.channel_sum(in, hw, C, pooled);
         const float inv = 1.f / static_cast<float>(hw);
         for (int c = 0; c < C; ++c) pooled[c] *= inv;
         GemmArgs a;
@@ -491,25 +514,17 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
         kt.gemm(b, 0, 1, 0, C);
         if (op.se_gate == Act::Sigmoid)
           for (int c = 0; c < C; ++c) gate[c] = act_scalar(gate[c], Act::Sigmoid);
-        for (int64_t i = 0; i < hw; ++i) {
-          const float* px = in + i * C;
-          float* po = out + i * C;
-          for (int c = 0; c < C; ++c) po[c] = px[c] * gate[c];
-        }
+        if (!s.gate_only) kt.scale_channels(in, hw, C, gate, out);
         break;
       }
       case OpKind::Add: {
-        const float* b = plan.in_ptr(op.in1, x, arena);
-        const int64_t n = so.size();
-        for (int64_t i = 0; i < n; ++i) out[i] = in[i] + b[i];
+        kt.add(in, plan.in_ptr(op.in1, x, arena), so.size(), out);
         break;
       }
       case OpKind::GAP: {
         const int C = si.c;
         const int64_t hw = int64_t(si.h) * si.w;
-        for (int c = 0; c < C; ++c) out[c] = 0.f;
-        for (int64_t i = 0; i < hw; ++i)
-          for (int c = 0; c < C; ++c) out[c] += in[i * C + c];
+        kt.channel_sum(in, hw, C, out);
         const float inv = 1.f / static_cast<float>(hw);
         for (int c = 0; c < C; ++c) out[c] = act_scalar(out[c] * inv, op.act);
         break;

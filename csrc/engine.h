@@ -78,6 +78,9 @@ class Plan {
     int res = -1;                 // residual value added in the epilogue, or -1
     int64_t macs = 0;
     int64_t scratch_off = 0;      // per-op scratch in the arena (conv im2col, SE vectors)
+    bool gate_only = false;       // SE whose gate is applied by the next pwconv (fused)
+    int64_t gate_off = -1;        // that gate's place in the arena
+    int gate_step = -1;           // pwconv: the SE step whose gate scales its input channels
     std::vector<int> ry0, ry1, rx0, rx1;   // resize tables
     std::vector<float> rfy, rfx;
   };

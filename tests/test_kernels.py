@@ -34,6 +34,9 @@ def test_gemm_prefix_view_epilogue(isa, m, k, n):
         want = reference.activation(base * scale + shift, act) + res
         _close(got, want, (isa, m, k, n, act))
     _close(core._kernel_gemm(isa, a, b_full, n, None, None, None, "none"), base, "plain")
+    g = rng.uniform(0, 1, k).astype(np.float32)      # a fused SE gate scales A's columns
+    want = (a.astype(np.float64) * g) @ b_full[:k, :n].astype(np.float64) * scale + shift
+    _close(core._kernel_gemm(isa, a, b_full, n, scale, shift, None, "none", g), want, "gated")
 
 
 @pytest.mark.parametrize("isa", ISAS)

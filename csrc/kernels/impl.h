@@ -74,22 +74,110 @@ static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
   }
 }
 
-// Column blocks: full NR-wide tiles, then the tail as one tile of as few
-// vectors as it needs (a masked last vector), so no FMA is spent on columns
-// that do not exist beyond the last vector.
+// Column blocks: full NR-wide tiles, then single full vectors, then the
+// last < W columns as a half-width tile where the ISA has one (ART_HALF: the
+// AVX2 kernels inside the AVX-512 file) or one masked vector. No FMA is spent
+// on columns beyond the last vector that holds real ones.
+static void gemv(const GemmArgs& a, int n0, int n1);
+
 static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
+  if (m0 == 0 && m1 == 1) return gemv(a, n0, n1);
   for (int j = n0; j < n1;) {
     const int rem = n1 - j;
-    const int nr = rem < NR ? rem : NR;
+#ifdef ART_HALF
+    if (rem < V::W) {   // the narrower ISA's own column blocking takes the tail
+      ART_HALF::gemm(a, m0, m1, j, n1);
+      return;
+    }
+#endif
+    const int nr = rem >= NR ? NR : (rem >= V::W ? V::W : rem);
     for (int i = m0; i < m1; i += MR) {
       const int mr = m1 - i < MR ? m1 - i : MR;
       if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
-      else if (nr > V::W) gemm_rows<NV, false>(a, i, mr, j, nr);
       else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
       else gemm_rows<1, false>(a, i, mr, j, nr);
     }
     j += nr;
   }
+}
+
+// Matrix-vector (one row of A: linear layers, SE): B is streamed row by row,
+// GV vectors of columns at a time, so each weight is read once, in order.
+// Each output is the same k-ordered FMA chain as in gemm_tile.
+constexpr int GV = 8;
+
+template <bool FULL>
+static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
+  typename V::T acc[GV];
+  int cnt[GV];
+  for (int v = 0; v < GV; ++v) {
+    acc[v] = V::zero();
+    int c = cols - v * V::W;
+    cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
+  }
+  const float* b = a.B + j;
+  for (int k = 0; k < a.K; ++k, b += a.ldb) {
+    const typename V::T av = V::set1(a.A[k]);
+    for (int v = 0; v < GV; ++v) {
+      if (FULL) acc[v] = V::fma(av, V::load(b + v * V::W), acc[v]);
+      else if (cnt[v] > 0) acc[v] = V::fma(av, V::load_n(b + v * V::W, cnt[v]), acc[v]);
+    }
+  }
+  for (int v = 0; v < GV; ++v) {
+    if (!FULL && cnt[v] == 0) break;
+    const int col = j + v * V::W;
+    const int n = FULL ? V::W : cnt[v];
+    typename V::T sc = a.scale ? V::load_n(a.scale + col, n) : V::set1(1.f);
+    typename V::T sh = a.shift ? V::load_n(a.shift + col, n) : V::zero();
+    typename V::T y = act_vec(V::fma(acc[v], sc, sh), a.act);
+    if (a.res) y = V::add(y, V::load_n(a.res + col, n));
+    V::store_n(a.C + col, y, n);
+  }
+}
+
+static void gemv(const GemmArgs& a, int n0, int n1) {
+  for (int j = n0; j < n1; j += GV * V::W) {
+    const int cols = n1 - j < GV * V::W ? n1 - j : GV * V::W;
+    if (cols == GV * V::W) gemv_chunk<true>(a, j, cols);
+    else gemv_chunk<false>(a, j, cols);
+  }
+}
+
+static void channel_sum(const float* x, int64_t pixels, int C, float* out) {
+  for (int c = 0; c < C; c += V::W) {
+    const int n = C - c < V::W ? C - c : V::W;
+    typename V::T acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};   // 4 chains hide the add latency
+    int64_t i = 0;
+    for (; i + 4 <= pixels; i += 4)
+      for (int u = 0; u < 4; ++u) acc[u] = V::add(acc[u], V::load_n(x + (i + u) * C + c, n));
+    for (; i < pixels; ++i) acc[0] = V::add(acc[0], V::load_n(x + i * C + c, n));
+    V::store_n(out + c, V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3])), n);
+  }
+}
+
+static void scale_rows(const float* b, int64_t ldb, int K, int N, const float* g, float* out) {
+  for (int k = 0; k < K; ++k) {
+    const typename V::T gv = V::set1(g[k]);
+    for (int j = 0; j < N; j += V::W) {
+      const int n = N - j < V::W ? N - j : V::W;
+      V::store_n(out + (int64_t)k * N + j, V::mul(V::load_n(b + k * ldb + j, n), gv), n);
+    }
+  }
+}
+
+static void scale_channels(const float* x, int64_t pixels, int C, const float* g, float* out) {
+  for (int64_t i = 0; i < pixels; ++i)
+    for (int c = 0; c < C; c += V::W) {
+      const int n = C - c < V::W ? C - c : V::W;
+      if (n == V::W) V::store(out + i * C + c, V::mul(V::load(x + i * C + c), V::load(g + c)));
+      else V::store_n(out + i * C + c, V::mul(V::load_n(x + i * C + c, n), V::load_n(g + c, n)), n);
+    }
+}
+
+static void add(const float* a, const float* b, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + V::W <= n; i += V::W) V::store(out + i, V::add(V::load(a + i), V::load(b + i)));
+  if (i < n) V::store_n(out + i, V::add(V::load_n(a + i, (int)(n - i)), V::load_n(b + i, (int)(n - i))), (int)(n - i));
 }
 
 // One output pixel, any kernel size, taps clipped at the borders.
@@ -191,4 +279,4 @@ static void dwconv(const DwArgs& a, int oy0, int oy1) {
   }
 }
 
-static const KernelTable table = {ISA_NAME, MR, NR, &gemm, &dwconv};
+static const KernelTable table = {ISA_NAME, MR, NR, &gemm, &dwconv, &channel_sum, &scale_channels, &scale_rows, &add};

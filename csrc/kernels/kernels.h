@@ -39,6 +39,14 @@ struct KernelTable {
   int gemm_mr, gemm_nr;           // tile of the GEMM micro-kernel (threads split on it)
   void (*gemm)(const GemmArgs& a, int m0, int m1, int n0, int n1);
   void (*dwconv)(const DwArgs& a, int oy0, int oy1);
+  // out[c] = sum over pixels of x[p, c]   (x: pixels x C, NHWC)
+  void (*channel_sum)(const float* x, int64_t pixels, int C, float* out);
+  // out[p, c] = x[p, c] * g[c]
+  void (*scale_channels)(const float* x, int64_t pixels, int C, const float* g, float* out);
+  // out[k, n] = b[k, n] * g[k] for n < N (b with leading dimension ldb; out dense)
+  void (*scale_rows)(const float* b, int64_t ldb, int K, int N, const float* g, float* out);
+  // out[i] = a[i] + b[i]
+  void (*add)(const float* a, const float* b, int64_t n, float* out);
 };
 
 const KernelTable* kernels_scalar();
