@@ -206,28 +206,62 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
 // the kernel row's K weights stay in registers while DWT accumulators sweep it.
 // (Each tap is accumulated in the same order as dw_pixel: results do not
 // depend on which path or thread computed a pixel.)
-template <int K, int S, bool FULL>
+template <int K, int S, bool FULL, int T>
 static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
   const int C = a.C, p = K / 2;
   const int iy0 = oy * S - p;
-  typename V::T acc[DWT];
-  for (int t = 0; t < DWT; ++t) acc[t] = V::zero();
+  typename V::T acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::zero();
   for (int ky = ky0; ky < ky1; ++ky) {
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     typename V::T wv[K];
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
     const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + (ox * S - p)) * C + c;
     for (int kx = 0; kx < K; ++kx)
-      for (int t = 0; t < DWT; ++t) {
+      for (int t = 0; t < T; ++t) {
         const float* ip = irow + (int64_t)(t * S + kx) * C;
         acc[t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[t]);
       }
   }
   float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
-  for (int t = 0; t < DWT; ++t) {
+  for (int t = 0; t < T; ++t) {
     typename V::T y = act_vec(V::fma(acc[t], sc, sh), a.act);
     if (FULL) V::store(o + (int64_t)t * C, y); else V::store_n(o + (int64_t)t * C, y, n);
   }
+}
+
+// A border pixel with a compile-time kernel: taps outside the input skipped.
+template <int K, int S, bool FULL>
+static inline void dw_edge(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
+  const int C = a.C, p = K / 2;
+  const int iy0 = oy * S - p, ix0 = ox * S - p;
+  typename V::T acc = V::zero();
+  for (int ky = ky0; ky < ky1; ++ky) {
+    const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + ix0) * C + c;
+    const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
+    for (int kx = 0; kx < K; ++kx) {
+      if (ix0 + kx < 0 || ix0 + kx >= a.W) continue;
+      typename V::T x = FULL ? V::load(irow + (int64_t)kx * C) : V::load_n(irow + (int64_t)kx * C, n);
+      typename V::T w = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
+      acc = V::fma(x, w, acc);
+    }
+  }
+  typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
+  float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
+  if (FULL) V::store(o, y); else V::store_n(o, y, n);
+}
+
+template <int K, int S, bool FULL>
+static inline void dw_row(const DwArgs& a, int oy, int lo, int hi, int c, int n, V::T sc, V::T sh) {
+  const int iy0 = oy * S - K / 2;
+  const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
+  int ox = 0;
+  for (; ox < lo; ++ox) dw_edge<K, S, FULL>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  for (; ox + DWT <= hi; ox += DWT) dw_strip<K, S, FULL, DWT>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  if (DWT > 4 && ox + 4 <= hi) { dw_strip<K, S, FULL, (DWT > 4 ? 4 : 1)>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += (DWT > 4 ? 4 : 1); }
+  if (ox + 2 <= hi) { dw_strip<K, S, FULL, 2>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += 2; }
+  if (ox + 1 <= hi) { dw_strip<K, S, FULL, 1>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += 1; }
+  for (; ox < a.Wo; ++ox) dw_edge<K, S, FULL>(a, oy, ox, ky0, ky1, c, n, sc, sh);
 }
 
 template <int K, int S>
@@ -238,21 +272,32 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   int hi = a.W - K + p >= 0 ? (a.W - K + p) / S + 1 : 0;
   if (hi > a.Wo) hi = a.Wo;
   if (lo > hi) lo = hi;
-  for (int oy = oy0; oy < oy1; ++oy) {
-    const int iy0 = oy * S - p;
-    const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
+  for (int oy = oy0; oy < oy1; ++oy)
     for (int c = 0; c < C; c += V::W) {
       const int n = C - c < V::W ? C - c : V::W;
-      const bool full = n == V::W;
-      const typename V::T sc = full ? V::load(a.scale + c) : V::load_n(a.scale + c, n);
-      const typename V::T sh = full ? V::load(a.shift + c) : V::load_n(a.shift + c, n);
-      int ox = 0;
-      for (; ox < lo; ++ox) full ? dw_pixel<true>(a, oy, ox, c, n, sc, sh) : dw_pixel<false>(a, oy, ox, c, n, sc, sh);
-      for (; ox + DWT <= hi; ox += DWT)
-        full ? dw_strip<K, S, true>(a, oy, ox, ky0, ky1, c, n, sc, sh) : dw_strip<K, S, false>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-      for (; ox < a.Wo; ++ox) full ? dw_pixel<true>(a, oy, ox, c, n, sc, sh) : dw_pixel<false>(a, oy, ox, c, n, sc, sh);
+      if (n == V::W) {
+        dw_row<K, S, true>(a, oy, lo, hi, c, n, V::load(a.scale + c), V::load(a.shift + c));
+      } else {
+#ifdef ART_HALF
+        if (n == ART_HALF::V::W) {   // a half-width tail: the narrower ISA's own row
+          ART_HALF::dw_fixed_cols<K, S>(a, oy, c);
+          continue;
+        }
+#endif
+        dw_row<K, S, false>(a, oy, lo, hi, c, n, V::load_n(a.scale + c, n), V::load_n(a.shift + c, n));
+      }
     }
-  }
+}
+
+// One output row, channels [c, c + W) only: the tail of a wider ISA's row.
+template <int K, int S>
+static void dw_fixed_cols(const DwArgs& a, int oy, int c) {
+  const int p = K / 2;
+  int lo = (p + S - 1) / S;
+  int hi = a.W - K + p >= 0 ? (a.W - K + p) / S + 1 : 0;
+  if (hi > a.Wo) hi = a.Wo;
+  if (lo > hi) lo = hi;
+  dw_row<K, S, true>(a, oy, lo, hi, c, V::W, V::load(a.scale + c), V::load(a.shift + c));
 }
 
 static void dw_generic(const DwArgs& a, int oy0, int oy1) {
