@@ -54,19 +54,24 @@ def geomean(xs) -> float | None:
 
 
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 3,
-                budget_s: float | None = None) -> dict[str, list[float]]:
-    """Time each callable once per round, alternating, so that load changes on
-    the shared machine hit all of them alike. Milliseconds per call."""
+                budget_s: float | None = None, block: int = 10) -> dict[str, list[float]]:
+    """Time the callables in alternating blocks of ``block`` calls, so that
+    load changes on the shared machine hit all of them alike, while one
+    runtime's idle spinning threads do not land on the other's every call.
+    The first call of each block is a warm-up and is not kept. Milliseconds
+    per call."""
     for _ in range(warmup):
         for f in fns.values():
             f()
     out: dict[str, list[float]] = {k: [] for k in fns}
     t_end = None if budget_s is None else time.perf_counter() + budget_s
-    for _ in range(rounds):
+    for _ in range(max(1, rounds // block)):
         for k, f in fns.items():
-            t = time.perf_counter()
             f()
-            out[k].append((time.perf_counter() - t) * 1e3)
+            for _ in range(block):
+                t = time.perf_counter()
+                f()
+                out[k].append((time.perf_counter() - t) * 1e3)
         if t_end is not None and time.perf_counter() > t_end and len(out[k]) >= 10:
             break
     return out

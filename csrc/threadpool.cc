@@ -1,5 +1,7 @@
 #include "threadpool.h"
 
+#include <chrono>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 static inline void cpu_relax() { _mm_pause(); }
@@ -12,7 +14,10 @@ static inline void cpu_relax() {}
 namespace art {
 
 namespace {
-constexpr int kSpin = 20000;   // ~tens of microseconds before a worker sleeps
+// How long an idle worker spins before it sleeps: long enough to catch the
+// next op of the same run, short enough not to steal a core from other
+// processes between runs.
+constexpr auto kSpin = std::chrono::microseconds(50);
 }
 
 ThreadPool::ThreadPool(int max_threads) {
@@ -47,9 +52,11 @@ void ThreadPool::worker(int index) {
   uint32_t seen = 0;
   for (;;) {
     uint32_t g = gen_.load(std::memory_order_acquire);
-    for (int s = 0; s < kSpin && g == seen; ++s) {
+    const auto until = std::chrono::steady_clock::now() + kSpin;
+    for (int s = 0; g == seen; ++s) {
       cpu_relax();
       g = gen_.load(std::memory_order_acquire);
+      if ((s & 63) == 63 && std::chrono::steady_clock::now() > until) break;
     }
     if (g == seen) {
       std::unique_lock<std::mutex> lk(m_);
