@@ -12,6 +12,7 @@ graph IR (``graph.py``) into plan ops.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -26,7 +27,7 @@ except ImportError as e:  # pragma: no cover - depends on the build
     raise ImportError("adaptive_rt._core (the C++ engine) is not built: reinstall with "
                       "`pip install .` (needs a C++17 compiler)") from e
 
-__all__ = ["Engine", "Plan", "available_isas", "default_isa"]
+__all__ = ["Engine", "Plan", "PlanSwitch", "available_isas", "default_isa"]
 
 available_isas = _core.available_isas
 default_isa = _core.default_isa
@@ -138,3 +139,32 @@ class Engine:
         if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool):
             raise TypeError("threads must be an integer")
         return self._native.run(plan.native, x, out, int(threads))
+
+
+class PlanSwitch:
+    """The active plan among prebuilt ones. ``switch(id)`` is the whole cost
+    of changing subnet: a lookup and a reference swap under a lock — no
+    weight is loaded, copied or packed. Readers take ``current()`` once per
+    inference, so a switch never tears a running inference."""
+
+    def __init__(self, plans: Mapping[str, Plan], initial: str):
+        if not plans:
+            raise ValueError("no plans to switch between")
+        self._plans = dict(plans)
+        self._lock = threading.Lock()
+        self._current = self._plans[initial]
+
+    def switch(self, entry_id: str) -> Plan:
+        plan = self._plans.get(entry_id)
+        if plan is None:
+            raise KeyError(f"no plan for entry {entry_id!r}; have: {', '.join(self._plans)}")
+        with self._lock:
+            self._current = plan
+        return plan
+
+    def current(self) -> Plan:
+        return self._current
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._plans)
