@@ -236,7 +236,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("scale") = py::none(), py::arg("shift") = py::none(), py::arg("se_r") = 0,
            py::arg("se_w1") = py::none(), py::arg("se_b1") = py::none(), py::arg("se_w2") = py::none(),
            py::arg("se_b2") = py::none(), py::arg("se_gate") = "hsigmoid")
-      .def("finalize", [](PyPlan& p, const art::Engine& e) { p.plan.finalize(e.kernels()); }, py::arg("engine"))
+      .def("finalize", [](PyPlan& p, const art::Engine& e) { e.finalize(p.plan); }, py::arg("engine"))
       .def("describe", [](const PyPlan& p) { return p.plan.describe(); })
       .def("steps", [](const PyPlan& p) { return p.plan.step_info(); },
            "(kind, name, macs) of each step after fusion.")

@@ -15,6 +15,7 @@ namespace {
 constexpr int64_t kAlignFloats = 16;           // 64-byte aligned activations
 constexpr int64_t kMaxValueFloats = int64_t(1) << 31;
 constexpr int64_t kParallelMacs = 200000;     // below this an op runs on one thread
+constexpr int64_t kFuseExpandBytes = 256 << 10;  // expand outputs this large are streamed by rows
 
 const char* kind_name(OpKind k) {
   switch (k) {
@@ -168,9 +169,10 @@ void Plan::add(OpDesc op) {
   steps_.push_back(std::move(st));
 }
 
-void Plan::finalize(const KernelTable* kernels) {
+void Plan::finalize(const KernelTable* kernels, int max_threads) {
   if (finalized_) throw std::logic_error("plan is finalized");
   if (kernels == nullptr) throw std::invalid_argument("no kernel table");
+  max_threads_ = std::max(1, max_threads);
   if (producer_[output_] < 0) throw std::invalid_argument("the output value is never produced");
   kernels_ = kernels;
   const int nv = static_cast<int>(shapes_.size());
@@ -201,6 +203,34 @@ void Plan::finalize(const KernelTable* kernels) {
     fused.push_back(std::move(s));
   }
   steps_ = std::move(fused);
+
+  // Fuse "expand pwconv -> dwconv" where the expanded tensor is large: the
+  // depthwise step computes expanded rows as it needs them into a ring of k
+  // rows per thread, so the wide tensor never exists whole (memory) and each
+  // row is used while still in cache (speed).
+  {
+    std::vector<Step> out;
+    for (Step& s : steps_) {
+      if (s.op.kind == OpKind::DwConv && !out.empty()) {
+        Step& prev = out.back();
+        const int v = s.op.in0;
+        const Shape3& sv = shapes_[v];
+        if (prev.op.kind == OpKind::PwConv && prev.out == v && prev.res < 0 && prev.gate_step < 0 &&
+            uses[v] == 1 && v != output_ && sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
+          s.fused_expand = true;
+          s.expand = std::move(prev.op);
+          s.expand_c = sv.c;
+          s.op.in0 = s.expand.in0;
+          s.ring_floats = round_up(int64_t(s.op.k) * sv.w * sv.c, kAlignFloats);
+          s.macs += prev.macs;
+          out.back() = std::move(s);
+          continue;
+        }
+      }
+      out.push_back(std::move(s));
+    }
+    steps_ = std::move(out);
+  }
 
   // Fuse "SE -> pwconv" where the activation is larger than the conv's
   // weight block: (x * g) B = x (diag(g) B), so the conv reads x as it is and
@@ -240,6 +270,7 @@ void Plan::finalize(const KernelTable* kernels) {
     if (s.op.kind == OpKind::Conv) scratch = int64_t(so.h) * so.w * s.op.k * s.op.k * si.c;
     if (s.op.kind == OpKind::SE) scratch = round_up(si.c, kAlignFloats) * 2 + round_up(s.op.se_r, kAlignFloats);
     if (s.gate_step >= 0) scratch = int64_t(si.c) * so.c;   // the gated weight block
+    if (s.fused_expand) scratch = s.ring_floats * max_threads_;   // one ring per thread
     if (scratch) items.push_back({round_up(scratch, kAlignFloats), int64_t(i), int64_t(i), -1, -1, int(i)});
     if (s.gate_only)   // the gate lives from the SE step to the conv after it
       items.push_back({round_up(si.c, kAlignFloats), int64_t(i), int64_t(i) + 1, -1, -2, int(i)});
@@ -305,7 +336,8 @@ std::string Plan::describe() const {
     const Shape3& so = shapes_[s.out];
     o << kind_name(s.op.kind) << " " << s.op.name << " " << si.h << "x" << si.w << "x" << si.c << " -> "
       << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 ? " +residual" : "")
-      << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "") << " macs=" << s.macs << "\n";
+      << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "")
+      << (s.fused_expand ? " (expand " + s.expand.name + " fused, ring rows)" : std::string()) << " macs=" << s.macs << "\n";
   }
   return o.str();
 }
@@ -481,16 +513,48 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
       }
       case OpKind::DwConv: {
         DwArgs d;
-        d.H = si.h; d.W = si.w; d.C = si.c; d.Ho = so.h; d.Wo = so.w; d.k = op.k; d.stride = op.stride;
+        const int C = s.fused_expand ? s.expand_c : si.c;
+        d.H = si.h; d.W = si.w; d.C = C; d.Ho = so.h; d.Wo = so.w; d.k = op.k; d.stride = op.stride;
         d.in = in; d.w = op.w.data; d.wc = op.w.shape[2]; d.out = out;
         d.scale = scale; d.shift = shift; d.act = op.act;
-        if (threads <= 1 || s.macs < kParallelMacs || so.h < 2) {
-          kt.dwconv(d, 0, so.h);
-        } else {
-          const int chunk = (so.h + threads - 1) / threads;
-          pool_.parallel_for((so.h + chunk - 1) / chunk, threads,
-                             [&](int t) { kt.dwconv(d, t * chunk, std::min(so.h, (t + 1) * chunk)); });
+        const bool par = threads > 1 && s.macs >= kParallelMacs && so.h >= 2;
+        const int chunk = par ? (so.h + threads - 1) / threads : so.h;
+        const int tasks = (so.h + chunk - 1) / chunk;
+        if (!s.fused_expand) {
+          if (tasks == 1) kt.dwconv(d, 0, so.h);
+          else pool_.parallel_for(tasks, threads, [&](int t) { kt.dwconv(d, t * chunk, std::min(so.h, (t + 1) * chunk)); });
+          break;
         }
+        // Expand conv fused in front: each band of output rows computes the
+        // expanded input rows it needs, in order, into its own ring of k rows.
+        const OpDesc& ex = s.expand;
+        GemmArgs g;
+        g.M = si.w; g.N = C; g.K = si.c; g.lda = si.c;
+        g.B = ex.w.data; g.ldb = ex.w.shape[1]; g.ldc = C;
+        g.scale = ex.scale.empty() ? nullptr : ex.scale.data();
+        g.shift = ex.shift.empty() ? nullptr : ex.shift.data();
+        g.act = ex.act;
+        const int k = op.k, S = op.stride, p = k / 2;
+        const int64_t row_floats = int64_t(si.w) * C;
+        auto band = [&](int t) {
+          const int r0 = t * chunk, r1 = std::min(so.h, (t + 1) * chunk);
+          float* ring = arena + s.scratch_off + t * s.ring_floats;
+          DwArgs dd = d;
+          dd.ring = ring;
+          int next = std::max(0, r0 * S - p);
+          for (int oy = r0; oy < r1; ++oy) {
+            const int last = std::min(si.h, oy * S - p + k);
+            for (; next < last; ++next) {
+              GemmArgs gr = g;
+              gr.A = in + int64_t(next) * si.w * si.c;
+              gr.C = ring + int64_t(next % k) * row_floats;
+              kt.gemm(gr, 0, si.w, 0, C);
+            }
+            kt.dwconv(dd, oy, oy + 1);
+          }
+        };
+        if (tasks == 1) band(0);
+        else pool_.parallel_for(tasks, threads, band);
         break;
       }
       case OpKind::SE: {

@@ -57,8 +57,9 @@ class Plan {
   // Validate and append one op (in graph order). Throws std::invalid_argument
   // naming the op and the problem.
   void add(OpDesc op);
-  // Fuse, choose kernels and lay out the arena. No ops may be added after.
-  void finalize(const KernelTable* kernels);
+  // Fuse, choose kernels and lay out the arena for runs of up to
+  // `max_threads` threads. No ops may be added after.
+  void finalize(const KernelTable* kernels, int max_threads = 1);
 
   const Shape3& input_shape() const { return shapes_[0]; }
   const Shape3& output_shape() const { return shapes_[output_]; }
@@ -81,6 +82,10 @@ class Plan {
     bool gate_only = false;       // SE whose gate is applied by the next pwconv (fused)
     int64_t gate_off = -1;        // that gate's place in the arena
     int gate_step = -1;           // pwconv: the SE step whose gate scales its input channels
+    bool fused_expand = false;    // dwconv: computes its expand conv row by row into a ring
+    OpDesc expand;                //   that expand conv (its input is op.in0)
+    int expand_c = 0;             //   its output channels (= the depthwise channels)
+    int64_t ring_floats = 0;      //   one thread's ring of k expanded rows
     std::vector<int> ry0, ry1, rx0, rx1;   // resize tables
     std::vector<float> rfy, rfx;
   };
@@ -93,6 +98,7 @@ class Plan {
   std::vector<Step> steps_;
   std::vector<int64_t> offset_;   // value -> arena offset (floats), -1 for external values
   int64_t arena_floats_ = 0;
+  int max_threads_ = 1;
   const KernelTable* kernels_ = nullptr;
   bool finalized_ = false;
 };
@@ -121,6 +127,7 @@ class Engine {
   explicit Engine(int max_threads, const KernelTable* kernels = nullptr);
   const KernelTable* kernels() const { return kernels_; }
   int max_threads() const { return pool_.max_threads(); }
+  void finalize(Plan& plan) const { plan.finalize(kernels_, max_threads()); }
   int64_t arena_bytes() const { return arenas_.bytes_held(); }
 
   // y[n] = plan(x[n]) for n < batch. x: batch x input_shape floats, y: batch x

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace art {
@@ -38,7 +39,8 @@ class ThreadPool {
       for (int t = 0; t < n; ++t) f(t);
       return;
     }
-    run(n, threads, [](void* c, int t) { (*static_cast<F*>(c))(t); }, &f);
+    using Fn = std::remove_reference_t<F>;
+    run(n, threads, [](void* c, int t) { (*static_cast<Fn*>(c))(t); }, const_cast<void*>(static_cast<const void*>(&f)));
   }
 
  private:

@@ -189,7 +189,7 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
   const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + k > a.W ? a.W - ix0 : k;
   typename V::T acc = V::zero();
   for (int ky = ky0; ky < ky1; ++ky) {
-    const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + ix0) * C + c;
+    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
     const float* wrow = a.w + (int64_t)ky * k * a.wc + c;
     for (int kx = kx0; kx < kx1; ++kx) {
       typename V::T x = FULL ? V::load(irow + (int64_t)kx * C) : V::load_n(irow + (int64_t)kx * C, n);
@@ -216,7 +216,7 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     typename V::T wv[K];
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
-    const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + (ox * S - p)) * C + c;
+    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)(ox * S - p) * C + c;
     for (int kx = 0; kx < K; ++kx)
       for (int t = 0; t < T; ++t) {
         const float* ip = irow + (int64_t)(t * S + kx) * C;
@@ -237,7 +237,7 @@ static inline void dw_edge(const DwArgs& a, int oy, int ox, int ky0, int ky1, in
   const int iy0 = oy * S - p, ix0 = ox * S - p;
   typename V::T acc = V::zero();
   for (int ky = ky0; ky < ky1; ++ky) {
-    const float* irow = a.in + ((int64_t)(iy0 + ky) * a.W + ix0) * C + c;
+    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     for (int kx = 0; kx < K; ++kx) {
       if (ix0 + kx < 0 || ix0 + kx >= a.W) continue;

@@ -24,15 +24,22 @@ struct GemmArgs {
 };
 
 // Depthwise conv, NHWC, symmetric padding k/2; weights [k, k, wc] (first C used).
+// Input row iy is at in + iy*W*C, or, when `ring` is set, in a ring of k rows
+// at ring + (iy % k)*W*C (the expand conv fused in front writes rows there).
 struct DwArgs {
   int H = 0, W = 0, C = 0, Ho = 0, Wo = 0, k = 0, stride = 1;
   const float* in = nullptr;
+  const float* ring = nullptr;
   const float* w = nullptr; int64_t wc = 0;
   float* out = nullptr;
   const float* scale = nullptr;
   const float* shift = nullptr;
   Act act = Act::None;
 };
+
+static inline const float* dw_row_ptr(const DwArgs& a, int iy) {
+  return a.ring ? a.ring + (int64_t)(iy % a.k) * a.W * a.C : a.in + (int64_t)iy * a.W * a.C;
+}
 
 struct KernelTable {
   const char* name;
