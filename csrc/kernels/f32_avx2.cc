@@ -8,6 +8,7 @@ using V = VecAVX2;
 constexpr int MR = 6;
 constexpr int NV = 2;
 constexpr int DWT = 4;
+constexpr bool DW_SHARE_INPUTS = false;
 #define ISA_NAME "avx2"
 #include "impl.h"
 #undef ISA_NAME

@@ -12,6 +12,7 @@ using V = VecAVX2;
 constexpr int MR = 6;
 constexpr int NV = 2;
 constexpr int DWT = 4;
+constexpr bool DW_SHARE_INPUTS = false;
 #define ISA_NAME "avx512-half"
 #include "impl.h"
 #undef ISA_NAME
@@ -22,6 +23,7 @@ using V = VecAVX512;
 constexpr int MR = 8;
 constexpr int NV = 2;
 constexpr int DWT = 8;
+constexpr bool DW_SHARE_INPUTS = true;
 #define ISA_NAME "avx512"
 #define ART_HALF k_avx512_half
 #include "impl.h"

@@ -8,6 +8,7 @@ using V = VecNEON;
 constexpr int MR = 6;
 constexpr int NV = 2;
 constexpr int DWT = 8;
+constexpr bool DW_SHARE_INPUTS = true;
 #define ISA_NAME "neon"
 #include "impl.h"
 #undef ISA_NAME

@@ -8,6 +8,7 @@ using V = VecScalar;
 constexpr int MR = 4;
 constexpr int NV = 2;
 constexpr int DWT = 4;
+constexpr bool DW_SHARE_INPUTS = false;
 #define ISA_NAME "scalar"
 #include "impl.h"
 #undef ISA_NAME

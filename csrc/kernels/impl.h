@@ -4,7 +4,8 @@
 // a shared inline instantiation could be merged across ISAs by the linker.
 //
 // Requires: V, MR (GEMM rows per tile), NV (vectors per tile row), DWT
-// (output pixels per depthwise strip).
+// (output pixels per depthwise strip), DW_SHARE_INPUTS (true where the ISA
+// has 32 vector registers).
 
 static inline V::T act_vec(V::T x, Act act) {
   switch (act) {
@@ -217,11 +218,21 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
     typename V::T wv[K];
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
     const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)(ox * S - p) * C + c;
-    for (int kx = 0; kx < K; ++kx)
-      for (int t = 0; t < T; ++t) {
-        const float* ip = irow + (int64_t)(t * S + kx) * C;
-        acc[t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[t]);
-      }
+    if constexpr (DW_SHARE_INPUTS) {
+      // the row's input columns are loaded once each and shared by the
+      // accumulators whose windows overlap them (needs ~2K+T registers)
+      constexpr int NX = S * (T - 1) + K;
+      typename V::T xin[NX];
+      for (int i = 0; i < NX; ++i) xin[i] = FULL ? V::load(irow + (int64_t)i * C) : V::load_n(irow + (int64_t)i * C, n);
+      for (int t = 0; t < T; ++t)
+        for (int kx = 0; kx < K; ++kx) acc[t] = V::fma(xin[t * S + kx], wv[kx], acc[t]);
+    } else {
+      for (int t = 0; t < T; ++t)
+        for (int kx = 0; kx < K; ++kx) {
+          const float* ip = irow + (int64_t)(t * S + kx) * C;
+          acc[t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[t]);
+        }
+    }
   }
   float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
   for (int t = 0; t < T; ++t) {
