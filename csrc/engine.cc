@@ -489,7 +489,9 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
         const int k = op.k, p = k / 2, cin = si.c;
         float* cols = arena + s.scratch_off;
         const int64_t kk = int64_t(k) * k * cin;
-        for (int oy = 0; oy < so.h; ++oy)
+        const int ichunk = threads > 1 && s.macs >= kParallelMacs ? (so.h + threads - 1) / threads : so.h;
+        pool_.parallel_for((so.h + ichunk - 1) / ichunk, threads, [&](int t) {
+        for (int oy = t * ichunk; oy < std::min(so.h, (t + 1) * ichunk); ++oy)
           for (int ox = 0; ox < so.w; ++ox) {
             float* row = cols + (int64_t(oy) * so.w + ox) * kk;
             for (int ky = 0; ky < k; ++ky) {
@@ -502,6 +504,7 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
               }
             }
           }
+        });
         GemmArgs a;
         a.M = so.h * so.w; a.N = so.c; a.K = static_cast<int>(kk);
         a.A = cols; a.lda = kk;
@@ -563,19 +566,30 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
         float* pooled = arena + s.scratch_off;
         float* red = pooled + round_up(C, kAlignFloats);
         float* gate = s.gate_only ? arena + s.gate_off : red + round_up(R, kAlignFloats);
-        kt.channel_sum(in, hw, C, pooled);
+        const int cblk = threads > 1 && hw * C >= kParallelMacs ? static_cast<int>(round_up((C + threads - 1) / threads, 16)) : C;
+        pool_.parallel_for((C + cblk - 1) / cblk, threads, [&](int t) {
+          const int c0 = t * cblk, c1 = std::min(C, c0 + cblk);
+          // channel_sum over a channel slice: the slice's pixels are C apart
+          for (int c = c0; c < c1; c += 16) {
+            const int n = std::min(16, c1 - c);
+            float tmp[16];
+            for (int j = 0; j < n; ++j) tmp[j] = 0.f;
+            kt.channel_sum_strided(in + c, hw, n, C, tmp);
+            for (int j = 0; j < n; ++j) pooled[c + j] = tmp[j];
+          }
+        });
         const float inv = 1.f / static_cast<float>(hw);
         for (int c = 0; c < C; ++c) pooled[c] *= inv;
         GemmArgs a;
         a.M = 1; a.K = C; a.N = R; a.A = pooled; a.lda = C;
         a.B = op.se_w1.data; a.ldb = op.se_w1.shape[1]; a.C = red; a.ldc = R;
         a.shift = op.se_b1.data; a.act = Act::Relu;
-        kt.gemm(a, 0, 1, 0, R);
+        gemm(a, int64_t(C) * R);
         GemmArgs b;
         b.M = 1; b.K = R; b.N = C; b.A = red; b.lda = R;
         b.B = op.se_w2.data; b.ldb = op.se_w2.shape[1]; b.C = gate; b.ldc = C;
         b.shift = op.se_b2.data; b.act = op.se_gate == Act::HSigmoid ? Act::HSigmoid : Act::None;
-        kt.gemm(b, 0, 1, 0, C);
+        gemm(b, int64_t(C) * R);
         if (op.se_gate == Act::Sigmoid)
           for (int c = 0; c < C; ++c) gate[c] = act_scalar(gate[c], Act::Sigmoid);
         if (!s.gate_only) kt.scale_channels(in, hw, C, gate, out);
@@ -595,7 +609,9 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
       }
       case OpKind::Resize: {
         const int C = si.c;
-        for (int oy = 0; oy < so.h; ++oy) {
+        const int rchunk = threads > 1 && so.size() >= kParallelMacs / 4 ? (so.h + threads - 1) / threads : so.h;
+        pool_.parallel_for((so.h + rchunk - 1) / rchunk, threads, [&](int t) {
+        for (int oy = t * rchunk; oy < std::min(so.h, (t + 1) * rchunk); ++oy) {
           const float fy = s.rfy[oy];
           const float* r0 = in + int64_t(s.ry0[oy]) * si.w * C;
           const float* r1 = in + int64_t(s.ry1[oy]) * si.w * C;
@@ -610,6 +626,7 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
             }
           }
         }
+        });
         break;
       }
     }

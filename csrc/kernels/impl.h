@@ -144,16 +144,20 @@ static void gemv(const GemmArgs& a, int n0, int n1) {
   }
 }
 
-static void channel_sum(const float* x, int64_t pixels, int C, float* out) {
+static void channel_sum_strided(const float* x, int64_t pixels, int C, int64_t stride, float* out) {
   for (int c = 0; c < C; c += V::W) {
     const int n = C - c < V::W ? C - c : V::W;
     typename V::T acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};   // 4 chains hide the add latency
     int64_t i = 0;
     for (; i + 4 <= pixels; i += 4)
-      for (int u = 0; u < 4; ++u) acc[u] = V::add(acc[u], V::load_n(x + (i + u) * C + c, n));
-    for (; i < pixels; ++i) acc[0] = V::add(acc[0], V::load_n(x + i * C + c, n));
+      for (int u = 0; u < 4; ++u) acc[u] = V::add(acc[u], V::load_n(x + (i + u) * stride + c, n));
+    for (; i < pixels; ++i) acc[0] = V::add(acc[0], V::load_n(x + i * stride + c, n));
     V::store_n(out + c, V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3])), n);
   }
+}
+
+static void channel_sum(const float* x, int64_t pixels, int C, float* out) {
+  channel_sum_strided(x, pixels, C, C, out);
 }
 
 static void scale_rows(const float* b, int64_t ldb, int K, int N, const float* g, float* out) {
@@ -335,4 +339,4 @@ static void dwconv(const DwArgs& a, int oy0, int oy1) {
   }
 }
 
-static const KernelTable table = {ISA_NAME, MR, NR, &gemm, &dwconv, &channel_sum, &scale_channels, &scale_rows, &add};
+static const KernelTable table = {ISA_NAME, MR, NR, &gemm, &dwconv, &channel_sum, &channel_sum_strided, &scale_channels, &scale_rows, &add};

@@ -48,6 +48,8 @@ struct KernelTable {
   void (*dwconv)(const DwArgs& a, int oy0, int oy1);
   // out[c] = sum over pixels of x[p, c]   (x: pixels x C, NHWC)
   void (*channel_sum)(const float* x, int64_t pixels, int C, float* out);
+  // out[c] = sum over pixels of x[p * stride + c], c < C (a channel slice)
+  void (*channel_sum_strided)(const float* x, int64_t pixels, int C, int64_t stride, float* out);
   // out[p, c] = x[p, c] * g[c]
   void (*scale_channels)(const float* x, int64_t pixels, int C, const float* g, float* out);
   // out[k, n] = b[k, n] * g[k] for n < N (b with leading dimension ldb; out dense)
