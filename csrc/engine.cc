@@ -33,6 +33,16 @@ const char* kind_name(OpKind k) {
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
+// ART_FUSE=0 turns off the expand->depthwise row streaming (for profiles and
+// comparisons); read once.
+bool fuse_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("ART_FUSE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
 [[noreturn]] void fail(const OpDesc& op, const std::string& msg) {
   throw std::invalid_argument("op '" + op.name + "' (" + kind_name(op.kind) + "): " + msg);
 }
@@ -215,7 +225,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads) {
         Step& prev = out.back();
         const int v = s.op.in0;
         const Shape3& sv = shapes_[v];
-        if (prev.op.kind == OpKind::PwConv && prev.out == v && prev.res < 0 && prev.gate_step < 0 &&
+        if (fuse_enabled() && prev.op.kind == OpKind::PwConv && prev.out == v && prev.res < 0 && prev.gate_step < 0 &&
             uses[v] == 1 && v != output_ && sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
           s.fused_expand = true;
           s.expand = std::move(prev.op);
