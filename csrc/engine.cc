@@ -277,7 +277,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads) {
     const Shape3& si = shapes_[s.op.in0];
     const Shape3& so = shapes_[s.out];
     int64_t scratch = 0;
-    if (s.op.kind == OpKind::Conv) scratch = int64_t(so.h) * so.w * s.op.k * s.op.k * si.c;
+    if (s.op.kind == OpKind::Conv) scratch = int64_t(max_threads_) * so.w * s.op.k * s.op.k * si.c;   // a row per thread
     if (s.op.kind == OpKind::SE) scratch = round_up(si.c, kAlignFloats) * 2 + round_up(s.op.se_r, kAlignFloats);
     if (s.gate_step >= 0) scratch = int64_t(si.c) * so.c;   // the gated weight block
     if (s.fused_expand) scratch = s.ring_floats * max_threads_;   // one ring per thread
@@ -496,32 +496,49 @@ void Engine::run_image(const Plan& plan, const float* x, float* y, float* arena,
         break;
       }
       case OpKind::Conv: {
+        // im2col one output row at a time into a per-thread buffer that stays
+        // in L1, then a GEMM over that row (M = output width)
         const int k = op.k, p = k / 2, cin = si.c;
-        float* cols = arena + s.scratch_off;
         const int64_t kk = int64_t(k) * k * cin;
-        const int ichunk = threads > 1 && s.macs >= kParallelMacs ? (so.h + threads - 1) / threads : so.h;
-        pool_.parallel_for((so.h + ichunk - 1) / ichunk, threads, [&](int t) {
-        for (int oy = t * ichunk; oy < std::min(so.h, (t + 1) * ichunk); ++oy)
-          for (int ox = 0; ox < so.w; ++ox) {
-            float* row = cols + (int64_t(oy) * so.w + ox) * kk;
-            for (int ky = 0; ky < k; ++ky) {
-              const int iy = oy * op.stride - p + ky;
-              for (int kx = 0; kx < k; ++kx) {
-                const int ix = ox * op.stride - p + kx;
-                float* d = row + (int64_t(ky) * k + kx) * cin;
-                if (iy < 0 || iy >= si.h || ix < 0 || ix >= si.w) std::memset(d, 0, sizeof(float) * cin);
-                else std::memcpy(d, in + (int64_t(iy) * si.w + ix) * cin, sizeof(float) * cin);
+        GemmArgs g;
+        g.M = so.w; g.N = so.c; g.K = static_cast<int>(kk); g.lda = kk;
+        g.B = op.w.data; g.ldb = op.w.shape[1]; g.ldc = so.c;
+        g.scale = scale; g.shift = shift; g.act = op.act;
+        const int chunk = threads > 1 && s.macs >= kParallelMacs ? (so.h + threads - 1) / threads : so.h;
+        pool_.parallel_for((so.h + chunk - 1) / chunk, threads, [&](int t) {
+          float* cols = arena + s.scratch_off + t * int64_t(so.w) * kk;
+          for (int oy = t * chunk; oy < std::min(so.h, (t + 1) * chunk); ++oy) {
+            for (int ox = 0; ox < so.w; ++ox) {
+              float* row = cols + int64_t(ox) * kk;
+              const int ix0 = ox * op.stride - p;
+              const bool inside_x = ix0 >= 0 && ix0 + k <= si.w;
+              for (int ky = 0; ky < k; ++ky) {
+                const int iy = oy * op.stride - p + ky;
+                float* d = row + int64_t(ky) * k * cin;
+                if (iy < 0 || iy >= si.h) {
+                  for (int j = 0; j < k * cin; ++j) d[j] = 0.f;
+                } else if (inside_x) {   // the k taps of this kernel row are contiguous in NHWC
+                  const float* src = in + (int64_t(iy) * si.w + ix0) * cin;
+                  for (int j = 0; j < k * cin; ++j) d[j] = src[j];
+                } else {
+                  for (int kx = 0; kx < k; ++kx) {
+                    const int ix = ix0 + kx;
+                    if (ix < 0 || ix >= si.w) {
+                      for (int c = 0; c < cin; ++c) d[kx * cin + c] = 0.f;
+                    } else {
+                      const float* src = in + (int64_t(iy) * si.w + ix) * cin;
+                      for (int c = 0; c < cin; ++c) d[kx * cin + c] = src[c];
+                    }
+                  }
+                }
               }
             }
+            GemmArgs gr = g;
+            gr.A = cols;
+            gr.C = out + int64_t(oy) * so.w * so.c;
+            kt.gemm(gr, 0, so.w, 0, so.c);
           }
         });
-        GemmArgs a;
-        a.M = so.h * so.w; a.N = so.c; a.K = static_cast<int>(kk);
-        a.A = cols; a.lda = kk;
-        a.B = op.w.data; a.ldb = op.w.shape[1];
-        a.C = out; a.ldc = so.c;
-        a.scale = scale; a.shift = shift; a.act = op.act;
-        gemm(a, s.macs);
         break;
       }
       case OpKind::DwConv: {

@@ -207,33 +207,40 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
   if (FULL) V::store(o, y); else V::store_n(o, y, n);
 }
 
-// DWT output pixels of one row whose windows lie inside the input in x:
-// the kernel row's K weights stay in registers while DWT accumulators sweep it.
-// (Each tap is accumulated in the same order as dw_pixel: results do not
-// depend on which path or thread computed a pixel.)
-template <int K, int S, bool FULL, int T>
+// T output pixels of one row: the kernel row's K weights stay in registers
+// while T accumulators sweep it. EDGE strips may reach past the left or right
+// border, where the input is zero (the padding). Taps are accumulated in the
+// same order everywhere (ky, then kx), so a pixel's value does not depend on
+// which strip or thread computed it.
+template <int K, int S, bool FULL, int T, bool EDGE>
 static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
   const int C = a.C, p = K / 2;
   const int iy0 = oy * S - p;
+  const int ix0 = ox * S - p;
   typename V::T acc[T];
   for (int t = 0; t < T; ++t) acc[t] = V::zero();
   for (int ky = ky0; ky < ky1; ++ky) {
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     typename V::T wv[K];
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
-    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)(ox * S - p) * C + c;
+    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
     if constexpr (DW_SHARE_INPUTS) {
       // the row's input columns are loaded once each and shared by the
       // accumulators whose windows overlap them (needs ~2K+T registers)
       constexpr int NX = S * (T - 1) + K;
       typename V::T xin[NX];
-      for (int i = 0; i < NX; ++i) xin[i] = FULL ? V::load(irow + (int64_t)i * C) : V::load_n(irow + (int64_t)i * C, n);
+      for (int i = 0; i < NX; ++i) {
+        if (EDGE && (ix0 + i < 0 || ix0 + i >= a.W)) xin[i] = V::zero();
+        else xin[i] = FULL ? V::load(irow + (int64_t)i * C) : V::load_n(irow + (int64_t)i * C, n);
+      }
       for (int t = 0; t < T; ++t)
         for (int kx = 0; kx < K; ++kx) acc[t] = V::fma(xin[t * S + kx], wv[kx], acc[t]);
     } else {
       for (int t = 0; t < T; ++t)
         for (int kx = 0; kx < K; ++kx) {
-          const float* ip = irow + (int64_t)(t * S + kx) * C;
+          const int i = t * S + kx;
+          if (EDGE && (ix0 + i < 0 || ix0 + i >= a.W)) continue;
+          const float* ip = irow + (int64_t)i * C;
           acc[t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[t]);
         }
     }
@@ -245,38 +252,22 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
   }
 }
 
-// A border pixel with a compile-time kernel: taps outside the input skipped.
-template <int K, int S, bool FULL>
-static inline void dw_edge(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
-  const int C = a.C, p = K / 2;
-  const int iy0 = oy * S - p, ix0 = ox * S - p;
-  typename V::T acc = V::zero();
-  for (int ky = ky0; ky < ky1; ++ky) {
-    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
-    const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
-    for (int kx = 0; kx < K; ++kx) {
-      if (ix0 + kx < 0 || ix0 + kx >= a.W) continue;
-      typename V::T x = FULL ? V::load(irow + (int64_t)kx * C) : V::load_n(irow + (int64_t)kx * C, n);
-      typename V::T w = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
-      acc = V::fma(x, w, acc);
-    }
-  }
-  typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
-  float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
-  if (FULL) V::store(o, y); else V::store_n(o, y, n);
+// Output pixels [ox, end) of one row in strips of DWT, then 4, 2, 1.
+template <int K, int S, bool FULL, bool EDGE>
+static inline void dw_span(const DwArgs& a, int oy, int ox, int end, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
+  for (; ox + DWT <= end; ox += DWT) dw_strip<K, S, FULL, DWT, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  if (DWT > 4 && ox + 4 <= end) { dw_strip<K, S, FULL, (DWT > 4 ? 4 : 1), EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += (DWT > 4 ? 4 : 1); }
+  if (ox + 2 <= end) { dw_strip<K, S, FULL, 2, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += 2; }
+  if (ox < end) dw_strip<K, S, FULL, 1, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
 }
 
 template <int K, int S, bool FULL>
 static inline void dw_row(const DwArgs& a, int oy, int lo, int hi, int c, int n, V::T sc, V::T sh) {
   const int iy0 = oy * S - K / 2;
   const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
-  int ox = 0;
-  for (; ox < lo; ++ox) dw_edge<K, S, FULL>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  for (; ox + DWT <= hi; ox += DWT) dw_strip<K, S, FULL, DWT>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  if (DWT > 4 && ox + 4 <= hi) { dw_strip<K, S, FULL, (DWT > 4 ? 4 : 1)>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += (DWT > 4 ? 4 : 1); }
-  if (ox + 2 <= hi) { dw_strip<K, S, FULL, 2>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += 2; }
-  if (ox + 1 <= hi) { dw_strip<K, S, FULL, 1>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += 1; }
-  for (; ox < a.Wo; ++ox) dw_edge<K, S, FULL>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  dw_span<K, S, FULL, true>(a, oy, 0, lo, ky0, ky1, c, n, sc, sh);
+  dw_span<K, S, FULL, false>(a, oy, lo, hi, ky0, ky1, c, n, sc, sh);
+  dw_span<K, S, FULL, true>(a, oy, hi, a.Wo, ky0, ky1, c, n, sc, sh);
 }
 
 template <int K, int S>
@@ -287,21 +278,32 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   int hi = a.W - K + p >= 0 ? (a.W - K + p) / S + 1 : 0;
   if (hi > a.Wo) hi = a.Wo;
   if (lo > hi) lo = hi;
-  for (int oy = oy0; oy < oy1; ++oy)
+  // Bands of output rows, channel blocks inside: the input rows one band
+  // reads in one channel block ((band-1)*S + K rows of W 64-byte pieces)
+  // stay in L1 while the band's rows reuse them, instead of coming from L2
+  // K times over.
+  const int64_t piece = (int64_t)a.W * V::W * 4;
+  int band = 1;
+  while (band < 16 && ((band * 2 - 1) * S + K) * piece <= (64 << 10)) band *= 2;
+  for (int b0 = oy0; b0 < oy1; b0 += band) {
+    const int b1 = b0 + band < oy1 ? b0 + band : oy1;
     for (int c = 0; c < C; c += V::W) {
       const int n = C - c < V::W ? C - c : V::W;
       if (n == V::W) {
-        dw_row<K, S, true>(a, oy, lo, hi, c, n, V::load(a.scale + c), V::load(a.shift + c));
+        const typename V::T sc = V::load(a.scale + c), sh = V::load(a.shift + c);
+        for (int oy = b0; oy < b1; ++oy) dw_row<K, S, true>(a, oy, lo, hi, c, n, sc, sh);
       } else {
 #ifdef ART_HALF
-        if (n == ART_HALF::V::W) {   // a half-width tail: the narrower ISA's own row
-          ART_HALF::dw_fixed_cols<K, S>(a, oy, c);
+        if (n == ART_HALF::V::W) {   // a half-width tail: the narrower ISA's own rows
+          for (int oy = b0; oy < b1; ++oy) ART_HALF::dw_fixed_cols<K, S>(a, oy, c);
           continue;
         }
 #endif
-        dw_row<K, S, false>(a, oy, lo, hi, c, n, V::load_n(a.scale + c, n), V::load_n(a.shift + c, n));
+        const typename V::T sc = V::load_n(a.scale + c, n), sh = V::load_n(a.shift + c, n);
+        for (int oy = b0; oy < b1; ++oy) dw_row<K, S, false>(a, oy, lo, hi, c, n, sc, sh);
       }
     }
+  }
 }
 
 // One output row, channels [c, c + W) only: the tail of a wider ISA's row.
