@@ -421,7 +421,9 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
   ArenaPool::Arena arena = arenas_.acquire(plan.arena_floats());
   const int64_t in_size = plan.input_shape().size();
   const int64_t out_size = plan.output_shape().size();
+  if (threads > 1) pool_.begin_run();
   for (int64_t n = 0; n < batch; ++n) run_image(plan, x + n * in_size, y + n * out_size, arena.p, threads);
+  if (threads > 1) pool_.end_run();
   arenas_.release(arena);
 }
 

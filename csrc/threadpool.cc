@@ -52,16 +52,24 @@ void ThreadPool::worker(int index) {
   uint32_t seen = 0;
   for (;;) {
     uint32_t g = gen_.load(std::memory_order_acquire);
-    const auto until = std::chrono::steady_clock::now() + kSpin;
+    auto until = std::chrono::steady_clock::now() + kSpin;
     for (int s = 0; g == seen; ++s) {
       cpu_relax();
       g = gen_.load(std::memory_order_acquire);
-      if ((s & 63) == 63 && std::chrono::steady_clock::now() > until) break;
+      if ((s & 63) == 63) {
+        const auto now = std::chrono::steady_clock::now();
+        if (active_runs_.load(std::memory_order_relaxed) > 0) until = now + kSpin;
+        else if (now > until) break;
+      }
     }
     if (g == seen) {
       std::unique_lock<std::mutex> lk(m_);
-      cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen || stop_; });
+      const uint32_t w = wake_.load(std::memory_order_acquire);
+      cv_.wait(lk, [&] {
+        return gen_.load(std::memory_order_acquire) != seen || stop_ || wake_.load(std::memory_order_acquire) != w;
+      });
       g = gen_.load(std::memory_order_acquire);
+      if (g == seen && !stop_) continue;   // woken for a run: spin until its first region
     }
     {
       std::lock_guard<std::mutex> lk(m_);
@@ -70,6 +78,19 @@ void ThreadPool::worker(int index) {
     seen = g;
     if (index < wanted_.load(std::memory_order_acquire)) work(g);
   }
+}
+
+void ThreadPool::begin_run() {
+  if (workers_.empty()) return;
+  if (active_runs_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    // wake sleeping workers now, so they are spinning by the first region
+    { std::lock_guard<std::mutex> lk(m_); wake_.fetch_add(1, std::memory_order_release); }
+    cv_.notify_all();
+  }
+}
+
+void ThreadPool::end_run() {
+  if (!workers_.empty()) active_runs_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ThreadPool::run(int n, int threads, TaskFn fn, void* ctx) {

@@ -28,6 +28,12 @@ class ThreadPool {
 
   int max_threads() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // While at least one run is active, idle workers keep spinning instead of
+  // sleeping, so the many short parallel regions of one inference do not
+  // each pay a wake-up. Engine::run brackets a multi-threaded run with these.
+  void begin_run();
+  void end_run();
+
   // fn(ctx, t) for every t in [0, n), on up to `threads` threads (the caller
   // included). Returns when all tasks are done.
   void run(int n, int threads, TaskFn fn, void* ctx);
@@ -55,6 +61,8 @@ class ThreadPool {
   std::atomic<uint64_t> ticket_{0};  // gen << 32 | next task
   std::atomic<int> done_{0};
   std::atomic<int> wanted_{0};       // workers asked to join this region
+  std::atomic<int> active_runs_{0};
+  std::atomic<uint32_t> wake_{0};    // bumped by begin_run to wake sleepers
   // Job of the current region; atomics (relaxed) because a late worker may
   // read them while the next region's caller writes them (it then fails its
   // ticket claim and never uses what it read).
