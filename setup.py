@@ -6,6 +6,7 @@ picks a table at run time from a CPU check; the scalar table always exists.
 Environment knobs (build time):
   ADAPTIVE_RT_SANITIZE=1   build with AddressSanitizer + UBSan (see scripts/sanitize.sh)
   ADAPTIVE_RT_NATIVE=1     add -march=native (a build for this CPU only)
+  ADAPTIVE_RT_OPENMP=1     parallel regions on OpenMP instead of the engine's pool (comparison)
 """
 import os
 import platform
@@ -37,6 +38,9 @@ if os.environ.get("ADAPTIVE_RT_SANITIZE") == "1":
     link_args += san
 if os.environ.get("ADAPTIVE_RT_NATIVE") == "1":
     compile_args.append("-march=native")
+if os.environ.get("ADAPTIVE_RT_OPENMP") == "1":   # comparison build: OpenMP instead of our thread pool
+    compile_args += ["-fopenmp", "-DART_OPENMP"]
+    link_args.append("-fopenmp")
 
 
 class BuildExt(build_ext):

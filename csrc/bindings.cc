@@ -83,6 +83,11 @@ PYBIND11_MODULE(_core, m) {
     return out;
   }, "Kernel tables this CPU and build can run.");
   m.def("default_isa", [] { return std::string(art::default_kernels()->name); });
+#ifdef ART_OPENMP
+  m.attr("built_with_openmp") = true;
+#else
+  m.attr("built_with_openmp") = false;
+#endif
 
   // Direct kernel calls for the kernel tests (tests/test_kernels.py): every
   // table's kernel against NumPy on shapes the networks may never produce.

@@ -45,6 +45,12 @@ class ThreadPool {
       for (int t = 0; t < n; ++t) f(t);
       return;
     }
+#ifdef ART_OPENMP
+    // comparison build (ADAPTIVE_RT_OPENMP=1): OpenMP instead of this pool
+#pragma omp parallel for num_threads(threads < n ? threads : n) schedule(static, 1)
+    for (int t = 0; t < n; ++t) f(t);
+    return;
+#endif
     using Fn = std::remove_reference_t<F>;
     run(n, threads, [](void* c, int t) { (*static_cast<Fn*>(c))(t); }, const_cast<void*>(static_cast<const void*>(&f)));
   }
