@@ -26,7 +26,7 @@ every side (PyTorch's symmetric padding).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from .space import SearchSpace, SubnetConfig

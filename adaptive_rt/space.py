@@ -20,7 +20,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 __all__ = [
     "ACTIVATIONS",

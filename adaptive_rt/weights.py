@@ -54,7 +54,6 @@ def spread_configs(space: SearchSpace, k: int, seed: int = 0, samples: int = 200
     """``k`` distinct configs spread over MFLOPs: the min and max configs plus
     random samples nearest to evenly spaced MFLOPs between them."""
     from .graph import build_graph
-    from .space import SubnetConfig  # noqa: F401  (type of the returned items)
     if k < 1:
         raise ValueError("k must be at least 1")
     lo, hi = space.min_config(), space.max_config()

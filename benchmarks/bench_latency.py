@@ -6,7 +6,6 @@ interleaved in one process. Medians, p99 and the native/ORT ratio.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -14,7 +13,7 @@ import numpy as np
 from adaptive_rt.engine import Engine
 from adaptive_rt.export.onnx import to_onnx
 
-from .common import OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
+from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
 
 
 def ort_session(model, threads: int):
@@ -53,11 +52,7 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--pool", help="pool file (default: random test pools of both presets)")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
+    a = parse_args(__doc__, argv)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     other = OtherCPU().start()
     entries = []

@@ -7,7 +7,6 @@ one ONNX Runtime session per entry, and ORT holding only the largest entry.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 
 from adaptive_rt.poolfile import load_pool
 
-from .common import machine, pools_for, write_json
+from .common import parse_args, machine, pools_for, write_json
 
 _CHILD = r"""
 import gc, json, sys
@@ -66,11 +65,7 @@ def measure(mode: str, pool: str, onnx_dir: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--pool")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
+    a = parse_args(__doc__, argv)
     from adaptive_rt.export.onnx import save_onnx, to_onnx
     pools_out = {}
     with pools_for(a) as pools, tempfile.TemporaryDirectory() as d:

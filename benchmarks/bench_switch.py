@@ -7,7 +7,6 @@ entry it switches to. Also the native first-inference penalty after a switch
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -16,15 +15,11 @@ import numpy as np
 from adaptive_rt.engine import Engine, PlanSwitch
 from adaptive_rt.export.onnx import to_onnx
 
-from .common import OtherCPU, machine, pct, pools_for, write_json
+from .common import parse_args, OtherCPU, machine, pct, pools_for, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--pool")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
+    a = parse_args(__doc__, argv)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     import onnxruntime as ort
 

@@ -7,7 +7,6 @@ engine's own thread pool with OpenMP on this device.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -15,15 +14,11 @@ import numpy as np
 
 from adaptive_rt.engine import Engine
 
-from .common import OtherCPU, machine, pct, pools_for, write_json
+from .common import parse_args, OtherCPU, machine, pct, pools_for, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--pool")
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args(argv)
+    a = parse_args(__doc__, argv)
     from adaptive_rt import _core
     openmp = bool(_core.built_with_openmp)
     other = OtherCPU().start()

@@ -44,6 +44,16 @@ def pools_for(args) -> Iterator[dict[str, str]]:
         yield make_test_pools(d, args.quick)
 
 
+def parse_args(doc: str, argv: list[str] | None):
+    """The benchmark contract's arguments: --json PATH [--pool P] [--quick]."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", required=True, help="where to write the results")
+    ap.add_argument("--pool", help="pool file (default: random test pools of both presets)")
+    ap.add_argument("--quick", action="store_true", help="finish in under a minute")
+    return ap.parse_args(argv)
+
+
 def pct(xs, q: float) -> float:
     return float(np.percentile(np.asarray(xs, dtype=np.float64), q))
 

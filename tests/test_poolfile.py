@@ -14,7 +14,6 @@ import time
 import numpy as np
 import pytest
 
-from adaptive_rt.graph import build_graph
 from adaptive_rt.poolfile import (MAX_HEADER_BYTES, PoolEntry, PoolFileError, load_pool, make_entry,
                                   write_pool)
 
