@@ -218,6 +218,9 @@ def test_bad_out_and_threads(eng_plan):
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         eng.run(plan, x, out=ro)
+    buf = np.zeros(2 * 28 * 28 + 10, np.float32)
+    with pytest.raises(ValueError, match="overlaps the input"):
+        eng.run(plan, buf[:2 * 784].reshape(2, 28, 28, 1), out=buf[2 * 784 - 10:2 * 784 + 10].reshape(2, 10))
     with pytest.raises(ValueError, match="threads"):
         eng.run(plan, x, threads=0)
     with pytest.raises(TypeError):
