@@ -128,6 +128,114 @@ def cmd_random_pool(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError("training needs torch: pip install -c constraints.txt 'adaptive-rt[train]'") from None
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from .space import list_spaces
+    p.add_argument("--dataset", required=True, help="mnist5k, digits, or a PATH.npz with arrays x, y")
+    p.add_argument("--sampler", default="sandwich", help="uniform, rss, sandwich, ps or pss")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--out", required=True, help="run directory (checkpoints, state)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--labeled-fraction", type=float, default=1.0,
+                   help="fraction of the training split whose labels are used (semi-supervised below 1)")
+    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+
+
+@command("train", "train a supernet with a subnet sampler (needs the train extra)")
+@_args(_train_args)
+def cmd_train(a: argparse.Namespace) -> int:
+    import os
+    _need_torch()
+    from .data import DatasetError, load_dataset
+    from .space import get_space
+    from .train.loop import STATE, TrainConfig, Trainer
+    from .train.samplers import SAMPLERS
+    if a.sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {a.sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+    if not (0.0 < a.labeled_fraction <= 1.0):
+        raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
+    if a.epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    try:
+        os.makedirs(a.out, exist_ok=True)
+        probe = os.path.join(a.out, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {a.out}: {e.strerror or e}") from None
+    if a.resume and not os.path.isfile(os.path.join(a.out, STATE)):
+        raise UsageError(f"--resume: no checkpoint in {a.out}")
+    try:
+        data = load_dataset(a.dataset, seed=a.seed)
+    except DatasetError as e:
+        raise UsageError(str(e)) from None
+    cfg = TrainConfig(space=a.space, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
+                      batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed)
+    try:
+        tr = Trainer(cfg, data, get_space(a.space), a.out)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if a.resume:
+        tr.load()
+        print(f"resuming {a.out} at epoch {tr.epoch}")
+    from tqdm import tqdm
+    while tr.epoch < cfg.epochs:
+        bar = tqdm(total=tr.steps_per_epoch, desc=f"epoch {tr.epoch + 1}/{cfg.epochs}", unit="step", leave=False)
+
+        def on_step(r, bar=bar):
+            bar.update(1)
+            bar.set_postfix_str(f"loss {r['loss']:.3f} {r['images_per_s']:.0f} img/s {r['subnets'][-1]}")
+        rec = tr.train_epoch(on_step)
+        bar.close()
+        tr.save()
+        print(f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f}, {rec['seconds']:.1f} s; checkpoint saved")
+    return 0
+
+
+def _pool_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory written by adaptive-rt train")
+    p.add_argument("--buckets", type=int, default=6, help="number of resource buckets (pool entries)")
+    p.add_argument("--candidates", type=int, default=8, help="candidates evaluated per bucket")
+    p.add_argument("--metric", default="mflops", choices=["mflops"])
+    p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+@command("build-pool", "pick the best subnet per resource bucket of a trained run and write a pool file")
+@_args(_pool_args)
+def cmd_build_pool(a: argparse.Namespace) -> int:
+    _need_torch()
+    from .train.pool import build_pool
+    if not 1 <= a.buckets <= 256:
+        raise UsageError("--buckets must be in 1..256")
+    from tqdm import tqdm
+    bar = tqdm(total=None, desc="build-pool", unit="eval", leave=False)
+
+    def progress(msg: str) -> None:
+        bar.update(1)
+        bar.set_postfix_str(msg[:60])
+    try:
+        pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress, seed=a.seed)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    bar.close()
+    print(f"wrote {a.out}: {len(pool.entries)} entries")
+    for e in pool.entries:
+        print(f"  {e.id}: {e.mflops:7.2f} MFLOPs  test accuracy {100 * e.accuracy:.2f}%  {e.config.id}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive-rt", description="On-device runtime for resource-adaptive neural networks.")

@@ -26,13 +26,14 @@ every side (PyTorch's symmetric padding).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Iterator
 
 from .space import SearchSpace, SubnetConfig
 
 __all__ = ["OP_KINDS", "WeightRef", "BatchNormRef", "Op", "Graph", "Cost",
-           "build_graph", "tensor_specs", "running_stat_specs", "bn_stat_specs"]
+           "build_graph", "cached_graph", "subnet_cost", "tensor_specs", "running_stat_specs", "bn_stat_specs"]
 
 #: Kinds of op in a graph. Activations are fused into the op that produces
 #: them (``Op.act``), batch norm into a per-channel scale/shift (``Op.bn``).
@@ -293,6 +294,20 @@ def _block_ops(g: _Builder, space: SearchSpace, s: int, b: int, k: int, e: float
     if stride == 1 and cin == cout:
         h = g.emit("add", f"{p}.add", (h, x), (ho, wo, cout))
     return h
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_graph(space: SearchSpace, config: SubnetConfig, input_hw: tuple[int, int] | None = None) -> Graph:
+    """build_graph, memoised (graphs are immutable): training asks for the
+    same few subnets every step."""
+    return build_graph(space, config, input_hw)
+
+
+@functools.lru_cache(maxsize=65536)
+def subnet_cost(space: SearchSpace, config: SubnetConfig) -> Cost:
+    """The cost of a config at the space's input size (memoised: samplers and
+    searches ask for the same configs many times)."""
+    return build_graph(space, config).cost()
 
 
 # ----------------------------------------------------------------------------- tensors

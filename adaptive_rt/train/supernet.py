@@ -1,0 +1,216 @@
+"""The elastic supernet in torch: one set of weights, any SubnetConfig.
+
+It executes the same graph IR as the NumPy reference (``graph.build_graph``),
+op by op, on slices of its parameters, so a subnet's forward here equals
+``reference.run`` on the packed weights. Parameters are kept in the native
+layout of DESIGN.md section 5 (``[Cin, Cout]`` for 1x1 convs, ``[k, k, C]``
+depthwise, ...), except that each depthwise block stores only its largest
+kernel plus OFA's learned kernel transforms: a smaller kernel is
+``T_k @ centre_k(next larger kernel)`` per channel (T initialised to the
+identity). ``pack()`` turns the supernet into the pool file's tensors, each
+kernel variant computed once.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..graph import Graph, Op, build_graph, cached_graph, running_stat_specs, tensor_specs
+from ..space import SearchSpace, SubnetConfig
+
+__all__ = ["Supernet", "key"]
+
+
+def key(name: str) -> str:
+    """Parameter key for a native tensor name (torch forbids '.' in names)."""
+    return name.replace(".", "__")
+
+
+def _act(x: torch.Tensor, act: str) -> torch.Tensor:
+    if act == "none":
+        return x
+    if act == "relu":
+        return F.relu(x)
+    if act == "relu6":
+        return F.hardtanh(x, 0.0, 6.0)
+    if act == "hswish":
+        return F.hardswish(x)
+    if act == "hsigmoid":
+        return F.hardsigmoid(x)
+    if act == "sigmoid":
+        return torch.sigmoid(x)
+    raise ValueError(f"unknown activation {act!r}")
+
+
+class Supernet(nn.Module):
+    """All weights of a SearchSpace; ``forward(x, config)`` runs one subnet.
+
+    ``x`` is NHWC float32 (as everywhere in adaptive_rt). In training mode BN
+    uses batch statistics and updates the supernet's running statistics
+    (their first C channels); in eval mode it uses those running statistics,
+    or ``bn_stats`` (name -> tensor, e.g. a pool entry's) when given.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, bn_momentum: float = 0.1):
+        super().__init__()
+        self.space = space
+        self.bn_momentum = bn_momentum
+        g = torch.Generator().manual_seed(seed)
+        specs = tensor_specs(space)
+        self.dw_max: dict[str, int] = {}      # block prefix -> largest kernel stored
+        self.dw_sizes: dict[str, tuple[int, ...]] = {}
+        params = nn.ParameterDict()
+        for name, shape in specs.items():
+            if ".dw" in name and not name.endswith((".bn.weight", ".bn.bias")):
+                prefix, k = name.rsplit(".dw", 1)
+                k = int(k.split(".")[0])
+                self.dw_sizes[prefix] = tuple(sorted(set(self.dw_sizes.get(prefix, ())) | {k}))
+                continue
+            params[key(name)] = nn.Parameter(self._init(name, shape, g))
+        for prefix, sizes in self.dw_sizes.items():
+            kmax = sizes[-1]
+            c = specs[f"{prefix}.dw{kmax}.weight"][2]
+            self.dw_max[prefix] = kmax
+            params[key(f"{prefix}.dw{kmax}.weight")] = nn.Parameter(
+                torch.randn(kmax, kmax, c, generator=g) * np.sqrt(2.0 / (kmax * kmax)))
+            for k in sizes[:-1]:
+                params[key(f"{prefix}.dw.t{k}")] = nn.Parameter(torch.eye(k * k))
+        self.params = params
+        for name, shape in running_stat_specs(space).items():
+            self.register_buffer(key(name), torch.zeros(shape) if name.endswith(".mean") else torch.ones(shape))
+
+    @staticmethod
+    def _init(name: str, shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+        if name.endswith(".bn.weight"):
+            return torch.ones(shape)
+        if name.endswith(".bias"):
+            return torch.zeros(shape)
+        return torch.randn(*shape, generator=g) * np.sqrt(2.0 / shape[0])
+
+    # ------------------------------------------------------------------ weights
+    def dw_weight(self, prefix: str, k: int) -> torch.Tensor:
+        """The full-width ``[k, k, C_max]`` depthwise kernel of size k: the
+        transformed centre of the next larger kernel (OFA's elastic kernel)."""
+        kmax = self.dw_max[prefix]
+        w = self.params[key(f"{prefix}.dw{kmax}.weight")]
+        sizes = self.dw_sizes[prefix]
+        for small in reversed(sizes[:-1]):
+            if small < k:
+                break
+            big = w.shape[0]
+            s = (big - small) // 2
+            centre = w[s:s + small, s:s + small, :].reshape(small * small, -1)
+            w = (self.params[key(f"{prefix}.dw.t{small}")] @ centre).reshape(small, small, -1)
+        return w
+
+    def tensor(self, name: str) -> torch.Tensor:
+        if ".dw" in name and name.endswith(".weight") and not name.endswith(".bn.weight"):
+            prefix, rest = name.rsplit(".dw", 1)
+            return self.dw_weight(prefix, int(rest.split(".")[0]))
+        k = key(name)
+        if k in self.params:
+            return self.params[k]
+        return getattr(self, k)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor, config: SubnetConfig, bn_stats: Mapping[str, torch.Tensor] | None = None,
+                graph: Graph | None = None) -> torch.Tensor:
+        g = graph if graph is not None else cached_graph(self.space, config, tuple(x.shape[1:3]))
+        vals: list = [None] * len(g.shapes)
+        vals[0] = x.permute(0, 3, 1, 2)           # NHWC -> NCHW inside
+        for op in g.ops:
+            vals[op.output] = self._op(op, vals, bn_stats)
+        return vals[g.output].flatten(1)
+
+    def _w(self, ref) -> torch.Tensor:
+        return self.tensor(ref.name)[tuple(slice(0, a) for a in ref.active)]
+
+    def _bn(self, y: torch.Tensor, op: Op, bn_stats) -> torch.Tensor:
+        bn = op.bn
+        c = bn.channels
+        gamma, beta = self.tensor(bn.gamma)[:c], self.tensor(bn.beta)[:c]
+        if bn_stats is not None and not self.training:
+            mean, var = bn_stats[bn.mean()], bn_stats[bn.var()]
+        else:
+            mean, var = self.tensor(bn.mean())[:c], self.tensor(bn.var())[:c]
+        return F.batch_norm(y, mean, var, gamma, beta, training=self.training, momentum=self.bn_momentum,
+                            eps=self.space.bn_eps)
+
+    def _op(self, op: Op, vals: list, bn_stats) -> torch.Tensor:
+        x = vals[op.inputs[0]]
+        if op.kind == "resize":
+            return F.interpolate(x, size=op.out_shape[:2], mode="bilinear", align_corners=False, antialias=False)
+        if op.kind == "add":
+            return x + vals[op.inputs[1]]
+        if op.kind == "gap":
+            return x.mean(dim=(2, 3), keepdim=True)
+        if op.kind == "se":
+            w1, b1, w2, b2 = (self._w(r) for r in op.se)
+            s = x.mean(dim=(2, 3))
+            gate = _act(F.relu(s @ w1 + b1) @ w2 + b2, op.gate)
+            return x * gate[:, :, None, None]
+        w = self._w(op.weight)
+        if op.kind == "conv":
+            k, cin = op.kernel, op.in_shape[2]
+            wk = w.reshape(k, k, cin, -1).permute(3, 2, 0, 1)
+            y = F.conv2d(x, wk, stride=op.stride, padding=op.pad)
+        elif op.kind == "dwconv":
+            wk = w.permute(2, 0, 1).unsqueeze(1)
+            y = F.conv2d(x, wk, stride=op.stride, padding=op.pad, groups=wk.shape[0])
+        elif op.kind == "pwconv":
+            y = F.conv2d(x, w.t()[:, :, None, None])
+        elif op.kind == "linear":
+            y = (x.flatten(1) @ w)[:, :, None, None]
+        else:
+            raise ValueError(f"unknown op kind {op.kind!r}")
+        if op.bias is not None:
+            y = y + self._w(op.bias)[None, :, None, None]
+        if op.bn is not None:
+            y = self._bn(y, op, bn_stats)
+        return _act(y, op.act)
+
+    # ------------------------------------------------------------------ BN
+    @torch.no_grad()
+    def recalibrate_bn(self, config: SubnetConfig, batches, prefix: str = "") -> dict[str, np.ndarray]:
+        """BN statistics of one subnet re-estimated on ``batches`` (NHWC
+        tensors) in train mode as cumulative averages over the batches (OFA /
+        US-Nets); the supernet's own running statistics are restored after.
+        Returns the subnet's statistics as per-entry arrays under ``prefix``."""
+        saved = {n: getattr(self, key(n)).clone() for n in running_stat_specs(self.space)}
+        was_training, momentum = self.training, self.bn_momentum
+        g = None
+        try:
+            self.train()
+            for i, xb in enumerate(batches):
+                if g is None:
+                    g = build_graph(self.space, config, tuple(xb.shape[1:3]))
+                self.bn_momentum = 1.0 / (i + 1)     # batch i enters the average with weight 1/(i+1)
+                self.forward(xb, config, graph=g)
+            if g is None:
+                raise ValueError("recalibrate_bn needs at least one batch")
+            out = {}
+            for bn in g.bn_refs():
+                c = bn.channels
+                out[bn.mean(prefix)] = getattr(self, key(bn.mean()))[:c].cpu().numpy().astype(np.float32)
+                out[bn.var(prefix)] = getattr(self, key(bn.var()))[:c].cpu().numpy().astype(np.float32)
+            return out
+        finally:
+            for n, v in saved.items():
+                getattr(self, key(n)).copy_(v)
+            self.bn_momentum = momentum
+            self.train(was_training)
+
+    # ------------------------------------------------------------------ packing
+    @torch.no_grad()
+    def pack(self) -> dict[str, np.ndarray]:
+        """Every tensor of the pool file's native layout (and the supernet's
+        own running statistics), as float32 NumPy arrays."""
+        out = {name: self.tensor(name).detach().cpu().numpy().astype(np.float32)
+               for name in tensor_specs(self.space)}
+        for name in running_stat_specs(self.space):
+            out[name] = getattr(self, key(name)).detach().cpu().numpy().astype(np.float32)
+        return out

@@ -1,0 +1,230 @@
+"""Supernet training: torch supernet == NumPy reference on packed weights,
+sampler behaviour, a smoke run of every sampler, resume, build-pool."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from adaptive_rt import reference  # noqa: E402
+from adaptive_rt.data import load_dataset  # noqa: E402
+from adaptive_rt.graph import build_graph  # noqa: E402
+from adaptive_rt.poolfile import load_pool  # noqa: E402
+from adaptive_rt.space import get_space  # noqa: E402
+from adaptive_rt.train.loop import Trainer, TrainConfig  # noqa: E402
+from adaptive_rt.train.samplers import PSS, SAMPLERS, make_sampler  # noqa: E402
+from adaptive_rt.train.supernet import Supernet  # noqa: E402
+
+TINY = get_space("mbv3-tiny28")
+
+
+def _randomize(net: Supernet) -> None:
+    with torch.no_grad():
+        for n, p in net.params.items():
+            if n.endswith("bn__weight"):
+                p.uniform_(0.5, 1.5)
+            elif n.endswith("bias"):
+                p.normal_(0, 0.1)
+            elif "__dw__t" in n:
+                p.add_(torch.randn_like(p) * 0.1)
+        for n, b in net.named_buffers():
+            (b.normal_(0, 0.2) if n.endswith("mean") else b.uniform_(0.5, 2.0))
+
+
+def _check_equal(net: Supernet, configs, input_hw=(28, 28)):
+    net.eval()
+    packed = net.pack()
+    for cfg in configs:
+        g = build_graph(net.space, cfg, input_hw)
+        x = np.random.default_rng(0).random((3,) + g.input_shape, dtype=np.float32)
+        ref = reference.run(g, packed, x)
+        with torch.no_grad():
+            got = net(torch.from_numpy(x), cfg).numpy()
+        assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max(), cfg.id
+
+
+def test_supernet_equals_reference_on_packed_weights():
+    net = Supernet(TINY, seed=1)
+    _randomize(net)
+    configs = [TINY.min_config(), TINY.max_config()] + [TINY.sample(random.Random(i)) for i in range(22)]
+    _check_equal(net, configs)
+    _check_equal(net, configs[:4], input_hw=(8, 8))      # through the resize op
+
+
+def test_equal_after_a_kernel_transform_step():
+    net = Supernet(TINY, seed=2)
+    _randomize(net)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net.train()
+    cfg = TINY.min_config()                                 # 3x3 kernels: the transforms get gradients
+    loss = net(torch.rand(4, 28, 28, 1), cfg).square().mean()
+    loss.backward()
+    t = [p for n, p in net.params.items() if "__dw__t" in n]
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in t)
+    before = [p.detach().clone() for p in t]
+    opt.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, t))
+    _check_equal(net, [cfg, TINY.sample(random.Random(5))])
+
+
+def test_bn_recalibration_is_cumulative_and_restores_supernet_stats():
+    net = Supernet(TINY, seed=0)
+    before = {n: b.clone() for n, b in net.named_buffers()}
+    xs = [torch.rand(8, 28, 28, 1) for _ in range(3)]
+    stats = net.recalibrate_bn(TINY.max_config(), xs, "bn.e0.")
+    w = net.tensor("stem.conv.weight").reshape(3, 3, 1, -1).permute(3, 2, 0, 1)
+    pre = torch.cat([torch.nn.functional.conv2d(x.permute(0, 3, 1, 2), w, padding=1) for x in xs])
+    assert np.allclose(stats["bn.e0.stem.conv.bn.mean"], pre.mean((0, 2, 3)).detach().numpy(), atol=1e-5)
+    assert all(torch.equal(b, before[n]) for n, b in net.named_buffers())
+
+
+# ----------------------------------------------------------------------------- samplers
+def test_sandwich_trains_max_and_min_every_step():
+    s = make_sampler("sandwich", TINY, seed=0)
+    for step in range(20):
+        tasks = s.tasks(step, step / 20)
+        assert tasks[0].config == TINY.max_config() and not tasks[0].kd
+        assert tasks[1].config == TINY.min_config() and tasks[1].kd
+        assert len(tasks) == 4 and all(t.kd for t in tasks[1:])
+
+
+def test_ps_phases_advance():
+    s = make_sampler("ps", TINY, seed=0)
+    phases = [s.phase(p / 100) for p in range(100)]
+    assert phases[0] == "full" and phases[-1] == "width"
+    order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert order == ["full", "kernel", "depth", "width"]
+    assert len(s.tasks(0, 0.0)) == 1
+    k = s.tasks(1, 0.3)[1].config
+    mx = TINY.max_config()
+    assert k.depths == mx.depths and k.expands == mx.expands and k.widths == mx.widths
+
+
+def test_rss_draws_uniformly_and_keeps_a_subnet_for_a_while():
+    s = make_sampler("rss", TINY, seed=0, switch_every=5)
+    assert s.tasks(0, 0)[0].config == s.tasks(4, 0)[0].config != s.tasks(5, 0)[0].config
+    counts = {k: 0 for k in TINY.stages[1].kernel_sizes}
+    for step in range(0, 5 * 900, 5):
+        for k in s.tasks(step, 0)[0].config.kernels[1]:
+            counts[k] += 1
+    total = sum(counts.values())
+    for v in counts.values():
+        assert abs(v / total - 1 / 3) < 0.05, counts
+
+
+def test_pss_pools_fill_respect_capacity_and_buckets():
+    s = make_sampler("pss", TINY, seed=0, buckets=4, capacity=5)
+    assert isinstance(s, PSS) and s.decay(0) == 1.0 and s.decay(1.0) == pytest.approx(0.01)
+    assert s.decay(0.5) < s.decay(0.2)                      # exploration decays
+    rng = random.Random(0)
+    for step in range(400):
+        cfg = s.draw(step, step / 400)
+        s.observe(cfg, rng.random(), step, step / 400)
+    for b, pool in enumerate(s.pools):
+        assert len(pool) <= 5
+        for cid in pool:
+            from adaptive_rt.space import SubnetConfig
+            assert s.bucket(SubnetConfig.from_id(cid)) == b
+    assert sum(len(p) for p in s.pools) >= 12
+    st = json.loads(json.dumps(s.state_dict()))
+    s2 = make_sampler("pss", TINY, seed=0, buckets=4, capacity=5)
+    s2.load_state_dict(st)
+    assert s2.pools == s.pools
+
+
+# ----------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", seed=0)
+
+
+def test_every_sampler_one_epoch_on_digits(tmp_path, digits):
+    import time
+    t0 = time.perf_counter()
+    for name in sorted(SAMPLERS):
+        cfg = TrainConfig(sampler=name, dataset="digits", epochs=1, batch_size=128, seed=0)
+        tr = Trainer(cfg, digits, TINY, str(tmp_path / name))
+        rec = tr.train_epoch()
+        assert np.isfinite(rec["loss"])
+        tr.save()
+        again = Trainer(cfg, digits, TINY, str(tmp_path / name))
+        again.load()
+        assert again.epoch == 1 and again.step == tr.step
+        for (n, p), (_, q) in zip(tr.net.params.items(), again.net.params.items()):
+            assert torch.equal(p, q), n
+    assert time.perf_counter() - t0 < 90
+
+
+def test_resume_equals_uninterrupted(tmp_path, digits):
+    cfg = TrainConfig(sampler="pss", dataset="digits", epochs=2, batch_size=128, seed=3)
+    a = Trainer(cfg, digits, TINY, str(tmp_path / "a"))
+    a.train_epoch()
+    a.train_epoch()
+    b = Trainer(cfg, digits, TINY, str(tmp_path / "b"))
+    b.train_epoch()
+    b.save()
+    c = Trainer(cfg, digits, TINY, str(tmp_path / "b"))
+    c.load()
+    c.train_epoch()
+    for (n, p), (_, q) in zip(a.net.params.items(), c.net.params.items()):
+        assert torch.allclose(p, q, atol=1e-6, rtol=0), n
+    assert a.sampler.state_dict().keys() == c.sampler.state_dict().keys()
+
+
+def test_semi_supervised_hides_labels(digits):
+    cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=1, labeled_fraction=0.2, seed=0)
+    tr = Trainer(cfg, digits, TINY, "/nonexistent")
+    frac = float(tr.labeled.float().mean())
+    assert 0.17 < frac < 0.23
+    for c in range(10):
+        assert tr.labeled[torch.from_numpy(digits.y_train == c)].any()
+    assert np.isfinite(tr.train_step(tr.x[:64], tr.y[:64], tr.labeled[:64])["loss"])
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "adaptive_rt", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--dataset", "nope", "--sampler", "rss"], "unknown dataset"),
+    (["--dataset", "digits", "--sampler", "nope"], "unknown sampler"),
+    (["--dataset", "digits", "--labeled-fraction", "0"], "must be in (0, 1]"),
+    (["--dataset", "digits", "--labeled-fraction", "1.5"], "must be in (0, 1]"),
+    (["--dataset", "digits", "--resume"], "no checkpoint"),
+])
+def test_train_cli_bad_arguments(tmp_path, args, needle):
+    r = _cli("train", "--out", tmp_path / "run", *args)
+    assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_train_cli_unwritable_out(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = _cli("train", "--dataset", "digits", "--out", f / "sub")
+    assert r.returncode == 2 and "cannot write" in r.stderr
+
+
+def test_train_and_build_pool_cli(tmp_path):
+    run = tmp_path / "run"
+    r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "2", "--out", run, "--batch-size", "128")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "pool.safetensors"
+    r = _cli("build-pool", run, "--buckets", "3", "--candidates", "2", "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    pool = load_pool(out)
+    costs = [e.mflops for e in pool.entries]
+    assert costs == sorted(costs) and len(pool.entries) >= 2
+    assert all(e.accuracy is not None and e.dataset == "digits" for e in pool.entries)
+    # the pool's accuracy is what the reference executor measures on the test split
+    d = load_dataset("digits", seed=0)
+    e = pool.entries[-1]
+    g = build_graph(pool.space, e.config, (8, 8))
+    logits = reference.run(g, pool.tensors, d.x_test, e.bn)
+    assert abs(float((logits.argmax(1) == d.y_test).mean()) - e.accuracy) < 0.01
