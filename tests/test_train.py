@@ -228,3 +228,26 @@ def test_train_and_build_pool_cli(tmp_path):
     g = build_graph(pool.space, e.config, (8, 8))
     logits = reference.run(g, pool.tensors, d.x_test, e.bn)
     assert abs(float((logits.argmax(1) == d.y_test).mean()) - e.accuracy) < 0.01
+
+
+def test_channel_sorting_keeps_the_full_net_and_orders_importance():
+    net = Supernet(TINY, seed=4)
+    _randomize(net)
+    net.eval()
+    x = torch.rand(2, 28, 28, 1)
+    mx = TINY.max_config()
+    with torch.no_grad():
+        before = net(x, mx)
+    net.sort_channels()
+    with torch.no_grad():
+        after = net(x, mx)
+    assert torch.allclose(before, after, atol=1e-5 * float(before.abs().max()))
+    norms = net.tensor("s1.b0.project.weight").abs().sum(1)
+    assert torch.all(norms[:-1] >= norms[1:])
+    _check_equal(net, [TINY.sample(random.Random(9))])
+
+
+def test_ps_sorts_channels_once_at_the_width_phase():
+    s = make_sampler("ps", TINY, seed=0)
+    flags = [s.sort_channels_now((i - 1) / 100 if i else -1.0, i / 100) for i in range(100)]
+    assert sum(flags) == 1 and s.phase(flags.index(True) / 100) == "width"

@@ -130,6 +130,10 @@ class Trainer:
     # ------------------------------------------------------------------ steps
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor, lab: torch.Tensor) -> dict:
         progress = self.step / self.total_steps
+        prev = (self.step - 1) / self.total_steps if self.step > 0 else -1.0
+        if self.sampler.sort_channels_now(prev, progress):
+            self.net.sort_channels()
+            self.opt.state.clear()      # momentum buffers no longer match the permuted channels
         tasks = self.sampler.tasks(self.step, progress)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)

@@ -64,6 +64,10 @@ class Sampler:
     def observe(self, config: SubnetConfig, loss: float, step: int, progress: float) -> None:
         pass
 
+    def sort_channels_now(self, prev: float, progress: float) -> bool:
+        """True when the trainer should sort channels before this step."""
+        return False
+
     def state_dict(self) -> dict:
         return {}
 
@@ -125,6 +129,10 @@ class ProgressiveShrinking(Sampler):
     def phase(self, progress: float) -> str:
         i = sum(progress >= b for b in self.bounds)
         return self.PHASES[i]
+
+    def sort_channels_now(self, prev: float, progress: float) -> bool:
+        # OFA sorts channels when the width (expand) phase starts
+        return self.phase(progress) == "width" and (prev < 0 or self.phase(prev) != "width")
 
     def _shrunk(self, r: random.Random, phase: str) -> SubnetConfig:
         mx = self.max_config

@@ -204,6 +204,38 @@ class Supernet(nn.Module):
             self.bn_momentum = momentum
             self.train(was_training)
 
+    # ------------------------------------------------------------------ channel sorting
+    @torch.no_grad()
+    def sort_channels(self) -> None:
+        """OFA's channel sorting: in every block with an expand conv, order
+        the middle channels by the L1 norm of their project-conv weights,
+        largest first, permuting the expand conv, depthwise kernels, BN
+        parameters and statistics and SE weights to match. The full network
+        computes exactly the same function; a narrower subnet then keeps the
+        most important channels."""
+        specs = tensor_specs(self.space)
+        for s, stage in enumerate(self.space.stages):
+            if not stage.has_expand:
+                continue
+            for b in range(stage.max_depth):
+                p = f"s{s}.b{b}"
+                perm = torch.argsort(self.tensor(f"{p}.project.weight").abs().sum(1), descending=True, stable=True)
+
+                def permute(name: str, dim: int) -> None:
+                    t = self.tensor(name)
+                    t.copy_(t.index_select(dim, perm))
+
+                permute(f"{p}.expand.weight", 1)
+                for n in ("expand.bn.weight", "expand.bn.bias", "expand.bn.mean", "expand.bn.var",
+                          "dw.bn.weight", "dw.bn.bias", "dw.bn.mean", "dw.bn.var"):
+                    permute(f"{p}.{n}", 0)
+                permute(f"{p}.dw{self.dw_max[p]}.weight", 2)
+                if f"{p}.se.reduce.weight" in specs:
+                    permute(f"{p}.se.reduce.weight", 0)
+                    permute(f"{p}.se.expand.weight", 1)
+                    permute(f"{p}.se.expand.bias", 0)
+                permute(f"{p}.project.weight", 0)
+
     # ------------------------------------------------------------------ packing
     @torch.no_grad()
     def pack(self) -> dict[str, np.ndarray]:
