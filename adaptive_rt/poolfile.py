@@ -442,6 +442,15 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     os.close(fd)
+    # mkstemp makes the file 0600: give it the mode the replaced file had, or
+    # what a plain open() would (0666 less the umask)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     try:
         with open(tmp, "wb") as f:  # f.name is the temp path, for callers that re-read it
             yield f

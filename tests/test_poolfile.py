@@ -424,3 +424,17 @@ def test_misaligned_tensor_named(tmp_path, good):
     text += b" " * ((-len(text) % 8) + 2)       # data section starts 2 bytes off alignment
     raw = struct.pack("<Q", len(text)) + text + data
     expect_error(tmp_path, raw, "not 4-byte aligned")
+
+
+def test_written_file_mode_follows_umask_or_old_file(tmp_path, tiny_space, tiny_pool_parts):
+    entries, tensors = tiny_pool_parts
+    path = tmp_path / "m.safetensors"
+    old = os.umask(0o022)
+    try:
+        write_pool(path, tiny_space, entries, tensors)
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+    os.chmod(path, 0o600)
+    write_pool(path, tiny_space, entries, tensors)
+    assert (path.stat().st_mode & 0o777) == 0o600
