@@ -19,6 +19,7 @@ CONTRACT = {
                      "litert_all_rss_mb"],
     "bench_threads": ["entries"],
     "bench_poolfile": ["pools"],
+    "bench_train": ["samplers"],
 }
 
 
@@ -26,7 +27,7 @@ CONTRACT = {
 def test_benchmark_quick_writes_contract_keys(tmp_path, name):
     out = tmp_path / f"{name}.json"
     r = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--json", str(out), "--quick"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+                       cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(out.read_text())
     for key in CONTRACT[name]:
@@ -40,5 +41,9 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name):
     if name == "bench_switch":
         assert 0 < d["native_switch_us_p50"] <= d["native_switch_us_p99"]
         assert d["ort_create_ms_p50"] > 0
+    if name == "bench_train":
+        assert set(d["samplers"]) == {"uniform", "rss", "sandwich", "ps", "pss"}
+        for r in d["samplers"].values():
+            assert r["wall_s"] > 0 and 0 <= r["hypervolume"] <= 1 and r["entries"]
     if name == "bench_memory":
         assert d["native_all_rss_mb"] > 0 and d["ort_all_rss_mb"] > 0 and d["k"] >= 2
