@@ -208,6 +208,8 @@ def _pool_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buckets", type=int, default=6, help="number of resource buckets (pool entries)")
     p.add_argument("--candidates", type=int, default=8, help="candidates evaluated per bucket")
     p.add_argument("--metric", default="mflops", choices=["mflops"])
+    p.add_argument("--search", default="auto", choices=["auto", "nsga2", "random"],
+                   help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
     p.add_argument("--seed", type=int, default=0)
 
@@ -226,7 +228,8 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix_str(msg[:60])
     try:
-        pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress, seed=a.seed)
+        pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress, seed=a.seed,
+                          search=a.search)
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
     bar.close()

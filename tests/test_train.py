@@ -251,3 +251,31 @@ def test_ps_sorts_channels_once_at_the_width_phase():
     s = make_sampler("ps", TINY, seed=0)
     flags = [s.sort_channels_now((i - 1) / 100 if i else -1.0, i / 100) for i in range(100)]
     assert sum(flags) == 1 and s.phase(flags.index(True) / 100) == "width"
+
+
+def test_gene_codec_round_trips_every_choice():
+    from adaptive_rt.train.search import GeneCodec
+    codec = GeneCodec(TINY)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        genes = rng.integers(0, codec.upper + 1)
+        c = codec.decode(genes)
+        c.validate(TINY)
+        seen.add(c.depths)
+    assert len(seen) > 10
+    assert codec.decode(codec.upper) == TINY.max_config()
+    assert codec.decode(np.zeros(codec.n_var)) == TINY.min_config()
+
+
+def test_build_pool_with_nsga2(tmp_path, digits):
+    from adaptive_rt.train.pool import build_pool
+    cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=1, batch_size=128, seed=0)
+    tr = Trainer(cfg, digits, TINY, str(tmp_path / "run"))
+    tr.train_epoch()
+    tr.save()
+    pool = build_pool(str(tmp_path / "run"), str(tmp_path / "p.safetensors"), buckets=2, per_bucket=2,
+                      search="nsga2")
+    costs = [e.mflops for e in pool.entries]
+    assert costs == sorted(costs) and len(costs) >= 2
+    assert pool.entries[0].config == TINY.min_config() or costs[0] <= costs[-1] / 2

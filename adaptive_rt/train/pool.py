@@ -3,10 +3,12 @@ bucket, BN recalibrated per entry, test accuracy measured, written as a pool
 file.
 
 Candidates per bucket come from the PSS pools when the run used PSS (their
-best-scored configs), otherwise from a random search that fills each bucket
-(rejection sampling over the space). Every candidate is scored on the
-validation split with recalibrated BN; the winner of each bucket is then
-recalibrated on more batches and measured on the test split.
+best-scored configs, topped up by random configs that fill each bucket),
+otherwise from an NSGA-II search (pymoo) over validation accuracy vs MFLOPs
+(``search="random"`` fills buckets by rejection sampling instead). Every
+candidate is scored on the validation split with recalibrated BN; the
+winner of each bucket is then recalibrated on more batches and measured on
+the test split.
 """
 from __future__ import annotations
 
@@ -74,25 +76,35 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
 
 
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str = "mflops",
-               calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0) -> PoolFile:
+               calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
+               search: str = "auto") -> PoolFile:
     tr = load_run(run_dir)
     space = tr.space
     if metric != "mflops":
         raise ValueError(f"metric {metric!r} is not supported yet (mflops)")
+    if search not in ("auto", "nsga2", "random"):
+        raise ValueError(f"search {search!r} must be auto, nsga2 or random")
     fn = lambda c: subnet_cost(space, c).mflops  # noqa: E731
-    cands = _candidates(tr, buckets, per_bucket, fn, seed)
+    edges = bucket_edges(space, buckets, fn)
+    scored: list[list[tuple[float, float, SubnetConfig]]] = [[] for _ in range(buckets)]
+    if search == "nsga2" or (search == "auto" and not isinstance(tr.sampler, PSS)):
+        from .search import nsga2_search
+        found = nsga2_search(space, lambda c: tr.evaluate(c, "val"), fn, pop_size=max(8, 2 * per_bucket),
+                             generations=max(2, buckets), seed=seed, progress=progress)
+        for c, acc, cost in found:
+            scored[_bucket(edges, cost)].append((acc, -cost, c))
+    else:
+        for b, cs in enumerate(_candidates(tr, buckets, per_bucket, fn, seed)):
+            for c in cs:
+                scored[b].append((tr.evaluate(c, "val"), -fn(c), c))
+                if progress:
+                    progress(f"bucket {b + 1}/{buckets}: {c.id} val {scored[b][-1][0]:.4f}")
     chosen: list[SubnetConfig] = []
-    for b, cs in enumerate(cands):
-        if not cs:
-            continue
-        scored = []
-        for c in cs:
-            scored.append((tr.evaluate(c, "val"), -fn(c), c))
-            if progress:
-                progress(f"bucket {b + 1}/{buckets}: {c.id} val {scored[-1][0]:.4f}")
-        best = max(scored, key=lambda t: (t[0], t[1]))[2]
-        if best not in chosen:
-            chosen.append(best)
+    for b in range(buckets):
+        if scored[b]:
+            best = max(scored[b], key=lambda t: (t[0], t[1]))[2]
+            if best not in chosen:
+                chosen.append(best)
     chosen.sort(key=fn)
     tensors = {k: v for k, v in tr.net.pack().items() if not k.endswith((".bn.mean", ".bn.var"))}
     entries = []
