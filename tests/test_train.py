@@ -221,6 +221,12 @@ def test_train_and_build_pool_cli(tmp_path):
     pool = load_pool(out)
     costs = [e.mflops for e in pool.entries]
     assert costs == sorted(costs) and len(pool.entries) >= 2
+    # each entry is the pick of its own resource bucket: no two share one
+    from adaptive_rt.graph import subnet_cost
+    from adaptive_rt.train.pool import bucket_edges
+    edges = bucket_edges(pool.space, 3, lambda c: subnet_cost(pool.space, c).mflops)
+    buckets = [sum(c >= e for e in edges[1:-1]) for c in costs]
+    assert len(set(buckets)) == len(buckets), (costs, edges)
     assert all(e.accuracy is not None and e.dataset == "digits" for e in pool.entries)
     # the pool's accuracy is what the reference executor measures on the test split
     d = load_dataset("digits", seed=0)
