@@ -1,0 +1,118 @@
+"""The switching policy on scripted traces: downgrade within one sample of a
+breach, upgrade only after the hold time, no oscillation on noise, battery,
+thermal and memory caps, missing sensors."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from adaptive_rt.monitor import ResourceSnapshot
+from adaptive_rt.policy import Budget, EntryProfile, PolicyState, decide, predict_ms
+
+PROFILES = [
+    EntryProfile("small", 0.6, 0.95, 100_000, {1: 1.0, 2: 0.8}),
+    EntryProfile("mid", 2.5, 0.97, 200_000, {1: 3.0, 2: 2.0}),
+    EntryProfile("large", 5.6, 0.985, 300_000, {1: 6.0, 2: 4.0}),
+]
+
+
+def snap(t=0.0, other=0.0, battery=None, plugged=None, temp=None, mem=10**9):
+    return ResourceSnapshot(t, 2, other, other, 0.0, mem, battery, plugged, temp, None)
+
+
+def run(trace, budget, observed=None, state=None):
+    """Feed (time, other_cores) samples; observed latency = predicted for the
+    served entry times a fixed truth factor (or the given function)."""
+    st = state or PolicyState("large", 2)
+    out = []
+    prev = None
+    for t, other in trace:
+        s = snap(t, other)
+        obs = None
+        if prev is not None:
+            p = next(p for p in PROFILES if p.id == prev.entry)
+            obs = observed(p, prev.threads, s) if observed else predict_ms(p, prev.threads, s)
+        d, st = decide(s, st, obs, budget, PROFILES, t)
+        out.append(d)
+        prev = d
+    return out, st
+
+
+def test_picks_the_most_accurate_entry_that_fits():
+    d, _ = decide(snap(), PolicyState("small"), None, Budget(slo_ms=10), PROFILES, 0.0)
+    assert d.entry == "small"            # upgrades wait for the hold time ...
+    d, _ = decide(snap(5.0), PolicyState("small", better_since=0.0), None, Budget(slo_ms=10), PROFILES, 5.0)
+    assert d.entry == "large" and d.threads == 2 and d.reason == "upgrade"
+
+
+def test_breach_downgrades_within_one_sample_and_recovery_waits_for_hold():
+    budget = Budget(slo_ms=5.0, hold_s=2.0)
+    trace = [(0.1 * i, 0.0) for i in range(10)] + [(1.0 + 0.1 * i, 2.0) for i in range(20)] + \
+            [(3.0 + 0.1 * i, 0.0) for i in range(40)]
+    ds, st = run(trace, budget)
+    assert all(d.entry == "large" for d in ds[:10])
+    # contention starts at sample 10: the very next decision downgrades
+    assert ds[10].entry != "large" and ds[10].reason.startswith("downgrade")
+    assert all(d.entry != "large" for d in ds[10:30])
+    # calm from t=3.0: no upgrade before t=5.0, an upgrade after
+    back = next(i for i, d in enumerate(ds) if i > 30 and d.entry == "large")
+    assert trace[back][0] >= 3.0 + budget.hold_s - 1e-9
+    assert st.switches == 2
+
+
+def test_no_oscillation_on_a_noisy_flat_trace():
+    budget = Budget(slo_ms=5.0, hold_s=1.0)
+    rng = random.Random(0)
+    trace = [(0.1 * i, 0.6 + rng.uniform(-0.2, 0.2)) for i in range(300)]
+    ds, st = run(trace, budget, state=PolicyState("mid", 2))
+    assert st.switches <= 1
+
+
+def test_observed_latency_corrects_the_model():
+    """The model thinks 'large' fits, but it really runs 1.6x slower: the
+    first observation breaches and it downgrades, and does not come back."""
+    budget = Budget(slo_ms=5.0, hold_s=0.5)
+    ds, st = run([(0.1 * i, 0.0) for i in range(60)], budget,
+                 observed=lambda p, t, s: 1.6 * predict_ms(p, t, s))
+    assert ds[0].entry == "large" and ds[1].entry != "large"
+    assert all(d.entry != "large" for d in ds[1:])
+
+
+def test_battery_and_thermal_caps():
+    budget = Budget(slo_ms=100, battery_mflops_cap=1.0, thermal_mflops_cap=3.0, hold_s=0)
+    st = PolicyState("large", 2)
+    d, _ = decide(snap(battery=15, plugged=False), st, None, budget, PROFILES, 0)
+    assert d.entry == "small" and "battery" in d.reason
+    d, _ = decide(snap(battery=15, plugged=True), st, None, budget, PROFILES, 0)
+    assert d.entry == "large"
+    d, _ = decide(snap(temp=85.0), st, None, budget, PROFILES, 0)
+    assert d.entry == "mid" and "temperature" in d.reason
+    d, _ = decide(snap(temp=60.0), st, None, budget, PROFILES, 0)
+    assert d.entry == "large"
+
+
+def test_memory_cap_and_available_memory():
+    d, _ = decide(snap(), PolicyState("large"), None, Budget(slo_ms=100, memory_cap_bytes=250_000),
+                  PROFILES, 0)
+    assert d.entry == "mid"
+    d, _ = decide(snap(mem=150_000), PolicyState("large"), None, Budget(slo_ms=100), PROFILES, 0)
+    assert d.entry == "small"
+
+
+def test_missing_sensors_mean_no_caps():
+    budget = Budget(slo_ms=100, battery_mflops_cap=1.0, thermal_mflops_cap=1.0)
+    d, _ = decide(snap(battery=None, temp=None, mem=None), PolicyState("large"), None, budget, PROFILES, 0)
+    assert d.entry == "large" and d.reason == "hold"
+
+
+def test_nothing_fits_takes_the_fastest():
+    d, _ = decide(snap(other=2.0), PolicyState("large"), 50.0, Budget(slo_ms=0.5), PROFILES, 0)
+    assert d.entry == "small"
+
+
+def test_bad_budget():
+    with pytest.raises(ValueError):
+        Budget(slo_ms=0)
+    with pytest.raises(ValueError):
+        Budget(slo_ms=1, headroom=1.5)
