@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable
 
@@ -125,6 +126,50 @@ def cmd_random_pool(a: argparse.Namespace) -> int:
     pool = write_pool(a.out, space, entries, tensors,
                       {"adaptive_rt.note": "random untrained weights (adaptive-rt make-random-pool)"})
     print(f"wrote {a.out}: {len(pool.entries)} entries, {pool.file_bytes / 1e6:.2f} MB")
+    return 0
+
+
+# ----------------------------------------------------------------------------- calibrate
+def _calibrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pool", help="pool file (.safetensors)")
+    p.add_argument("--out", help="profile path (default: POOL.profile.json, or the user cache folder)")
+    p.add_argument("--threads", default=None, help="thread counts to measure, e.g. 1,2 (default: 1..min(cpus, 4))")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+
+
+@command("calibrate", "measure every pool entry on this device and write the device profile")
+@_args(_calibrate_args)
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    from .calibrate import calibrate, default_profile_path, save_profile
+    pool = _open_pool(a.pool)
+    try:
+        threads = [int(t) for t in a.threads.split(",")] if a.threads else None
+    except ValueError:
+        raise UsageError(f"--threads {a.threads!r} must be a comma-separated list of integers") from None
+    if threads is not None and (not threads or min(threads) < 1 or max(threads) > 256):
+        raise UsageError("--threads must list thread counts in 1..256")
+    if a.repeats < 1 or a.warmup < 0:
+        raise UsageError("--repeats must be at least 1 and --warmup not negative")
+    out = a.out or default_profile_path(a.pool, pool.sha256)
+    try:
+        from tqdm import tqdm
+        n = len(pool.entries) * len(threads or range(1, min(os.cpu_count() or 1, 4) + 1))
+        bar = tqdm(total=n, desc="calibrate", unit="run", leave=False)
+        cb = lambda msg: (bar.update(1), bar.set_postfix_str(msg))  # noqa: E731
+    except ImportError:
+        bar, cb = None, (lambda msg: print(msg, file=sys.stderr))
+    prof = calibrate(pool, threads, a.warmup, a.repeats, cb)
+    if bar is not None:
+        bar.close()
+    try:
+        save_profile(prof, out)
+    except OSError as e:
+        raise UsageError(f"cannot write profile {out}: {e.strerror or e}") from None
+    print(f"wrote {out}")
+    for eid, r in prof["entries"].items():
+        cols = "  ".join(f"t{t}: p50 {v['p50_ms']:.3f} / p95 {v['p95_ms']:.3f} ms" for t, v in r["threads"].items())
+        print(f"  {eid}: {r['mflops']:7.2f} MFLOPs  {cols}")
     return 0
 
 

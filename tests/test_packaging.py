@@ -23,7 +23,7 @@ def test_runtime_requirements_have_no_torch():
 def test_runtime_modules_import_without_torch_or_onnx():
     code = ("import sys, adaptive_rt, adaptive_rt.space, adaptive_rt.graph, adaptive_rt.reference, "
             "adaptive_rt.poolfile, adaptive_rt.data, adaptive_rt.weights, adaptive_rt.cli, adaptive_rt.engine, "
-            "adaptive_rt.monitor;"
+            "adaptive_rt.monitor, adaptive_rt.policy, adaptive_rt.calibrate;"
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'mlxtend', 'sklearn') if m in sys.modules];"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
