@@ -187,6 +187,19 @@ def test_semi_supervised_hides_labels(digits):
     assert np.isfinite(tr.train_step(tr.x[:64], tr.y[:64], tr.labeled[:64])["loss"])
 
 
+@pytest.mark.parametrize("sampler", ["uniform", "rss"])
+def test_unlabelled_images_teach_samplers_without_the_max_net(digits, sampler):
+    """Samplers that never train the largest subnet still learn from the
+    unlabelled images through the KD term: with no labels in the batch the
+    loss is the KD term alone, and it is not zero."""
+    cfg = TrainConfig(sampler=sampler, dataset="digits", epochs=1, labeled_fraction=0.2, seed=0)
+    tr = Trainer(cfg, digits, TINY, "/nonexistent")
+    unl = ~tr.labeled
+    xb, yb = tr.x[unl][:32], tr.y[unl][:32]
+    r = tr.train_step(xb, yb, torch.zeros(len(yb), dtype=torch.bool))
+    assert r["loss"] > 0 and np.isfinite(r["loss"])
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "adaptive_rt", *map(str, args)], capture_output=True, text=True,
                           timeout=300)

@@ -143,14 +143,15 @@ class Trainer:
         out = {"loss": 0.0, "subnets": []}
         need_teacher = any(t.kd for t in tasks) or not bool(lab.all())
         ordered = sorted(tasks, key=lambda t: t.config != self.sampler.max_config)
+        if need_teacher and ordered[0].config != self.sampler.max_config:
+            # the step does not train the largest subnet (uniform, rss): it still teaches
+            with torch.no_grad():
+                teacher = F.softmax(self.net(xb, self.sampler.max_config)[:, : self.data.num_classes], dim=1)
         for t in ordered:
             logits = self.net(xb, t.config)[:, : self.data.num_classes]
             is_max = t.config == self.sampler.max_config
             if is_max and need_teacher and teacher is None:
                 teacher = F.softmax(logits.detach(), dim=1)
-            if t.kd and teacher is None:   # a sampler asked for KD without training the max net
-                with torch.no_grad():
-                    teacher = F.softmax(self.net(xb, self.sampler.max_config)[:, : self.data.num_classes], dim=1)
             loss = torch.zeros(())
             if t.kd:
                 loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="batchmean")
