@@ -20,7 +20,7 @@ from typing import Callable
 from ..data import load_dataset
 from ..graph import subnet_cost
 from ..poolfile import PoolFile, make_entry, write_pool
-from ..space import SearchSpace, SubnetConfig, get_space
+from ..space import SearchSpace, SubnetConfig
 from .loop import STATE, TrainConfig, Trainer
 from .samplers import PSS
 
