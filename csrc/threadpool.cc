@@ -57,6 +57,9 @@ void ThreadPool::worker(int index) {
       cpu_relax();
       g = gen_.load(std::memory_order_acquire);
       if ((s & 63) == 63) {
+        // let a thread waiting on this CPU (the caller, placed here by the
+        // scheduler) run: spinning over it would stall the run a whole tick
+        std::this_thread::yield();
         const auto now = std::chrono::steady_clock::now();
         if (active_runs_.load(std::memory_order_relaxed) > 0) until = now + kSpin;
         else if (now > until) break;
@@ -119,7 +122,12 @@ void ThreadPool::run(int n, int threads, TaskFn fn, void* ctx) {
   }
   cv_.notify_all();
   work(gen);
-  while (done_.load(std::memory_order_acquire) < n) cpu_relax();
+  // Wait for tasks workers claimed; yield now and then, in case the worker
+  // was placed on this CPU and cannot finish while we spin.
+  for (int s = 1; done_.load(std::memory_order_acquire) < n; ++s) {
+    cpu_relax();
+    if ((s & 63) == 0) std::this_thread::yield();
+  }
 }
 
 }  // namespace art
