@@ -418,13 +418,30 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
   if (batch == 0) return;
   if (x == nullptr || y == nullptr) throw std::invalid_argument("null input or output");
   threads = std::max(1, std::min(threads, max_threads()));
-  ArenaPool::Arena arena = arenas_.acquire(plan.arena_floats());
   const int64_t in_size = plan.input_shape().size();
   const int64_t out_size = plan.output_shape().size();
+  // A batch of at least `threads` images is split by image first: each
+  // thread runs whole images on its own arena (no synchronisation per op,
+  // which small nets cannot amortise); the remaining batch % threads images
+  // run one at a time with each op split across the threads.
+  const int img_tasks = threads > 1 && batch >= threads ? threads : 0;
+  const int64_t by_image = img_tasks ? batch / threads * threads : 0;
+  struct Arenas {   // given back however the run ends
+    ArenaPool& pool;
+    std::vector<ArenaPool::Arena> a;
+    ~Arenas() { for (auto& x : a) pool.release(x); }
+  } arenas{arenas_, {}};
+  for (int i = 0; i < std::max(1, img_tasks); ++i) arenas.a.push_back(arenas_.acquire(plan.arena_floats()));
   if (threads > 1) pool_.begin_run();
-  for (int64_t n = 0; n < batch; ++n) run_image(plan, x + n * in_size, y + n * out_size, arena.p, threads);
+  if (img_tasks) {
+    const int64_t per = by_image / img_tasks;
+    pool_.parallel_for(img_tasks, threads, [&](int t) {
+      for (int64_t n = t * per; n < (t + 1) * per; ++n)
+        run_image(plan, x + n * in_size, y + n * out_size, arenas.a[t].p, 1);
+    });
+  }
+  for (int64_t n = by_image; n < batch; ++n) run_image(plan, x + n * in_size, y + n * out_size, arenas.a[0].p, threads);
   if (threads > 1) pool_.end_run();
-  arenas_.release(arena);
 }
 
 std::vector<double> Engine::profile(const Plan& plan, const float* x, float* y, int threads, int repeats) {

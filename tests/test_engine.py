@@ -116,11 +116,16 @@ def test_other_input_sizes_resize(tiny_pool_path, hw):
 
 
 def test_threads_give_identical_results(tiny_path):
-    eng = Engine.open(tiny_path, max_threads=2)
-    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
-    for e in eng.pool.entries[:10]:
+    """Batches split by image across threads (plus a remainder split by op)
+    give exactly the one-image-at-a-time results, whatever the batch size."""
+    eng = Engine.open(tiny_path, max_threads=3)
+    x = np.random.default_rng(0).random((7, 28, 28, 1), dtype=np.float32)
+    for e in eng.pool.entries[:6]:
         p = eng.plan(e.id)
-        assert np.array_equal(eng.run(p, x, threads=1), eng.run(p, x, threads=2))
+        single = np.concatenate([eng.run(p, x[i:i + 1]) for i in range(len(x))])
+        for threads in (1, 2, 3):
+            for n in (1, 2, 3, 5, 7):
+                assert np.array_equal(eng.run(p, x[:n], threads=threads), single[:n]), (e.id, threads, n)
 
 
 def test_concurrent_runs_are_exact(tiny_path):
