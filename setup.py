@@ -13,6 +13,10 @@ import platform
 
 from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
+from setuptools.command.build_py import build_py
+
+# Shipped with the wheel (adaptive_rt/_shipped/): the demo's pool and test images.
+SHIPPED = ["mnist5k-mbv3.safetensors", "mnist5k-test.npz"]
 
 machine = platform.machine().lower()
 X86 = machine in ("x86_64", "amd64")
@@ -63,6 +67,17 @@ class BuildExt(build_ext):
             self.compiler._compile = original
 
 
+class BuildPy(build_py):
+    """Copies the shipped files from pools/ into the package being built."""
+
+    def run(self):
+        super().run()
+        dest = os.path.join(self.build_lib, "adaptive_rt", "_shipped")
+        self.mkpath(dest)
+        for name in SHIPPED:
+            self.copy_file(os.path.join("pools", name), os.path.join(dest, name))
+
+
 ext = Pybind11Extension(
     "adaptive_rt._core",
     sources,
@@ -75,4 +90,4 @@ ext = Pybind11Extension(
                                                      "vec_avx512.h", "vec_neon.h")],
 )
 
-setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt})
+setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt, "build_py": BuildPy})

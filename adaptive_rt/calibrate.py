@@ -1,8 +1,9 @@
 """On-device calibration: the device profile the policy plans with.
 
 ``calibrate(pool)`` measures every entry on this device with the native
-engine at each thread count (warm-up, then repeats; median and p95) and the
-activation memory each plan needs. The profile is JSON, tied to the pool by
+engine at each batch size and thread count (warm-up, then repeats; median and
+p95 of one request) and the memory each entry needs (the weights it reads plus
+its activation arena). The profile is JSON, tied to the pool by
 its SHA-256, written atomically beside the pool (``POOL.profile.json``) or,
 where that folder is not writable, in the user's cache folder.
 """
@@ -19,9 +20,10 @@ import numpy as np
 from .poolfile import PoolFile, atomic_write_bytes, strict_json
 from .policy import EntryProfile
 
-__all__ = ["calibrate", "default_profile_path", "save_profile", "load_profile", "ProfileError"]
+__all__ = ["calibrate", "default_profile_path", "save_profile", "load_profile", "read_profile", "profile_entries",
+           "merge_profiles", "ProfileError"]
 
-PROFILE_SCHEMA = 1
+PROFILE_SCHEMA = 2
 
 
 class ProfileError(ValueError):
@@ -37,37 +39,63 @@ def default_profile_path(pool_path: str, sha256: str) -> str:
     return os.path.join(cache, "adaptive_rt", f"{sha256[:32]}.profile.json")
 
 
+def _positive_ints(values, what: str) -> list[int]:
+    out = sorted(set(int(v) for v in values))
+    if not out or out[0] < 1:
+        raise ValueError(f"{what} must be positive integers")
+    return out
+
+
 def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5, repeats: int = 30,
-              progress: Callable[[str], None] | None = None) -> dict:
+              progress: Callable[[str], None] | None = None, batches: list[int] | None = None) -> dict:
+    """Measure every entry at every (batch size, thread count): latency of one
+    request of ``batch`` images, median and p95 over ``repeats`` runs."""
     from .engine import Engine
     ncpu = os.cpu_count() or 1
-    threads = sorted(set(threads or range(1, min(ncpu, 4) + 1)))
-    if not threads or min(threads) < 1:
-        raise ValueError("thread counts must be positive")
+    threads = _positive_ints(threads or range(1, min(ncpu, 4) + 1), "thread counts")
+    batches = _positive_ints(batches or [1], "batch sizes")
+    if repeats < 1 or warmup < 0:
+        raise ValueError("repeats must be at least 1 and warmup not negative")
     eng = Engine(pool, max_threads=max(threads))
     entries = {}
     for e in pool.entries:
         plan = eng.plan(e)
-        x = np.random.default_rng(0).random((1,) + plan.input_shape, dtype=np.float32)
-        out = np.empty((1, plan.num_classes), np.float32)
-        per = {}
-        for t in threads:
-            for _ in range(warmup):
-                eng.run(plan, x, threads=t, out=out)
-            ts = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                eng.run(plan, x, threads=t, out=out)
-                ts.append((time.perf_counter() - t0) * 1e3)
-            per[str(t)] = {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95))}
-            if progress:
-                progress(f"{e.id} t{t}: p50 {per[str(t)]['p50_ms']:.3f} ms")
-        entries[e.id] = {"mflops": e.mflops, "accuracy": e.accuracy, "memory_bytes": plan.arena_bytes,
-                         "threads": per}
+        per_batch = {}
+        for b in batches:
+            x = np.random.default_rng(0).random((b,) + plan.input_shape, dtype=np.float32)
+            out = np.empty((b, plan.num_classes), np.float32)
+            per = {}
+            for t in threads:
+                for _ in range(warmup):
+                    eng.run(plan, x, threads=t, out=out)
+                ts = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    eng.run(plan, x, threads=t, out=out)
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                per[str(t)] = {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95))}
+                if progress:
+                    progress(f"{e.id} b{b} t{t}: p50 {per[str(t)]['p50_ms']:.3f} ms")
+            per_batch[str(b)] = per
+        weight_bytes = 4 * e.params
+        entries[e.id] = {"mflops": e.mflops, "accuracy": e.accuracy, "weight_bytes": weight_bytes,
+                         "arena_bytes": plan.arena_bytes, "memory_bytes": weight_bytes + plan.arena_bytes,
+                         "batches": per_batch}
     return {"schema": PROFILE_SCHEMA, "pool_sha256": pool.sha256, "isa": eng.isa,
             "device": {"machine": platform.machine(), "processor": platform.processor(), "cpus": ncpu},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "warmup": warmup, "repeats": repeats,
             "entries": entries}
+
+
+def merge_profiles(old: dict, new: dict) -> dict:
+    """``new`` with the batch sizes only ``old`` measured (same pool) kept."""
+    if old.get("pool_sha256") != new.get("pool_sha256") or old.get("schema") != new.get("schema"):
+        return new
+    merged = json.loads(json.dumps(new))
+    for eid, r in merged["entries"].items():
+        for b, per in (old.get("entries", {}).get(eid, {}).get("batches") or {}).items():
+            r["batches"].setdefault(b, per)
+    return merged
 
 
 def save_profile(profile: dict, path: str) -> None:
@@ -75,9 +103,8 @@ def save_profile(profile: dict, path: str) -> None:
     atomic_write_bytes(path, json.dumps(profile, indent=1).encode())
 
 
-def load_profile(path: str, pool: PoolFile) -> list[EntryProfile]:
-    """The profile at ``path`` as EntryProfiles for ``pool``'s entries;
-    ProfileError if it is unreadable, malformed or of another pool."""
+def read_profile(path: str) -> dict:
+    """The raw profile JSON at ``path`` (ProfileError if unreadable or not a profile)."""
     try:
         with open(path, "rb") as f:
             raw = f.read(8 << 20)
@@ -87,21 +114,40 @@ def load_profile(path: str, pool: PoolFile) -> list[EntryProfile]:
     except ValueError as e:
         raise ProfileError(f"{path}: {e}") from None
     if not isinstance(d, dict) or d.get("schema") != PROFILE_SCHEMA:
-        raise ProfileError(f"{path}: not a device profile of schema {PROFILE_SCHEMA}")
+        raise ProfileError(f"{path}: not a device profile of schema {PROFILE_SCHEMA}: recalibrate")
+    return d
+
+
+def profile_entries(d: dict, pool: PoolFile, batch: int = 1, where: str = "profile") -> list[EntryProfile]:
+    """A profile dict as EntryProfiles for ``pool``'s entries at ``batch``
+    images per request; ProfileError if malformed, of another pool, or
+    without that batch size."""
     if d.get("pool_sha256") != pool.sha256:
-        raise ProfileError(f"{path}: profile was measured for another pool (sha256 differs): recalibrate")
-    out = []
+        raise ProfileError(f"{where}: profile was measured for another pool (sha256 differs): recalibrate")
     entries = d.get("entries")
     if not isinstance(entries, dict):
-        raise ProfileError(f"{path}: entries missing")
+        raise ProfileError(f"{where}: entries missing")
+    out = []
     for e in pool.entries:
         r = entries.get(e.id)
         try:
-            lat = {int(t): float(v["p95_ms"]) for t, v in r["threads"].items()}
+            per_batch = r["batches"]
             mem = int(r["memory_bytes"])
         except (TypeError, KeyError, ValueError):
-            raise ProfileError(f"{path}: entry {e.id!r} is missing or malformed") from None
-        if not lat or any(not (v > 0) for v in lat.values()) or min(lat) < 1:
-            raise ProfileError(f"{path}: entry {e.id!r} has invalid latencies")
+            raise ProfileError(f"{where}: entry {e.id!r} is missing or malformed") from None
+        if not isinstance(per_batch, dict) or str(batch) not in per_batch:
+            raise ProfileError(f"{where}: entry {e.id!r} was not measured at batch {batch}")
+        try:
+            lat = {int(t): float(v["p95_ms"]) for t, v in per_batch[str(batch)].items()}
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise ProfileError(f"{where}: entry {e.id!r} is missing or malformed") from None
+        if not lat or any(not (0 < v < 1e7) for v in lat.values()) or min(lat) < 1 or mem < 0:
+            raise ProfileError(f"{where}: entry {e.id!r} has invalid latencies")
         out.append(EntryProfile(e.id, e.mflops, e.accuracy, mem, lat))
     return out
+
+
+def load_profile(path: str, pool: PoolFile, batch: int = 1) -> list[EntryProfile]:
+    """The profile at ``path`` as EntryProfiles for ``pool``'s entries;
+    ProfileError if it is unreadable, malformed or of another pool."""
+    return profile_entries(read_profile(path), pool, batch, path)

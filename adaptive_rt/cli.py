@@ -134,43 +134,62 @@ def _calibrate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pool", help="pool file (.safetensors)")
     p.add_argument("--out", help="profile path (default: POOL.profile.json, or the user cache folder)")
     p.add_argument("--threads", default=None, help="thread counts to measure, e.g. 1,2 (default: 1..min(cpus, 4))")
+    p.add_argument("--batch", default="1", help="images per request to measure, e.g. 1,16 (default: 1)")
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
+
+
+def _int_list(text: str, flag: str, hi: int) -> list[int]:
+    try:
+        vals = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} must be a comma-separated list of integers") from None
+    if not vals or min(vals) < 1 or max(vals) > hi:
+        raise UsageError(f"{flag} must list integers in 1..{hi}")
+    return vals
 
 
 @command("calibrate", "measure every pool entry on this device and write the device profile")
 @_args(_calibrate_args)
 def cmd_calibrate(a: argparse.Namespace) -> int:
-    from .calibrate import calibrate, default_profile_path, save_profile
+    from .calibrate import ProfileError, calibrate, default_profile_path, merge_profiles, read_profile, save_profile
     pool = _open_pool(a.pool)
-    try:
-        threads = [int(t) for t in a.threads.split(",")] if a.threads else None
-    except ValueError:
-        raise UsageError(f"--threads {a.threads!r} must be a comma-separated list of integers") from None
-    if threads is not None and (not threads or min(threads) < 1 or max(threads) > 256):
-        raise UsageError("--threads must list thread counts in 1..256")
+    threads = _int_list(a.threads, "--threads", 256) if a.threads else None
+    batches = _int_list(a.batch, "--batch", 4096)
     if a.repeats < 1 or a.warmup < 0:
         raise UsageError("--repeats must be at least 1 and --warmup not negative")
     out = a.out or default_profile_path(a.pool, pool.sha256)
-    try:
-        from tqdm import tqdm
-        n = len(pool.entries) * len(threads or range(1, min(os.cpu_count() or 1, 4) + 1))
-        bar = tqdm(total=n, desc="calibrate", unit="run", leave=False)
-        cb = lambda msg: (bar.update(1), bar.set_postfix_str(msg))  # noqa: E731
-    except ImportError:
-        bar, cb = None, (lambda msg: print(msg, file=sys.stderr))
-    prof = calibrate(pool, threads, a.warmup, a.repeats, cb)
+    n = len(pool.entries) * len(batches) * len(threads or range(1, min(os.cpu_count() or 1, 4) + 1))
+    bar, cb = _progress(n, "calibrate")
+    prof = calibrate(pool, threads, a.warmup, a.repeats, cb, batches=batches)
     if bar is not None:
         bar.close()
+    if os.path.exists(out):   # keep the other batch sizes measured before for this pool
+        try:
+            prof = merge_profiles(read_profile(out), prof)
+        except ProfileError:
+            pass
     try:
         save_profile(prof, out)
     except OSError as e:
         raise UsageError(f"cannot write profile {out}: {e.strerror or e}") from None
     print(f"wrote {out}")
     for eid, r in prof["entries"].items():
-        cols = "  ".join(f"t{t}: p50 {v['p50_ms']:.3f} / p95 {v['p95_ms']:.3f} ms" for t, v in r["threads"].items())
-        print(f"  {eid}: {r['mflops']:7.2f} MFLOPs  {cols}")
+        for b in batches:
+            cols = "  ".join(f"t{t}: p50 {v['p50_ms']:.3f} / p95 {v['p95_ms']:.3f} ms"
+                             for t, v in r["batches"][str(b)].items())
+            print(f"  {eid}: {r['mflops']:7.2f} MFLOPs  batch {b}  {cols}")
     return 0
+
+
+def _progress(total: int, desc: str):
+    """(bar, callback): a tqdm bar where tqdm is installed, else lines on stderr."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None, (lambda msg: print(msg, file=sys.stderr))
+    bar = tqdm(total=total, desc=desc, unit="run", leave=False)
+    return bar, (lambda msg: (bar.update(1), bar.set_postfix_str(msg)))
 
 
 # ----------------------------------------------------------------------------- train
@@ -281,6 +300,44 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     print(f"wrote {a.out}: {len(pool.entries)} entries")
     for e in pool.entries:
         print(f"  {e.id}: {e.mflops:7.2f} MFLOPs  test accuracy {100 * e.accuracy:.2f}%  {e.config.id}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the run (default 30)")
+    p.add_argument("--hogs", type=int, default=1, help="CPU-hog child processes in the middle phase (default 1)")
+    p.add_argument("--batch", type=int, default=16, help="digits per request (default 16)")
+    p.add_argument("--interval-ms", type=float, default=0.0,
+                   help="time between request starts (default 0: back to back, as fast as served)")
+    p.add_argument("--slo-ms", type=float, default=None,
+                   help="p95 latency target per request (default: 1.3 x the largest entry's calibrated p95)")
+    p.add_argument("--pool", default=None, help="pool file (default: the shipped MNIST pool)")
+    p.add_argument("--png", default="adaptive-rt-demo.png", help="timeline plot to write ('' for none)")
+    p.add_argument("--json", default=None, help="write the summary as JSON here")
+
+
+@command("demo", "serve the shipped pool under a changing CPU load and show it adapt")
+@_args(_demo_args)
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import run_demo
+    if not (1.0 <= a.seconds <= 3600):
+        raise UsageError("--seconds must be in 1..3600")
+    if not (0 <= a.hogs <= 64):
+        raise UsageError("--hogs must be in 0..64")
+    if not (1 <= a.batch <= 4096):
+        raise UsageError("--batch must be in 1..4096")
+    if not (0 <= a.interval_ms <= 10_000):
+        raise UsageError("--interval-ms must be in 0..10000")
+    if a.slo_ms is not None and not (a.slo_ms > 0):
+        raise UsageError("--slo-ms must be positive")
+    if a.pool is not None:
+        _open_pool(a.pool)   # a clear error for a bad file
+    try:
+        run_demo(a.seconds, a.hogs, a.batch, a.interval_ms, a.slo_ms, a.pool, a.png or None, a.json,
+                 out=lambda line: print(line, flush=True))
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e)) from None
     return 0
 
 

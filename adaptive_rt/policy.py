@@ -7,9 +7,12 @@ state, so it is tested on scripted traces and replayed exactly.
 
 Prediction: an entry's calibrated p95 latency at t threads (uncontended),
 times the slowdown of sharing the CPUs with the other processes' load —
-``max(1, (other_cores + t) / cpu_count)`` under a fair scheduler — times an
+``max(1, (other_cores + t) / cpu_count)`` under a fair scheduler; a run on
+t > 1 threads that oversubscribes the CPUs keeps none of its parallel
+speedup (it waits for its slowest thread, which shares a core) — times an
 EWMA of observed/predicted for the entry being served (the correction the
-model cannot know). Choice: among entries that fit the caps (memory,
+model cannot know), learned per (entry, threads), kept across switches and
+fading back to 1 over ``ratio_half_life_s`` when not refreshed. Choice: among entries that fit the caps (memory,
 battery, thermal), the most accurate one predicted to stay under
 ``headroom`` x SLO. Downgrade at once on a breach (observed p95 over the SLO,
 or the current entry no longer predicted to fit, or a cap it violates);
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .monitor import ResourceSnapshot
 
@@ -39,12 +42,15 @@ class Budget:
     hold_s: float = 2.0                     # calm time before any upgrade
     headroom: float = 0.85                  # plan for this fraction of the SLO
     ewma: float = 0.3                       # weight of a new observed/predicted ratio
+    ratio_half_life_s: float = 30.0         # a learned ratio not refreshed fades to 1 this fast
 
     def __post_init__(self):
-        if not (self.slo_ms > 0 and math.isfinite(self.slo_ms)):
+        if not (self.slo_ms > 0):   # math.inf: no latency target
             raise ValueError(f"slo_ms={self.slo_ms} must be a positive number")
         if not (0 < self.headroom <= 1) or not (0 < self.ewma <= 1) or self.hold_s < 0:
             raise ValueError("headroom and ewma must be in (0, 1], hold_s non-negative")
+        if not (self.ratio_half_life_s > 0):
+            raise ValueError("ratio_half_life_s must be positive")
 
 
 @dataclass(frozen=True)
@@ -60,9 +66,25 @@ class EntryProfile:
 class PolicyState:
     entry: str
     threads: int = 1
-    ratio: float = 1.0                      # EWMA of observed / predicted for the served entry
+    # learned observed/predicted EWMA per (entry, threads): (entry, threads, ratio, time learned)
+    ratios: tuple[tuple[str, int, float, float], ...] = ()
     better_since: float | None = None       # since when a more accurate entry has kept fitting
     switches: int = 0
+
+    def ratio(self, entry: str, threads: int, now: float | None = None, half_life_s: float = math.inf) -> float:
+        """The learned correction of (entry, threads): 1.0 if never served;
+        it fades back towards 1 with ``half_life_s`` since it was last
+        learned, so a pair judged under other conditions is tried again."""
+        for e, t, r, when in self.ratios:
+            if e == entry and t == threads:
+                if now is None or not math.isfinite(half_life_s):
+                    return r
+                return 1.0 + (r - 1.0) * 0.5 ** (max(0.0, now - when) / half_life_s)
+        return 1.0
+
+    def learned(self, entry: str, threads: int, ratio: float, now: float) -> "PolicyState":
+        rest = tuple(x for x in self.ratios if (x[0], x[1]) != (entry, threads))
+        return replace(self, ratios=rest + ((entry, threads, ratio, now),))
 
 
 @dataclass(frozen=True)
@@ -75,8 +97,14 @@ class Decision:
 
 def predict_ms(p: EntryProfile, threads: int, snap: ResourceSnapshot, ratio: float = 1.0) -> float:
     base = p.latency_ms[threads]
-    slowdown = max(1.0, (snap.other_cpu_cores + threads) / max(1, snap.cpu_count))
-    return base * slowdown * ratio
+    ncpu = max(1, snap.cpu_count)
+    demand = snap.other_cpu_cores + threads
+    if threads > 1 and demand > ncpu + 0.25:
+        # Oversubscribed: some thread of the run shares a core, and a split
+        # run waits for its slowest thread, so it keeps none of its parallel
+        # speedup (and often loses more, a scheduler slice at a time).
+        base = max(base, p.latency_ms.get(1, base * threads))
+    return base * max(1.0, demand / ncpu) * ratio
 
 
 def _caps(snap: ResourceSnapshot, budget: Budget) -> tuple[float, list[str]]:
@@ -102,8 +130,9 @@ def _allowed(p: EntryProfile, snap: ResourceSnapshot, budget: Budget, mflops_cap
     return True
 
 
-def _best_threads(p: EntryProfile, snap: ResourceSnapshot, ratio: float) -> tuple[int, float]:
-    return min(((t, predict_ms(p, t, snap, ratio)) for t in sorted(p.latency_ms)), key=lambda tp: (tp[1], tp[0]))
+def _best_threads(p: EntryProfile, snap: ResourceSnapshot, ratio: Callable[[str, int], float]) -> tuple[int, float]:
+    return min(((t, predict_ms(p, t, snap, ratio(p.id, t))) for t in sorted(p.latency_ms)),
+               key=lambda tp: (tp[1], tp[0]))
 
 
 def decide(snap: ResourceSnapshot, state: PolicyState, observed_p95_ms: float | None, budget: Budget,
@@ -114,11 +143,14 @@ def decide(snap: ResourceSnapshot, state: PolicyState, observed_p95_ms: float | 
     cur = by_id.get(state.entry) or min(profiles, key=lambda p: p.mflops)
     threads = state.threads if state.threads in cur.latency_ms else min(cur.latency_ms)
 
-    # 1. correct the model by what the served entry really did
-    ratio = state.ratio
+    # 1. correct the model by what the served (entry, threads) really did
     if observed_p95_ms is not None and observed_p95_ms > 0:
         r = observed_p95_ms / predict_ms(cur, threads, snap)
-        ratio = min(4.0, max(0.25, (1 - budget.ewma) * ratio + budget.ewma * r))
+        old = state.ratio(cur.id, threads, now, budget.ratio_half_life_s)
+        state = state.learned(cur.id, threads, min(4.0, max(0.25, (1 - budget.ewma) * old + budget.ewma * r)), now)
+
+    def ratio(entry: str, t: int) -> float:
+        return state.ratio(entry, t, now, budget.ratio_half_life_s)
 
     # 2. what may run at all, and what fits the SLO
     mflops_cap, cap_why = _caps(snap, budget)
@@ -137,7 +169,7 @@ def decide(snap: ResourceSnapshot, state: PolicyState, observed_p95_ms: float | 
         breach.append(f"p95 {observed_p95_ms:.2f} ms > SLO {budget.slo_ms:.2f} ms")
     if cur not in allowed:
         breach.append("caps: " + (", ".join(cap_why) or "memory"))
-    elif predict_ms(cur, threads, snap, ratio) > budget.slo_ms:
+    elif predict_ms(cur, threads, snap, ratio(cur.id, threads)) > budget.slo_ms:
         breach.append("predicted over SLO")
     better = not breach and target.id != cur.id and acc(target) > acc(cur)
     better_since = (state.better_since if state.better_since is not None else now) if better else None
@@ -148,13 +180,14 @@ def decide(snap: ResourceSnapshot, state: PolicyState, observed_p95_ms: float | 
         if now - better_since >= budget.hold_s:
             d = Decision(target.id, plans[target.id][0], plans[target.id][1], "upgrade")
         else:
-            d = Decision(cur.id, threads, predict_ms(cur, threads, snap, ratio), "hold: waiting to upgrade")
+            d = Decision(cur.id, threads, predict_ms(cur, threads, snap, ratio(cur.id, threads)),
+                         "hold: waiting to upgrade")
     elif cur in allowed:
         t, ms = plans[cur.id]   # same entry: its best thread count now
         d = Decision(cur.id, t, ms, "hold" if not breach else "hold: " + "; ".join(breach))
     else:
         d = Decision(target.id, plans[target.id][0], plans[target.id][1], "caps")
     switched = d.entry != cur.id
-    new = replace(state, entry=d.entry, threads=d.threads, ratio=1.0 if switched else ratio,
+    new = replace(state, entry=d.entry, threads=d.threads,
                   better_since=None if switched else better_since, switches=state.switches + int(switched))
     return d, new

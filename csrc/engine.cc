@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -420,28 +421,48 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
   threads = std::max(1, std::min(threads, max_threads()));
   const int64_t in_size = plan.input_shape().size();
   const int64_t out_size = plan.output_shape().size();
-  // A batch of at least `threads` images is split by image first: each
-  // thread runs whole images on its own arena (no synchronisation per op,
-  // which small nets cannot amortise); the remaining batch % threads images
-  // run one at a time with each op split across the threads.
-  const int img_tasks = threads > 1 && batch >= threads ? threads : 0;
-  const int64_t by_image = img_tasks ? batch / threads * threads : 0;
-  struct Arenas {   // given back however the run ends
-    ArenaPool& pool;
-    std::vector<ArenaPool::Arena> a;
-    ~Arenas() { for (auto& x : a) pool.release(x); }
-  } arenas{arenas_, {}};
-  for (int i = 0; i < std::max(1, img_tasks); ++i) arenas.a.push_back(arenas_.acquire(plan.arena_floats()));
+  // A batch of at least `threads` images is split by image first: a thread
+  // runs whole images on an arena of its own (no synchronisation per op,
+  // which small nets cannot amortise), claiming chunks of images as it goes
+  // so a worker that starts late still takes its share; the remaining
+  // batch % threads images run one at a time with each op split across the
+  // threads.
+  const int64_t by_image = threads > 1 && batch >= threads ? batch / threads * threads : 0;
   if (threads > 1) pool_.begin_run();
-  if (img_tasks) {
-    const int64_t per = by_image / img_tasks;
-    pool_.parallel_for(img_tasks, threads, [&](int t) {
-      for (int64_t n = t * per; n < (t + 1) * per; ++n)
-        run_image(plan, x + n * in_size, y + n * out_size, arenas.a[t].p, 1);
+  struct EndRun {   // the pool's run ends however this one does
+    ThreadPool& pool;
+    bool on;
+    ~EndRun() { if (on) pool.end_run(); }
+  } end_run{pool_, threads > 1};
+  if (by_image) {
+    const int64_t chunk = std::max<int64_t>(1, by_image / (4 * threads));
+    const int tasks = static_cast<int>((by_image + chunk - 1) / chunk);
+    // arenas are taken before the parallel region (allocation may throw),
+    // one per thread that joins; each thread picks its slot once per run
+    struct Arenas {
+      ArenaPool& pool;
+      std::vector<ArenaPool::Arena> a;
+      ~Arenas() { for (auto& x : a) pool.release(x); }
+    } arenas{arenas_, {}};
+    for (int i = 0; i < threads; ++i) arenas.a.push_back(arenas_.acquire(plan.arena_floats()));
+    static std::atomic<uint64_t> run_ids{0};
+    const uint64_t rid = run_ids.fetch_add(1, std::memory_order_relaxed) + 1;
+    std::atomic<int> slots{0};
+    pool_.parallel_for(tasks, threads, [&](int t) {
+      thread_local uint64_t my_run = 0;
+      thread_local int my_slot = 0;
+      if (my_run != rid) { my_run = rid; my_slot = slots.fetch_add(1, std::memory_order_relaxed); }
+      if (my_slot >= threads) std::abort();   // the pool never runs more threads than asked
+      float* arena = arenas.a[my_slot].p;
+      for (int64_t n = t * chunk; n < std::min(by_image, (t + 1) * chunk); ++n)
+        run_image(plan, x + n * in_size, y + n * out_size, arena, 1);
     });
   }
-  for (int64_t n = by_image; n < batch; ++n) run_image(plan, x + n * in_size, y + n * out_size, arenas.a[0].p, threads);
-  if (threads > 1) pool_.end_run();
+  if (by_image < batch) {
+    ArenaPool::Arena arena = arenas_.acquire(plan.arena_floats());
+    for (int64_t n = by_image; n < batch; ++n) run_image(plan, x + n * in_size, y + n * out_size, arena.p, threads);
+    arenas_.release(arena);
+  }
 }
 
 std::vector<double> Engine::profile(const Plan& plan, const float* x, float* y, int threads, int repeats) {

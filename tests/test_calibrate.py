@@ -36,9 +36,15 @@ def test_profile_of_another_pool_is_refused(tiny_pool_path, tmp_path, tiny_space
     with pytest.raises(ProfileError, match="another pool"):
         load_profile(str(path), other)
     d = json.loads(path.read_text())
-    del d["entries"]["e1"]["threads"]
+    del d["entries"]["e1"]["batches"]
     path.write_text(json.dumps(d))
     with pytest.raises(ProfileError, match="entry 'e1'"):
+        load_profile(str(path), pool)
+    with pytest.raises(ProfileError, match="batch 4"):
+        load_profile(str(path), pool, batch=4)
+    d["schema"] = 1
+    path.write_text(json.dumps(d))
+    with pytest.raises(ProfileError, match="schema"):
         load_profile(str(path), pool)
     path.write_text("{")
     with pytest.raises(ProfileError):
@@ -55,6 +61,19 @@ def test_calibrate_cli(tiny_pool_path):
     assert r.returncode == 0, r.stderr
     prof = json.loads((tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json")).read_text())
     assert set(prof["entries"]) == {"e0", "e1", "e2", "e3"}
+    # a second run at another batch size keeps the first one's figures
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--threads", "1",
+                        "--batch", "4", "--repeats", "3", "--warmup", "1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    prof = json.loads((tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json")).read_text())
+    assert set(prof["entries"]["e0"]["batches"]) == {"1", "4"}
+    pool = load_pool(tiny_pool_path)
+    big, one = load_profile(str(tiny_pool_path) + ".profile.json", pool, batch=4), \
+        load_profile(str(tiny_pool_path) + ".profile.json", pool)
+    assert all(b.latency_ms[1] > o.latency_ms[1] for b, o in zip(big, one))
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--threads", "x"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--threads" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--batch", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--batch" in r.stderr

@@ -1,0 +1,35 @@
+"""What ships with the package: the pool trained on MNIST and its test images.
+
+In an installed wheel they live in ``adaptive_rt/_shipped/`` (copied from
+``pools/`` at build time); in a source checkout or editable install they are
+read from the repository's ``pools/``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["SHIPPED_POOL", "SHIPPED_IMAGES", "shipped_path", "demo_images"]
+
+SHIPPED_POOL = "mnist5k-mbv3.safetensors"
+SHIPPED_IMAGES = "mnist5k-test.npz"     # the 750 test digits the pool's accuracies were measured on
+SHIPPED = (SHIPPED_POOL, SHIPPED_IMAGES)
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def shipped_path(name: str) -> str:
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not shipped; have: {', '.join(SHIPPED)}")
+    for folder in (os.path.join(_HERE, "_shipped"), os.path.join(os.path.dirname(_HERE), "pools")):
+        p = os.path.join(folder, name)
+        if os.path.isfile(p):
+            return p
+    raise FileNotFoundError(f"{name} is missing from this installation (reinstall adaptive-rt)")
+
+
+def demo_images() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped test digits: NHWC float32 in [0, 1] and int64 labels."""
+    from .data import _load_npz
+    return _load_npz(shipped_path(SHIPPED_IMAGES))
