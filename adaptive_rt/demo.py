@@ -127,7 +127,8 @@ def stream(rt, x: np.ndarray, y: np.ndarray, schedule: Sequence[Phase], batch: i
     return records
 
 
-def summarize(records: Sequence[Record], slo_ms: float, schedule: Sequence[Phase], pool=None) -> dict:
+def summarize(records: Sequence[Record], slo_ms: float, schedule: Sequence[Phase], pool=None,
+              timeline: Sequence[dict] = ()) -> dict:
     def block(rs: Sequence[Record]) -> dict:
         if not rs:
             return {"requests": 0}
@@ -146,9 +147,14 @@ def summarize(records: Sequence[Record], slo_ms: float, schedule: Sequence[Phase
             out["mean_mflops"] = float(np.mean([mf[r.entry] for r in rs]))
         return out
     switches = sum(1 for a, b in zip(records, records[1:]) if a.entry != b.entry)
+    def other_cpu(ph: Phase) -> float | None:
+        v = [r["other_cpu_cores"] for r in timeline
+             if ph.start_s <= r["t"] < ph.end_s and r.get("other_cpu_cores") is not None]
+        return float(np.mean(v)) if v else None
     return {"slo_ms": slo_ms, **block(records), "switches_seen": switches,
             "phases": [{"name": ph.name, "start_s": ph.start_s, "end_s": ph.end_s, "hogs": ph.hogs,
-                        **block([r for r in records if r.phase == k])} for k, ph in enumerate(schedule)]}
+                        "other_cpu_cores_mean": other_cpu(ph), **block([r for r in records if r.phase == k])}
+                       for k, ph in enumerate(schedule)]}
 
 
 # ----------------------------------------------------------------------------- timeline PNG
@@ -280,7 +286,7 @@ def run_demo(seconds: float = 30.0, hogs: int = 1, batch: int = 16, interval_ms:
         records = stream(rt, x, y, schedule, batch, interval_ms / 1e3, report)
         stats = rt.stats()
         timeline = rt.timeline()
-        summary = summarize(records, slo, schedule, rt.pool)
+        summary = summarize(records, slo, schedule, rt.pool, timeline)
         summary.update(switches=stats["switches"], monitor_cpu_overhead_pct=stats["monitor_cpu_overhead_pct"],
                        policy=stats["policy"], batch=batch, interval_ms=interval_ms, pool=pool_path)
     out("")

@@ -323,17 +323,22 @@ class Runtime:
     def infer_batch(self, xs: np.ndarray | Iterable[np.ndarray]) -> tuple[np.ndarray, str]:
         """A batch ``[N, H, W, C]`` (or a sequence of ``[H, W, C]`` images) on
         one entry: ``([N, classes], entry id)``."""
-        if not isinstance(xs, np.ndarray):
-            items = list(xs)
-            if not items:
-                raise InputError("input batch is empty")
-            if not all(isinstance(i, np.ndarray) for i in items):
-                raise TypeError("infer_batch takes a numpy array or a sequence of numpy arrays")
-            if len({(i.shape, i.dtype) for i in items}) != 1:
-                raise InputError("images of a batch must share one shape and dtype")
-            xs = np.stack(items)
-        if xs.ndim != 4:
-            raise InputError(f"infer_batch needs [N, H, W, C] input, got shape {xs.shape}")
+        try:
+            if not isinstance(xs, np.ndarray):
+                items = list(xs)
+                if not items:
+                    raise InputError("input batch is empty")
+                if not all(isinstance(i, np.ndarray) for i in items):
+                    raise TypeError("infer_batch takes a numpy array or a sequence of numpy arrays")
+                if len({(i.shape, i.dtype) for i in items}) != 1:
+                    raise InputError("images of a batch must share one shape and dtype")
+                xs = np.stack(items)
+            if xs.ndim != 4:
+                raise InputError(f"infer_batch needs [N, H, W, C] input, got shape {xs.shape}")
+        except (TypeError, ValueError):
+            with self._lock:
+                self._rejected += 1
+            raise
         return self.infer(xs)
 
     def _record(self, entry: str, ms: float, n: int) -> None:

@@ -116,3 +116,37 @@ def test_bad_budget():
         Budget(slo_ms=0)
     with pytest.raises(ValueError):
         Budget(slo_ms=1, headroom=1.5)
+
+
+def test_oversubscribed_multithreaded_run_keeps_no_speedup():
+    large = PROFILES[2]
+    calm, loaded = snap(other=0.0), snap(other=1.0)
+    assert predict_ms(large, 2, calm) == 4.0
+    # one other core busy on 2 CPUs: a 2-thread run is gated by the thread sharing a core
+    assert predict_ms(large, 2, loaded) == pytest.approx(6.0 * 1.5)
+    assert predict_ms(large, 1, loaded) == pytest.approx(6.0)
+    d, _ = decide(loaded, PolicyState("large", 2), None, Budget(slo_ms=100.0), PROFILES, 0.0)
+    assert (d.entry, d.threads) == ("large", 1)
+
+
+def test_learned_ratio_is_kept_per_entry_and_threads_and_fades():
+    """An (entry, threads) pair that ran 2x slower than predicted keeps that
+    correction after a switch (no re-try at once), and is tried again once it
+    has faded."""
+    b = Budget(slo_ms=4.5, hold_s=1.0, headroom=1.0, ratio_half_life_s=5.0)
+    st = PolicyState("large", 2)
+    for t in range(5):   # large@2 observed at 8 ms (predicted 4): learn ~2x, then downgrade
+        d, st = decide(snap(t), st, 8.0, b, PROFILES, float(t))
+        if d.entry != "large":
+            break
+    assert d.entry != "large"
+    assert st.ratio("large", 2) > 1.2
+    for t in range(t + 1, t + 4):   # a few calm seconds: large@2 still predicted too slow
+        d, st = decide(snap(t), st, None, b, PROFILES, float(t))
+        assert d.entry != "large"
+    assert st.ratio("large", 2, now=100.0, half_life_s=5.0) == pytest.approx(1.0, abs=1e-3)
+    ups = []
+    for t in range(t + 1, 60):
+        d, st = decide(snap(t), st, None, b, PROFILES, float(t))
+        ups.append(d.entry)
+    assert "large" in ups   # faded: tried again
