@@ -14,3 +14,13 @@ from .graph import build_graph  # noqa: E402
 __all__ = ["__version__", "SearchSpace", "StageSpec", "SubnetConfig", "ConfigError", "SpaceError",
            "get_space", "list_spaces", "PoolEntry", "PoolFile", "PoolFileError", "load_pool",
            "write_pool", "make_entry", "build_graph"]
+
+_LAZY = {"Runtime": "runtime", "InputError": "runtime", "Engine": "engine"}
+
+
+def __getattr__(name: str):
+    """``Runtime`` and ``Engine`` load the native engine on first use only."""
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'adaptive_rt' has no attribute {name!r}")

@@ -65,9 +65,10 @@ class Phase:
     hogs: int
 
 
-def default_schedule(seconds: float, hogs: int = 1) -> list[Phase]:
-    """Calm for the first 30%, ``hogs`` busy processes for the middle 40%, calm again."""
-    a, b = 0.3 * seconds, 0.7 * seconds
+def default_schedule(seconds: float, hogs: int = 1, calm_frac: float = 0.3) -> list[Phase]:
+    """Calm for the first ``calm_frac`` (default 30%), ``hogs`` busy processes
+    in the middle, calm again for the last ``calm_frac``."""
+    a, b = calm_frac * seconds, (1 - calm_frac) * seconds
     return [Phase("calm", 0.0, a, 0), Phase("contended", a, b, hogs), Phase("calm", b, seconds, 0)]
 
 

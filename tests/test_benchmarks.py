@@ -20,6 +20,7 @@ CONTRACT = {
     "bench_threads": ["entries"],
     "bench_poolfile": ["pools"],
     "bench_train": ["samplers"],
+    "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
 }
 
 
@@ -32,6 +33,15 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name):
     d = json.loads(out.read_text())
     for key in CONTRACT[name]:
         assert key in d, key
+    if name == "bench_adapt":
+        pol = d["policies"]
+        for p in ("adaptive", "fixed_largest", "fixed_smallest"):
+            assert {"slo_violation_rate", "mean_accuracy", "switches"} <= set(pol[p])
+            assert 0.9 < pol[p]["mean_accuracy"] <= 1.0            # real digits, real labels
+        assert pol["fixed_largest"]["switches"] == 0 == pol["fixed_smallest"]["switches"]
+        # the hog hurts the fixed largest entry far more than the adaptive runtime
+        assert pol["adaptive"]["slo_violation_rate"] < pol["fixed_largest"]["slo_violation_rate"]
+        assert 0 <= d["monitor_cpu_overhead_pct"] < 5
     if name == "bench_latency":
         rows = d["entries"]
         assert rows and {"entry", "mflops", "threads", "native_ms_p50", "native_ms_p99", "ort_ms_p50",
