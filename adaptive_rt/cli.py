@@ -213,6 +213,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
+                   help="resource metric of the PSS buckets: MFLOPs, or ms on this device (a latency table "
+                        "measured once and kept in the run folder)")
 
 
 @command("train", "train a supernet with a subnet sampler (needs the train extra)")
@@ -245,7 +248,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     except DatasetError as e:
         raise UsageError(str(e)) from None
     cfg = TrainConfig(space=a.space, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
-                      batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed)
+                      batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed,
+                      metric=a.metric)
     try:
         tr = Trainer(cfg, data, get_space(a.space), a.out)
     except ValueError as e:
@@ -271,7 +275,9 @@ def _pool_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory written by adaptive-rt train")
     p.add_argument("--buckets", type=int, default=6, help="number of resource buckets (pool entries)")
     p.add_argument("--candidates", type=int, default=8, help="candidates evaluated per bucket")
-    p.add_argument("--metric", default="mflops", choices=["mflops"])
+    p.add_argument("--metric", default=None, choices=["mflops", "latency"],
+                   help="resource metric of the buckets (default: the run's): MFLOPs, or ms predicted by this "
+                        "device's latency table")
     p.add_argument("--search", default="auto", choices=["auto", "nsga2", "random"],
                    help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
@@ -299,7 +305,8 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     bar.close()
     print(f"wrote {a.out}: {len(pool.entries)} entries")
     for e in pool.entries:
-        print(f"  {e.id}: {e.mflops:7.2f} MFLOPs  test accuracy {100 * e.accuracy:.2f}%  {e.config.id}")
+        lat = f"  {e.latency_ms:.3f} ms (predicted)" if e.latency_ms is not None else ""
+        print(f"  {e.id}: {e.mflops:7.2f} MFLOPs{lat}  test accuracy {100 * e.accuracy:.2f}%  {e.config.id}")
     return 0
 
 

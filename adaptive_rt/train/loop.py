@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Dataset
+from ..graph import subnet_cost
 from ..poolfile import atomic_write_bytes
 from ..space import SearchSpace
 from .samplers import Sampler, make_sampler
@@ -53,6 +54,7 @@ class TrainConfig:
     labeled_fraction: float = 1.0
     seed: int = 0
     sampler_args: dict = field(default_factory=dict)
+    metric: str = "mflops"          # resource metric of PSS buckets and build-pool: mflops | latency
 
     def validate(self) -> None:
         if not (0.0 < self.labeled_fraction <= 1.0):
@@ -61,6 +63,12 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be at least 1")
         if not (self.lr > 0):
             raise ValueError("learning rate must be positive")
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; use {' or '.join(METRICS)}")
+
+
+METRICS = ("mflops", "latency")
+LATENCY_TABLE = "latency_table.json"
 
 
 def _save_tensors(path: str, tensors: dict[str, torch.Tensor]) -> None:
@@ -94,6 +102,9 @@ class Trainer:
         args = dict(cfg.sampler_args)
         if cfg.sampler == "rss":
             args.setdefault("switch_every", self.steps_per_epoch)
+        self._latency = None
+        if cfg.sampler == "pss":
+            args.setdefault("metric", self.metric)
         self.sampler: Sampler = make_sampler(cfg.sampler, space, seed=cfg.seed, **args)
         self.x = torch.from_numpy(data.x_train)
         self.y = torch.from_numpy(data.y_train)
@@ -101,6 +112,28 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
+
+    def latency_table(self, progress: Callable[[str], None] | None = None):
+        """This device's latency table of the space: the run's own
+        (``latency_table.json`` in the run folder), measured and saved there
+        the first time it is needed, so a resumed run and build-pool use the
+        same one."""
+        if self._latency is None:
+            from ..latency import LatencyTable
+            path = os.path.join(self.out_dir, LATENCY_TABLE)
+            if os.path.isfile(path):
+                self._latency = LatencyTable.load(path, self.space)
+            else:
+                self._latency = LatencyTable.measure(self.space, progress=progress)
+                os.makedirs(self.out_dir, exist_ok=True)
+                self._latency.save(path)
+        return self._latency
+
+    def metric(self, config) -> float:
+        """The run's resource metric of a subnet: MFLOPs, or predicted ms on this device."""
+        if self.cfg.metric == "latency":
+            return self.latency_table().predict(config)
+        return subnet_cost(self.space, config).mflops
 
     @property
     def steps_per_epoch(self) -> int:

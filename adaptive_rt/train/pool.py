@@ -75,16 +75,23 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
     return out
 
 
-def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str = "mflops",
+def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
                calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
                search: str = "auto") -> PoolFile:
+    """The best subnet per bucket of ``metric`` (default: the run's own —
+    ``mflops``, or ``latency``: ms predicted by this device's latency table,
+    which is then also stored as each entry's ``latency_ms``)."""
     tr = load_run(run_dir)
     space = tr.space
-    if metric != "mflops":
-        raise ValueError(f"metric {metric!r} is not supported yet (mflops)")
+    metric = metric or tr.cfg.metric
     if search not in ("auto", "nsga2", "random"):
         raise ValueError(f"search {search!r} must be auto, nsga2 or random")
-    fn = lambda c: subnet_cost(space, c).mflops  # noqa: E731
+    if metric == "latency":
+        fn = tr.latency_table(progress).predict
+    elif metric == "mflops":
+        fn = lambda c: subnet_cost(space, c).mflops  # noqa: E731
+    else:
+        raise ValueError(f"unknown metric {metric!r}; use mflops or latency")
     edges = bucket_edges(space, buckets, fn)
     scored: list[list[tuple[float, float, SubnetConfig]]] = [[] for _ in range(buckets)]
     if search == "nsga2" or (search == "auto" and not isinstance(tr.sampler, PSS)):
@@ -123,9 +130,10 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
                 logits = tr.net(torch.from_numpy(x_test[j:j + 256]), c, bn_stats=bn)[:, : tr.data.num_classes]
                 correct += int((logits.argmax(1).numpy() == y_test[j:j + 256]).sum())
         acc = correct / len(y_test)
-        entries.append(make_entry(space, c, f"e{i}", prefix, accuracy=acc, dataset=tr.data.name, split="test"))
+        entries.append(make_entry(space, c, f"e{i}", prefix, accuracy=acc, dataset=tr.data.name, split="test",
+                                  latency_ms=fn(c) if metric == "latency" else None))
         if progress:
-            progress(f"entry e{i}: {fn(c):.2f} MFLOPs, test accuracy {acc:.4f}")
-    meta = {"adaptive_rt.train": json.dumps({"sampler": tr.cfg.sampler, "epochs": tr.epoch,
+            progress(f"entry e{i}: {fn(c):.3f} {'ms' if metric == 'latency' else 'MFLOPs'}, test accuracy {acc:.4f}")
+    meta = {"adaptive_rt.train": json.dumps({"sampler": tr.cfg.sampler, "epochs": tr.epoch, "metric": metric,
                                               "dataset": tr.cfg.dataset, "seed": tr.cfg.seed})}
     return write_pool(out, space, entries, tensors, meta)
