@@ -184,13 +184,18 @@ def _builtin_plot(path: str, panels: list[dict], shade: list[tuple[float, float]
             img[top:bottom, int(x0 + (x1 - x0) * a / t_end):int(x0 + (x1 - x0) * b / t_end)] = (235, 235, 250)
         img[top:bottom, x0] = img[bottom, x0:x1] = (0, 0, 0)
         lo, hi = p["range"]
-        for ys, colour in p["series"]:
+        for ys, colour, *style in p["series"]:
             ts, vs = ys
             if not len(ts):
                 continue
-            cx = np.clip((x0 + (x1 - x0) * np.asarray(ts) / t_end).astype(int), x0, x1 - 1)
-            fr = (np.clip(np.asarray(vs, float), lo, hi) - lo) / (hi - lo or 1.0)
-            cy = np.clip((bottom - (bottom - top) * fr).astype(int), top, bottom - 1)
+            px = x0 + (x1 - x0) * np.asarray(ts, float) / t_end
+            py = bottom - (bottom - top) * (np.clip(np.asarray(vs, float), lo, hi) - lo) / (hi - lo or 1.0)
+            if style and style[0] == "line" and len(px) > 1:   # join the points
+                n = np.maximum(2, np.ceil(np.maximum(np.abs(np.diff(px)), np.abs(np.diff(py)))).astype(int) + 1)
+                px = np.concatenate([np.linspace(a, b, k) for a, b, k in zip(px[:-1], px[1:], n)])
+                py = np.concatenate([np.linspace(a, b, k) for a, b, k in zip(py[:-1], py[1:], n)])
+            cx = np.clip(px.astype(int), x0, x1 - 1)
+            cy = np.clip(py.astype(int), top, bottom - 1)
             img[cy, cx] = colour
             img[np.clip(cy + 1, top, bottom - 1), cx] = colour
     _png(path, img)
@@ -216,8 +221,9 @@ def write_timeline_png(path: str, records: Sequence[Record], timeline: Sequence[
         slo_line = (list(np.linspace(0, t_end, 800)), [slo_ms] * 800)
         _builtin_plot(path, [
             {"range": (0, 3 * slo_ms), "series": [((rt, lat), (200, 30, 30)), (slo_line, (0, 0, 0))]},
-            {"range": (0, max(1, len(entry_order) - 1)), "series": [((rt, er), (30, 90, 200))]},
-            {"range": (0, max(2.0, max(oc, default=0))), "series": [((tt, oc), (30, 150, 60))]}], shade, t_end)
+            {"range": (0, max(1, len(entry_order) - 1)), "series": [((rt, er), (30, 90, 200), "line")]},
+            {"range": (0, max(2.0, max(oc, default=0))), "series": [((tt, oc), (30, 150, 60), "line")]}],
+            shade, t_end)
         return "builtin"
     fig, ax = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
     for a in ax:
