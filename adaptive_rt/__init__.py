@@ -15,11 +15,11 @@ __all__ = ["__version__", "SearchSpace", "StageSpec", "SubnetConfig", "ConfigErr
            "get_space", "list_spaces", "PoolEntry", "PoolFile", "PoolFileError", "load_pool",
            "write_pool", "make_entry", "build_graph"]
 
-_LAZY = {"Runtime": "runtime", "InputError": "runtime", "Engine": "engine"}
+_LAZY = {"Runtime": "runtime", "InputError": "runtime", "Engine": "engine", "Client": "daemon"}
 
 
 def __getattr__(name: str):
-    """``Runtime`` and ``Engine`` load the native engine on first use only."""
+    """``Runtime``, ``Engine`` and ``Client`` are imported on first use only."""
     if name in _LAZY:
         import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

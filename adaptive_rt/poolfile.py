@@ -185,15 +185,17 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def strict_json(text: str, what: str) -> object:
-    """Parse JSON, rejecting duplicate keys, NaN/Infinity and absurd nesting."""
+def strict_json(text: str, what: str, max_depth: int = MAX_JSON_DEPTH, error: type = PoolFileError) -> object:
+    """Parse JSON, rejecting duplicate keys, NaN/Infinity and nesting deeper
+    than ``max_depth`` (checked before parsing, without recursion); raises
+    ``error`` naming ``what``."""
     depth = _json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise PoolFileError(f"{what}: JSON nests {depth} levels deep, limit {MAX_JSON_DEPTH}")
+    if depth > max_depth:
+        raise error(f"{what}: JSON nests {depth} levels deep, limit {max_depth}")
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as e:
-        raise PoolFileError(f"{what}: invalid JSON: {e}") from None
+        raise error(f"{what}: invalid JSON: {e}") from None
 
 
 # ----------------------------------------------------------------------------- reading
