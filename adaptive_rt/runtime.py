@@ -488,6 +488,12 @@ class Runtime:
         CPU, observed p95 and the policy's reason."""
         return list(self._timeline)
 
+    def expected_ms(self) -> float:
+        """The active (entry, threads)'s calibrated p95 for a request of ``batch`` images."""
+        plan, threads = self._active
+        lat = self._by_id[plan.entry.id].latency_ms
+        return lat.get(threads, max(lat.values()))
+
     def predicted_ms(self, entry: str, threads: int = 1) -> float:
         """The policy's prediction for ``entry`` now (uncorrected)."""
         snap = self.monitor.latest()

@@ -21,6 +21,7 @@ CONTRACT = {
     "bench_poolfile": ["pools"],
     "bench_train": ["samplers"],
     "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
+    "bench_daemon": ["inproc_rps_c4", "unix_rps_c4", "http_rps_c4", "unix_ms_p99_c4"],
 }
 
 
@@ -42,6 +43,8 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name):
         # the hog hurts the fixed largest entry far more than the adaptive runtime
         assert pol["adaptive"]["slo_violation_rate"] < pol["fixed_largest"]["slo_violation_rate"]
         assert 0 <= d["monitor_cpu_overhead_pct"] < 5
+    if name == "bench_daemon":
+        assert all(d[k] > 0 for k in CONTRACT[name])
     if name == "bench_latency":
         rows = d["entries"]
         assert rows and {"entry", "mflops", "threads", "native_ms_p50", "native_ms_p99", "ort_ms_p50",

@@ -390,3 +390,33 @@ def test_bad_cli_arguments(tmp_path, pools):
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "serve", "--pool", str(pools[0]), "--socket", str(f)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "not a socket" in r.stderr and f.read_text() == "x"
+
+
+def test_systemd_notify_and_json_logs(tmp_path, pools):
+    """Under systemd: READY=1 once serving, WATCHDOG=1 pings (an idle daemon
+    proves an inference still completes), STOPPING=1 on SIGTERM — datagrams
+    on a real $NOTIFY_SOCKET. Logs are one JSON object per line."""
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(str(tmp_path / "notify"))
+    ns.settimeout(5)
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="200000")
+    log = tmp_path / "log"
+    with open(log, "w") as f:
+        p = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", "--pool", str(pools[0]), "--socket",
+                              str(tmp_path / "s.sock"), "--log-format", "json"], stdout=f, stderr=subprocess.STDOUT,
+                             env=env)
+        got = []
+        try:
+            while got.count("WATCHDOG=1") < 2:
+                got.append(ns.recv(256).decode())
+            assert got[0] == "READY=1"
+            p.send_signal(signal.SIGTERM)
+            while "STOPPING=1" not in got:
+                got.append(ns.recv(256).decode())
+        finally:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=30) == 0
+            ns.close()
+    events = [json.loads(ln)["event"] for ln in log.read_text().splitlines()]   # every line is JSON
+    assert events[:1] == ["starting"] and "ready" in events and events[-1] == "stopped"

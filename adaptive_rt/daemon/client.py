@@ -8,7 +8,7 @@ import socket
 
 import numpy as np
 
-from .protocol import FRAME, MAGIC, array_from_npy, npy_bytes, pack_frame
+from .protocol import FRAME, MAGIC, array_from_npy, npy_bytes
 
 __all__ = ["Client", "DaemonError"]
 
@@ -39,23 +39,27 @@ class Client:
             self._hostport = (host.strip("[]"), int(port))
 
     # ------------------------------------------------------------------ unix
-    def _recv_exactly(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self._sock.recv(min(n - len(buf), 1 << 20))
-            if not chunk:
+    def _recv_exactly(self, n: int) -> bytearray:
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = self._sock.recv_into(view[got:])
+            if not k:
                 raise ConnectionError("daemon closed the connection")
-            buf += chunk
-        return bytes(buf)
+            got += k
+        return buf
 
-    def _frame(self, header: dict, payload: bytes = b"") -> tuple[dict, bytes]:
+    def _frame(self, header: dict, payload: bytes | memoryview = b"") -> tuple[dict, bytearray]:
         if self._sock is None:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(self.timeout)
             s.connect(self.unix)
             self._sock = s
         try:
-            self._sock.sendall(pack_frame(header, payload))
+            h = json.dumps(header, separators=(",", ":")).encode()
+            self._sock.sendall(FRAME.pack(MAGIC, len(h), len(payload)) + h)
+            if len(payload):
+                self._sock.sendall(payload)      # the tensor's own buffer: no copy
             magic, h, p = FRAME.unpack(self._recv_exactly(FRAME.size))
             if magic != MAGIC:
                 raise ConnectionError("bad frame from daemon")
@@ -96,7 +100,8 @@ class Client:
         if x.dtype != np.float32:
             raise TypeError(f"x must be float32, got {x.dtype}")
         if self.unix is not None:
-            head, body = self._frame({"op": "infer", "dtype": "float32", "shape": list(x.shape)}, x.tobytes())
+            head, body = self._frame({"op": "infer", "dtype": "float32", "shape": list(x.shape)},
+                                     memoryview(x).cast("B"))
             return np.frombuffer(body, "<f4").reshape(head["shape"]), head["entry"]
         r, data = self._request("POST", "/v1/infer", npy_bytes(x),
                                 {"Content-Type": "application/x-npy", "Accept": "application/x-npy"})

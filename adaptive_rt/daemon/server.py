@@ -57,6 +57,7 @@ class Limits:
     max_concurrent: int = 4           # inferences at once
     max_queue: int = 64               # inferences waiting for a slot
     drain_s: float = 10.0             # SIGTERM: time in-flight requests get to finish
+    inline_ms: float = 0.5            # inferences expected to take less run on the event loop itself
 
 
 class Log:
@@ -107,6 +108,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+if sys.version_info >= (3, 11):
+    async def _timed(aw, timeout: float):
+        """``await aw`` with a timeout (asyncio.timeout: a timer, no extra task)."""
+        async with asyncio.timeout(timeout):
+            return await aw
+else:  # pragma: no cover - Python 3.10
+    async def _timed(aw, timeout: float):
+        return await asyncio.wait_for(aw, timeout)
 
 
 class _Refused(Exception):
@@ -186,7 +197,11 @@ class Daemon:
         self._inflight[rt] = self._inflight.get(rt, 0) + 1
         try:
             t0 = time.perf_counter()
-            y, entry = await asyncio.get_running_loop().run_in_executor(self._exec, rt.infer, x)
+            if rt.expected_ms() * max(1, len(x) if x.ndim == 4 else 1) <= self.limits.inline_ms:
+                # a handoff to the thread pool would cost a good part of the run: run it here
+                y, entry = rt.infer(x)
+            else:
+                y, entry = await asyncio.get_running_loop().run_in_executor(self._exec, rt.infer, x)
             ms = (time.perf_counter() - t0) * 1e3
         except (TypeError, ValueError) as e:
             raise ProtocolError(str(e)) from None
@@ -227,7 +242,7 @@ class Daemon:
     # ------------------------------------------------------------------ Unix socket
     async def _send(self, writer, data: bytes) -> None:
         writer.write(data)
-        await asyncio.wait_for(writer.drain(), self.limits.body_timeout_s)
+        await _timed(writer.drain(), self.limits.body_timeout_s)
 
     def _refuse(self, transport: str, kind: str, message: str) -> None:
         self.metrics.error(kind)
@@ -240,11 +255,11 @@ class Daemon:
         try:
             while True:
                 try:   # idle until a frame starts, then the header timeout for the rest of its prefix
-                    prefix = await asyncio.wait_for(reader.readexactly(1), lim.idle_timeout_s)
+                    prefix = await _timed(reader.readexactly(1), lim.idle_timeout_s)
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
                     return
                 try:
-                    prefix += await asyncio.wait_for(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
+                    prefix += await _timed(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
                 except asyncio.TimeoutError:
                     self._refuse("unix", "timeout", "frame not received in time")
                     await self._send(writer, pack_frame({"ok": False, "error": "timeout",
@@ -262,8 +277,8 @@ class Daemon:
                     await self._send(writer, pack_frame({"ok": False, "error": e.kind, "message": str(e)}))
                     return
                 try:
-                    raw = await asyncio.wait_for(reader.readexactly(h), lim.header_timeout_s)
-                    payload = await asyncio.wait_for(reader.readexactly(p), lim.body_timeout_s) if p else b""
+                    raw = await _timed(reader.readexactly(h), lim.header_timeout_s)
+                    payload = await _timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
                 except asyncio.TimeoutError:
                     self._refuse("unix", "timeout", "frame not received in time")
                     await self._send(writer, pack_frame({"ok": False, "error": "timeout",
@@ -318,11 +333,11 @@ class Daemon:
         try:
             while True:
                 try:   # idle until a request starts
-                    head = await asyncio.wait_for(reader.readexactly(1), lim.idle_timeout_s)
+                    head = await _timed(reader.readexactly(1), lim.idle_timeout_s)
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
                     return
                 try:
-                    head += await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), lim.header_timeout_s)
+                    head += await _timed(reader.readuntil(b"\r\n\r\n"), lim.header_timeout_s)
                 except asyncio.TimeoutError:
                     self._refuse("http", "timeout", "request head not received in time")
                     await self._http_reply(writer, 408, {"error": "timeout", "message":
@@ -406,7 +421,7 @@ class Daemon:
             if n > lim.max_body:
                 raise _Refused(413, f"body of {n} bytes is over the limit of {lim.max_body}", True)
             try:
-                body = await asyncio.wait_for(reader.readexactly(n), lim.body_timeout_s) if n else b""
+                body = await _timed(reader.readexactly(n), lim.body_timeout_s) if n else b""
             except asyncio.TimeoutError:
                 raise _Refused(408, "body not received in time", True) from None
             except asyncio.IncompleteReadError:
@@ -520,8 +535,23 @@ class Daemon:
                 last = self._completed
                 sd_notify("WATCHDOG=1")
 
+    def _capture_library_logs(self) -> None:
+        """The runtime's own messages (e.g. "calibrating quickly") become log events too."""
+        import logging
+        log = self.log
+
+        class Forward(logging.Handler):
+            def emit(self, record):
+                log("runtime", level={logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}.get(
+                    record.levelno, "error"), message=record.getMessage())
+        lg = logging.getLogger("adaptive_rt")
+        lg.addHandler(Forward())
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+
     async def run(self, on_ready: Callable[["Daemon"], None] | None = None) -> int:
         loop = asyncio.get_running_loop()
+        self._capture_library_logs()
         self._slots = asyncio.Semaphore(self.limits.max_concurrent)
         self._reload_lock = asyncio.Lock()
         self._exec = ThreadPoolExecutor(self.limits.max_concurrent + 1, thread_name_prefix="adaptive-rt-infer")
