@@ -35,7 +35,7 @@ TOL = 1e-4
 
 
 class DaemonProc:
-    def __init__(self, tmp, pool, *extra):
+    def __init__(self, tmp, pool, *extra, admin=True):
         self.sock = str(tmp / "d.sock")
         self.log = tmp / "daemon.log"
         self.pool = str(pool)
@@ -43,7 +43,7 @@ class DaemonProc:
         self.p = subprocess.Popen(
             [sys.executable, "-m", "adaptive_rt", "serve", "--pool", self.pool, "--socket", self.sock,
              "--http", "127.0.0.1:0", "--slo-ms", "50", "--max-body", str(MAX_BODY), "--header-timeout", "0.5",
-             "--body-timeout", "0.5", "--max-concurrent", "4", "--max-queue", "64", "--enable-admin", *extra],
+             "--body-timeout", "0.5", "--max-concurrent", "4", "--max-queue", "64", *(["--enable-admin"] if admin else []), *extra],
             stdout=self.f, stderr=subprocess.STDOUT)
         t0 = time.monotonic()
         while "ready" not in self.log.read_text():
@@ -420,3 +420,49 @@ def test_systemd_notify_and_json_logs(tmp_path, pools):
             ns.close()
     events = [json.loads(ln)["event"] for ln in log.read_text().splitlines()]   # every line is JSON
     assert events[:1] == ["starting"] and "ready" in events and events[-1] == "stopped"
+
+
+def test_busy_when_full_and_admin_reload(tmp_path, pools):
+    """One inference at a time and no queue: a second concurrent request is
+    answered busy / 503 at once (not queued without bound); POST /v1/reload
+    exists only with --enable-admin and reloads."""
+    d = DaemonProc(tmp_path, pools[0], "--max-concurrent", "1", "--max-queue", "0")
+    try:
+        big = np.random.default_rng(1).random((80, 28, 28, 1), dtype=np.float32)   # ~8 ms: thread pool
+        kinds: list = []
+
+        def client():
+            with Client(unix=d.sock, timeout=10) as c:
+                for _ in range(10):
+                    try:
+                        c.infer(big)
+                        kinds.append("ok")
+                    except DaemonError as e:
+                        kinds.append(e.kind)
+
+        ts = [threading.Thread(target=client) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=120)
+        assert "ok" in kinds and "busy" in kinds and set(kinds) <= {"ok", "busy"}, kinds
+        st, body = d.post("/v1/reload")
+        assert st == 200 and json.loads(body)["ok"] is True
+        assert Client(unix=d.sock).status()["reloads"] == 1
+    finally:
+        assert d.stop() == 0
+    (tmp_path / "noadmin").mkdir()
+    d = DaemonProc(tmp_path / "noadmin", pools[0], admin=False)
+    try:
+        assert d.post("/v1/reload")[0] == 404 and d.post("/v1/pin", b'{"entry": "e0"}')[0] == 404
+    finally:
+        assert d.stop() == 0
+
+
+def test_client_gets_the_error_of_an_oversized_request(daemon):
+    with Client(unix=daemon.sock) as c, pytest.raises(DaemonError) as e:
+        c.infer(np.zeros((200, 28, 28, 1), np.float32))      # 627 KB > the 256 KB limit
+    assert e.value.kind == "too_large"
+    with Client(http=daemon.http) as c, pytest.raises(DaemonError) as e:
+        c.infer(np.zeros((200, 28, 28, 1), np.float32))
+    assert e.value.status == 413

@@ -57,9 +57,12 @@ class Client:
             self._sock = s
         try:
             h = json.dumps(header, separators=(",", ":")).encode()
-            self._sock.sendall(FRAME.pack(MAGIC, len(h), len(payload)) + h)
-            if len(payload):
-                self._sock.sendall(payload)      # the tensor's own buffer: no copy
+            try:
+                self._sock.sendall(FRAME.pack(MAGIC, len(h), len(payload)) + h)
+                if len(payload):
+                    self._sock.sendall(payload)      # the tensor's own buffer: no copy
+            except (BrokenPipeError, ConnectionResetError):
+                pass   # refused mid-send (e.g. too large): its error frame may be waiting; read it below
             magic, h, p = FRAME.unpack(self._recv_exactly(FRAME.size))
             if magic != MAGIC:
                 raise ConnectionError("bad frame from daemon")
