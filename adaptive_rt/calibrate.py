@@ -30,13 +30,14 @@ class ProfileError(ValueError):
     """A device profile is missing, invalid or belongs to another pool."""
 
 
-def default_profile_path(pool_path: str, sha256: str) -> str:
-    beside = os.path.abspath(pool_path) + ".profile.json"
+def default_profile_path(pool_path: str, sha256: str, backend: str = "native") -> str:
+    suffix = ".profile.json" if backend == "native" else f".{backend}.profile.json"
+    beside = os.path.abspath(pool_path) + suffix
     folder = os.path.dirname(beside)
     if os.access(folder, os.W_OK):
         return beside
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "adaptive_rt", f"{sha256[:32]}.profile.json")
+    return os.path.join(cache, "adaptive_rt", f"{sha256[:32]}{suffix}")
 
 
 def _positive_ints(values, what: str) -> list[int]:
@@ -47,41 +48,48 @@ def _positive_ints(values, what: str) -> list[int]:
 
 
 def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5, repeats: int = 30,
-              progress: Callable[[str], None] | None = None, batches: list[int] | None = None) -> dict:
+              progress: Callable[[str], None] | None = None, batches: list[int] | None = None,
+              backend=None) -> dict:
     """Measure every entry at every (batch size, thread count): latency of one
-    request of ``batch`` images, median and p95 over ``repeats`` runs."""
-    from .engine import Engine
+    request of ``batch`` images, median and p95 over ``repeats`` runs — on the
+    native engine, or on ``backend`` (an ``adaptive_rt.backends.Backend``,
+    at the thread count its sessions were made with)."""
+    from .backends import make_backend
     ncpu = os.cpu_count() or 1
-    threads = _positive_ints(threads or range(1, min(ncpu, 4) + 1), "thread counts")
+    if backend is None:
+        threads = _positive_ints(threads or range(1, min(ncpu, 4) + 1), "thread counts")
+        backend = make_backend("native", pool, max(threads))
+    else:
+        threads = backend.thread_counts()
     batches = _positive_ints(batches or [1], "batch sizes")
     if repeats < 1 or warmup < 0:
         raise ValueError("repeats must be at least 1 and warmup not negative")
-    eng = Engine(pool, max_threads=max(threads))
     entries = {}
+    shape = pool.graph(pool.entries[0]).input_shape
     for e in pool.entries:
-        plan = eng.plan(e)
+        run = backend.prepare(e.id)
         per_batch = {}
         for b in batches:
-            x = np.random.default_rng(0).random((b,) + plan.input_shape, dtype=np.float32)
-            out = np.empty((b, plan.num_classes), np.float32)
+            x = np.random.default_rng(0).random((b,) + shape, dtype=np.float32)
             per = {}
             for t in threads:
                 for _ in range(warmup):
-                    eng.run(plan, x, threads=t, out=out)
+                    run(x, t)
                 ts = []
                 for _ in range(repeats):
                     t0 = time.perf_counter()
-                    eng.run(plan, x, threads=t, out=out)
+                    run(x, t)
                     ts.append((time.perf_counter() - t0) * 1e3)
                 per[str(t)] = {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95))}
                 if progress:
                     progress(f"{e.id} b{b} t{t}: p50 {per[str(t)]['p50_ms']:.3f} ms")
             per_batch[str(b)] = per
         weight_bytes = 4 * e.params
+        arena = run.plan.arena_bytes if hasattr(run, "plan") else e.peak_activation_bytes
         entries[e.id] = {"mflops": e.mflops, "accuracy": e.accuracy, "weight_bytes": weight_bytes,
-                         "arena_bytes": plan.arena_bytes, "memory_bytes": weight_bytes + plan.arena_bytes,
-                         "batches": per_batch}
-    return {"schema": PROFILE_SCHEMA, "pool_sha256": pool.sha256, "isa": eng.isa,
+                         "arena_bytes": arena, "memory_bytes": weight_bytes + arena, "batches": per_batch}
+    isa = backend.engine.isa if hasattr(backend, "engine") else None
+    return {"schema": PROFILE_SCHEMA, "pool_sha256": pool.sha256, "backend": backend.name, "isa": isa,
             "device": {"machine": platform.machine(), "processor": platform.processor(), "cpus": ncpu},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "warmup": warmup, "repeats": repeats,
             "entries": entries}
@@ -89,7 +97,8 @@ def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5,
 
 def merge_profiles(old: dict, new: dict) -> dict:
     """``new`` with the batch sizes only ``old`` measured (same pool) kept."""
-    if old.get("pool_sha256") != new.get("pool_sha256") or old.get("schema") != new.get("schema"):
+    if (old.get("pool_sha256"), old.get("schema"), old.get("backend", "native")) != (
+            new.get("pool_sha256"), new.get("schema"), new.get("backend", "native")):
         return new
     merged = json.loads(json.dumps(new))
     for eid, r in merged["entries"].items():
@@ -118,12 +127,15 @@ def read_profile(path: str) -> dict:
     return d
 
 
-def profile_entries(d: dict, pool: PoolFile, batch: int = 1, where: str = "profile") -> list[EntryProfile]:
+def profile_entries(d: dict, pool: PoolFile, batch: int = 1, where: str = "profile",
+                    backend: str = "native") -> list[EntryProfile]:
     """A profile dict as EntryProfiles for ``pool``'s entries at ``batch``
-    images per request; ProfileError if malformed, of another pool, or
-    without that batch size."""
+    images per request; ProfileError if malformed, of another pool or
+    backend, or without that batch size."""
     if d.get("pool_sha256") != pool.sha256:
         raise ProfileError(f"{where}: profile was measured for another pool (sha256 differs): recalibrate")
+    if d.get("backend", "native") != backend:
+        raise ProfileError(f"{where}: profile was measured on backend {d.get('backend')!r}, not {backend!r}")
     entries = d.get("entries")
     if not isinstance(entries, dict):
         raise ProfileError(f"{where}: entries missing")
@@ -147,7 +159,7 @@ def profile_entries(d: dict, pool: PoolFile, batch: int = 1, where: str = "profi
     return out
 
 
-def load_profile(path: str, pool: PoolFile, batch: int = 1) -> list[EntryProfile]:
+def load_profile(path: str, pool: PoolFile, batch: int = 1, backend: str = "native") -> list[EntryProfile]:
     """The profile at ``path`` as EntryProfiles for ``pool``'s entries;
     ProfileError if it is unreadable, malformed or of another pool."""
-    return profile_entries(read_profile(path), pool, batch, path)
+    return profile_entries(read_profile(path), pool, batch, path, backend)

@@ -71,7 +71,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pool", help="pool file (.safetensors)")
     p.add_argument("--entry", required=True, help="pool entry id (see `adaptive-rt inspect`)")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--format", choices=["onnx", "tflite"], default="onnx")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--input-size", type=_hw, default=None, metavar="H[xW]",
                    help="input image size (default: the space's input size)")
@@ -97,9 +97,19 @@ def cmd_export(a: argparse.Namespace) -> int:
         entry = pool.entry(a.entry)
     except KeyError as e:
         raise UsageError(e.args[0]) from None
-    from .export.onnx import save_onnx, to_onnx
-    model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size)
-    save_onnx(model, a.out)
+    try:
+        if a.format == "tflite":
+            from .export.tflite import save_tflite, to_tflite
+            save_tflite(to_tflite(pool.space, entry.config, pool.tensors, entry.bn, a.input_size), a.out)
+            print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), TFLite (float32, builtin ops)")
+            return 0
+        from .export.onnx import save_onnx, to_onnx
+        model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size)
+        save_onnx(model, a.out)
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
     print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), ONNX opset {model.opset_import[0].version}")
     return 0
 
@@ -368,6 +378,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slo-ms", type=float, default=None, help="p95 latency target per request")
     p.add_argument("--memory-cap", default=None, help="e.g. 64MB: entries needing more are never used")
     p.add_argument("--policy", default="adaptive", help="adaptive, fixed-largest or fixed-smallest")
+    p.add_argument("--backend", default="native", help="native, onnxruntime or litert")
     p.add_argument("--max-threads", type=int, default=None)
     p.add_argument("--max-body", type=int, default=d.max_body, help=f"bytes (default {d.max_body})")
     p.add_argument("--max-header", type=int, default=d.max_header, help=f"bytes (default {d.max_header})")
@@ -406,7 +417,10 @@ def cmd_serve(a: argparse.Namespace) -> int:
         raise UsageError("--max-queue must be >= 0 and timeouts positive")
     limits = Limits(a.max_body, a.max_header, a.max_json_depth, a.header_timeout, a.body_timeout, a.idle_timeout,
                     a.max_concurrent, a.max_queue, a.drain)
-    kw = {"slo_ms": a.slo_ms, "memory_cap": a.memory_cap, "policy": a.policy}
+    from .backends import BACKENDS
+    if a.backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}")
+    kw = {"slo_ms": a.slo_ms, "memory_cap": a.memory_cap, "policy": a.policy, "backend": a.backend}
     if a.max_threads:
         kw["max_threads"] = a.max_threads
     try:

@@ -3,7 +3,9 @@
     with Runtime.open("pool.safetensors", slo_ms=5.0) as rt:
         logits, entry = rt.infer(image)          # HWC float32 -> [classes]
 
-``Runtime.open`` maps the pool once and prebuilds a plan for every entry;
+``Runtime.open`` maps the pool once and prebuilds a plan for every entry
+(on the native engine; ``backend="onnxruntime"`` or ``"litert"`` run the
+exported entries on those runtimes instead, see ``adaptive_rt.backends``);
 a controller thread reads the resource monitor at its rate (default 10 Hz),
 asks the policy (``policy.decide``) for the entry and thread count that keep
 the p95 latency under the SLO and inside the memory, battery and thermal
@@ -44,7 +46,6 @@ __all__ = ["Runtime", "InputError", "SwitchEvent", "POLICIES", "parse_bytes"]
 log = logging.getLogger("adaptive_rt")
 
 POLICIES = ("adaptive", "fixed-largest", "fixed-smallest")
-BACKENDS = ("native",)
 
 
 class InputError(ValueError):
@@ -139,14 +140,12 @@ class Runtime:
                  backend: str = "native", monitor: str | Source | ResourceMonitor = "psutil", hz: float = 10.0,
                  profile: str | Sequence[EntryProfile] | None = None, batch: int = 1,
                  max_threads: int | None = None, window_s: float = 1.0, check_finite: bool = True,
-                 budget: dict | None = None, keep: int = 4096):
-        if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r} is not available; have: {', '.join(BACKENDS)}")
+                 budget: dict | None = None, keep: int = 4096, resident: bool = False):
         if not isinstance(batch, int) or isinstance(batch, bool) or not (1 <= batch <= 4096):
             raise ValueError(f"batch={batch!r} must be an integer in 1..4096 (images per request)")
         if window_s <= 0:
             raise ValueError("window_s must be positive")
-        from .engine import Engine
+        from .backends import make_backend
         self.pool = pool
         self.batch = batch
         self.window_s = float(window_s)
@@ -156,13 +155,19 @@ class Runtime:
         self.budget = Budget(slo_ms=math.inf if slo_ms is None else float(slo_ms), memory_cap_bytes=cap,
                              **(budget or {}))
         ncpu = os.cpu_count() or 1
-        self.engine = Engine(pool, max_threads=max_threads if max_threads is not None else min(ncpu, 4))
+        self.backend = make_backend(backend, pool, max_threads if max_threads is not None else min(ncpu, 4),
+                                    resident)
+        self.engine = getattr(self.backend, "engine", None)   # the native engine, when that is the backend
+        self._threads = self.backend.thread_counts()
+        self._ids = [e.id for e in pool.entries]
+        self._input_shape = pool.graph(pool.entries[0]).input_shape
         self.profiles = self._profiles(profile, pool_path)
         small = min(self.profiles, key=lambda p: p.memory_bytes)
         if cap is not None and small.memory_bytes > cap:
             raise ValueError(f"memory_cap {cap:,} bytes is below what the smallest entry needs "
                              f"({small.id}: {small.memory_bytes:,} bytes)")
-        self._plans = {e.id: self.engine.plan(e) for e in pool.entries}
+        for e in self._ids if self.backend.resident else ():
+            self.backend.prepare(e)            # every plan / session built now
         self._by_id = {p.id: p for p in self.profiles}
 
         # monitor: ours to start and stop unless the caller passed a running one
@@ -176,7 +181,7 @@ class Runtime:
         self._lock = threading.Lock()             # stats
         self._switch_lock = threading.Lock()      # switches (controller, pin)
         self._callbacks: list[Callable[[SwitchEvent], None]] = []
-        self._entry_stats = {e: _EntryStats(keep) for e in self._plans}
+        self._entry_stats = {e: _EntryStats(keep) for e in self._ids}
         self._recent: deque = deque(maxlen=keep)  # (t_end, entry, ms) normalised to `batch` images
         self._all_lat: deque = deque(maxlen=4 * keep)
         self._timeline: deque = deque(maxlen=max(600, int(600 * hz)))
@@ -194,7 +199,7 @@ class Runtime:
                                           None, self.budget, self.profiles, now)
         self._state = replace(self._state, switches=0)
         self._last = first
-        self._active = (self._plans[first.entry], first.threads)
+        self._active = (self.backend.prepare(first.entry), first.threads)
         self._since = now
         self._closed = False
         self._stop = threading.Event()
@@ -228,50 +233,51 @@ class Runtime:
             if missing:
                 raise ValueError(f"profile has no entry {missing[0]!r}")
             return self._usable(profs)
+        name = self.backend.name
         if profile is not None:
-            return self._usable(load_profile(os.fspath(profile), self.pool, self.batch))
-        path = default_profile_path(pool_path, self.pool.sha256) if pool_path else None
+            return self._usable(load_profile(os.fspath(profile), self.pool, self.batch, name))
+        path = default_profile_path(pool_path, self.pool.sha256, name) if pool_path else None
         old = None
         if path and os.path.exists(path):
             try:
                 old = read_profile(path)
-                return self._usable(profile_entries(old, self.pool, self.batch, path))
+                return self._usable(profile_entries(old, self.pool, self.batch, path, name))
             except ProfileError as e:
                 reason = str(e)
         else:
             reason = "none found" + (f" at {path}" if path else "")
-        threads = list(range(1, self.engine.max_threads + 1))
+        threads = self._threads
         log.warning("adaptive_rt: no usable device profile (%s): calibrating quickly (%d entries x %d thread "
-                    "counts, batch %d); run `adaptive-rt calibrate POOL --batch %d` for a full one",
-                    reason, len(self.pool.entries), len(threads), self.batch, self.batch)
-        prof = calibrate(self.pool, threads, warmup=2, repeats=12, batches=[self.batch])
+                    "counts, batch %d, backend %s); run `adaptive-rt calibrate POOL --batch %d` for a full one",
+                    reason, len(self.pool.entries), len(threads), self.batch, name, self.batch)
+        prof = calibrate(self.pool, warmup=2, repeats=12, batches=[self.batch], backend=self.backend)
         prof["quick"] = True
         if path:
             try:
                 save_profile(merge_profiles(old, prof) if old else prof, path)
             except OSError as e:
                 log.warning("adaptive_rt: cannot save the device profile to %s: %s", path, e)
-        return self._usable(profile_entries(prof, self.pool, self.batch))
+        return self._usable(profile_entries(prof, self.pool, self.batch, backend=name))
 
     def _usable(self, profs: list[EntryProfile]) -> list[EntryProfile]:
         """Only the thread counts this engine can run."""
         out = []
         for p in profs:
-            lat = {t: v for t, v in p.latency_ms.items() if t <= self.engine.max_threads}
+            lat = {t: v for t, v in p.latency_ms.items() if t in self._threads}
             if not lat:
-                raise ValueError(f"profile of {p.id!r} has no thread count this engine can run "
-                                 f"(max_threads={self.engine.max_threads})")
+                raise ValueError(f"profile of {p.id!r} has no thread count this backend runs "
+                                 f"({', '.join(map(str, self._threads))})")
             out.append(replace(p, latency_ms=lat))
         return out
 
     # ------------------------------------------------------------------ serving
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return next(iter(self._plans.values())).input_shape
+        return self._input_shape
 
     @property
     def active(self) -> str:
-        return self._active[0].entry.id
+        return self._active[0].entry_id
 
     @property
     def threads(self) -> int:
@@ -279,7 +285,7 @@ class Runtime:
 
     @property
     def entries(self) -> list[str]:
-        return list(self._plans)
+        return list(self._ids)
 
     def _check(self, x) -> tuple[np.ndarray, bool]:
         if self._closed:
@@ -313,12 +319,12 @@ class Runtime:
             with self._lock:
                 self._rejected += 1
             raise
-        plan, threads = self._active           # one read: the plan this request runs on
+        run, threads = self._active            # one read: the plan this request runs on
         t0 = time.perf_counter()
-        y = self.engine.run(plan, xb, threads=threads)
+        y = run(xb, threads)
         t1 = time.perf_counter()
-        self._record(plan.entry.id, (t1 - t0) * 1e3, len(xb))
-        return (y[0] if single else y), plan.entry.id
+        self._record(run.entry_id, (t1 - t0) * 1e3, len(xb))
+        return (y[0] if single else y), run.entry_id
 
     def infer_batch(self, xs: np.ndarray | Iterable[np.ndarray]) -> tuple[np.ndarray, str]:
         """A batch ``[N, H, W, C]`` (or a sequence of ``[H, W, C]`` images) on
@@ -371,26 +377,30 @@ class Runtime:
     def _activate(self, entry: str, threads: int, reason: str, state: PolicyState | None = None) -> None:
         """Make (entry, threads) the active plan. ``state``: the policy's new
         state (a policy decision, ignored while pinned); None: a pin."""
+        if self._active[0].entry_id == entry:
+            runner = self._active[0]
+        else:   # built before taking the lock: on a peer backend this creates a session
+            runner = self.backend.prepare(entry)
         with self._switch_lock:
             if state is not None:
                 if self._pinned is not None:
                     return
                 self._state = state
             old_plan, old_threads = self._active
-            if old_plan.entry.id == entry and old_threads == threads:
+            if old_plan.entry_id == entry and old_threads == threads:
                 return
             now = time.monotonic()
-            self._active = (self._plans[entry], threads)   # the atomic swap
-            changed = old_plan.entry.id != entry
+            self._active = (runner, threads)   # the atomic swap
+            changed = old_plan.entry_id != entry
             if state is None:
                 self._state = replace(self._state, entry=entry, threads=threads, better_since=None)
             if changed:
                 with self._lock:
-                    self._entry_stats[old_plan.entry.id].time_s += now - self._since
+                    self._entry_stats[old_plan.entry_id].time_s += now - self._since
                     self._switches += 1
                 self._since = now
         if changed:
-            ev = SwitchEvent(now - self._t0, old_plan.entry.id, entry, threads, reason)
+            ev = SwitchEvent(now - self._t0, old_plan.entry_id, entry, threads, reason)
             for cb in list(self._callbacks):
                 try:
                     cb(ev)
@@ -424,13 +434,13 @@ class Runtime:
     # ------------------------------------------------------------------ control by the app
     def pin(self, entry: str, threads: int | None = None) -> None:
         """Serve ``entry`` until :meth:`unpin`, whatever the policy says."""
-        if entry not in self._plans:
-            raise ValueError(f"no entry {entry!r} in this pool; have: {', '.join(self._plans)}")
+        if entry not in self._by_id:
+            raise ValueError(f"no entry {entry!r} in this pool; have: {', '.join(self._ids)}")
         p = self._by_id[entry]
         if threads is None:
             threads = min(p.latency_ms, key=lambda t: (p.latency_ms[t], t))
-        elif not isinstance(threads, int) or not (1 <= threads <= self.engine.max_threads):
-            raise ValueError(f"threads={threads!r} must be in 1..{self.engine.max_threads}")
+        elif not isinstance(threads, int) or isinstance(threads, bool) or threads not in self._threads:
+            raise ValueError(f"threads={threads!r}: this backend runs {', '.join(map(str, self._threads))}")
         self._pinned = entry
         self._activate(entry, threads, "pinned")
 
@@ -490,9 +500,14 @@ class Runtime:
 
     def expected_ms(self) -> float:
         """The active (entry, threads)'s calibrated p95 for a request of ``batch`` images."""
-        plan, threads = self._active
-        lat = self._by_id[plan.entry.id].latency_ms
+        run, threads = self._active
+        lat = self._by_id[run.entry_id].latency_ms
         return lat.get(threads, max(lat.values()))
+
+    def probe(self) -> None:
+        """Run the active entry once on zeros, unrecorded (a liveness check)."""
+        run, threads = self._active
+        run(np.zeros((1,) + self._input_shape, np.float32), threads)
 
     def predicted_ms(self, entry: str, threads: int = 1) -> float:
         """The policy's prediction for ``entry`` now (uncorrected)."""

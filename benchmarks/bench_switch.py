@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from adaptive_rt.engine import Engine, PlanSwitch
-from adaptive_rt.export.onnx import to_onnx
+from adaptive_rt.backends import make_backend
 
 from .common import parse_args, OtherCPU, machine, pct, pools_for, write_json
 
@@ -21,10 +21,9 @@ from .common import parse_args, OtherCPU, machine, pct, pools_for, write_json
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(__doc__, argv)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    import onnxruntime as ort
 
     other = OtherCPU().start()
-    switch_us, penalty_us, ort_ms, build_ms = [], [], [], []
+    switch_us, penalty_us, ort_ms, litert_ms, build_ms = [], [], [], [], []
     per_pool = {}
     with pools_for(a) as pools:
         for name, path in pools.items():
@@ -58,31 +57,36 @@ def main(argv: list[str] | None = None) -> int:
                     steady = time.perf_counter() - t
                     pen.append((first - steady) * 1e6)
             penalty_us += pen
-            # 3. ONNX Runtime: a session per entry it switches to
-            models = {e.id: to_onnx(eng.pool.space, e.config, eng.pool.tensors, e.bn).SerializeToString()
-                      for e in eng.pool.entries}
-            o = ort.SessionOptions()
-            o.intra_op_num_threads = 1
-            c_ms = []
-            for r in range(2 if a.quick else 5):
+            # 3. ONNX Runtime and LiteRT: a session / interpreter per entry they switch to
+            created = {}
+            for kind in ("onnxruntime", "litert"):
+                be = make_backend(kind, eng.pool, 1)
                 for i in ids:
-                    t = time.perf_counter()
-                    sess = ort.InferenceSession(models[i], o, providers=["CPUExecutionProvider"])
-                    c_ms.append((time.perf_counter() - t) * 1e3)
-                    del sess
-            ort_ms += c_ms
+                    be.model(i)      # exported beforehand: only the creation is timed
+                c_ms = []
+                for r in range(2 if a.quick else 5):
+                    for i in ids:
+                        t = time.perf_counter()
+                        runner = be._build(i)
+                        c_ms.append((time.perf_counter() - t) * 1e3)
+                        del runner
+                created[kind] = c_ms
+            ort_ms += created["onnxruntime"]
+            litert_ms += created["litert"]
             per_pool[name] = {"native_switch_us_p50": pct(s_us, 50), "native_switch_us_p99": pct(s_us, 99),
                               "native_first_run_penalty_us_p50": pct(pen, 50),
-                              "ort_create_ms_p50": pct(c_ms, 50)}
+                              "ort_create_ms_p50": pct(created["onnxruntime"], 50),
+                              "litert_create_ms_p50": pct(created["litert"], 50)}
             log(f"{name}: switch p50 {pct(s_us, 50):.2f} us p99 {pct(s_us, 99):.2f} us; first-run penalty "
-                f"p50 {pct(pen, 50):.1f} us; ORT session create p50 {pct(c_ms, 50):.2f} ms")
+                f"p50 {pct(pen, 50):.1f} us; ORT session create p50 {pct(created['onnxruntime'], 50):.2f} ms; "
+                f"LiteRT interpreter p50 {pct(created['litert'], 50):.2f} ms")
     result = {
         "native_switch_us_p50": pct(switch_us, 50),
         "native_switch_us_p99": pct(switch_us, 99),
         "native_first_run_penalty_us_p50": pct(penalty_us, 50),
         "native_plan_build_ms_mean": float(np.mean(build_ms)),
         "ort_create_ms_p50": pct(ort_ms, 50),
-        "litert_create_ms_p50": None,    # the LiteRT backend arrives with the backends issue
+        "litert_create_ms_p50": pct(litert_ms, 50),
         "by_pool": per_pool,
         "other_processes_cpu_cores": other.stop(),
         "machine": machine(),

@@ -49,11 +49,14 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name):
         rows = d["entries"]
         assert rows and {"entry", "mflops", "threads", "native_ms_p50", "native_ms_p99", "ort_ms_p50",
                          "ort_ms_p99"} <= set(rows[0])
-        assert all(r["native_ms_p50"] > 0 and r["ort_ms_p50"] > 0 for r in rows)
+        assert all(r["native_ms_p50"] > 0 and r["ort_ms_p50"] > 0 and r["litert_ms_p50"] > 0 for r in rows)
+        assert d["geomean_native_over_litert_t1"] > 0
         assert {r["threads"] for r in rows} == {1, 2}
     if name == "bench_switch":
         assert 0 < d["native_switch_us_p50"] <= d["native_switch_us_p99"]
-        assert d["ort_create_ms_p50"] > 0
+        assert d["ort_create_ms_p50"] > 0 and d["litert_create_ms_p50"] > 0
+    if name == "bench_memory":
+        assert d["litert_all_rss_mb"] > 0 and d["native_all_rss_mb"] > 0
     if name == "bench_train":
         assert set(d["samplers"]) == {"uniform", "rss", "sandwich", "ps", "pss"}
         for r in d["samplers"].values():

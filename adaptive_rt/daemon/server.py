@@ -523,11 +523,8 @@ class Daemon:
             progressed = self._completed != last
             if not progressed:   # idle: prove an inference still completes on the serving path
                 try:
-                    rt = self.rt
-                    x = np.zeros(rt.input_shape, np.float32)
-                    plan = rt._active[0]
                     await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                        self._exec, rt.engine.run, plan, x[None]), period)
+                        self._exec, self.rt.probe), period)
                     progressed = True
                 except Exception as e:
                     self.log("watchdog_probe_failed", level="error", error=repr(e))
