@@ -358,6 +358,34 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bench
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from .report import BENCHES
+    p.add_argument("--pool", default=None, help="pool file (default: each benchmark's own test pools / the shipped pool)")
+    p.add_argument("--out", default="adaptive-rt-bench", help="folder for the JSON results, logs, report.md and plots")
+    p.add_argument("--quick", action="store_true", help="short runs on small pools (about 5 minutes in all)")
+    p.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHES)}")
+
+
+@command("bench", "run the benchmarks that apply on this device and write a report (tables and plots)")
+@_args(_bench_args)
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .report import BENCHES, run_benches, write_report
+    only = [s.strip() for s in a.only.split(",")] if a.only else None
+    if only and (bad := [s for s in only if s not in BENCHES]):
+        raise UsageError(f"--only: unknown benchmark {bad[0]!r}; choose from {', '.join(BENCHES)}")
+    if a.pool is not None:
+        _open_pool(a.pool)
+    try:
+        os.makedirs(a.out, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot write to --out {a.out}: {e.strerror or e}") from None
+    status = run_benches(a.out, a.pool, a.quick, only, say=lambda m: print(m, flush=True))
+    path = write_report(a.out, status, a.quick)
+    print(f"wrote {path}")
+    return 0 if all(st == "ok" or st.startswith("skipped") for st in status.values()) else 1
+
+
 # ----------------------------------------------------------------------------- serve
 def _default_socket() -> str:
     run = os.environ.get("XDG_RUNTIME_DIR")

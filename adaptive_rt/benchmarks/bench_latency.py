@@ -1,0 +1,90 @@
+"""Latency per pool entry: the native engine against ONNX Runtime and LiteRT
+(XNNPACK) on the same subnet (exported by adaptive_rt.export.onnx / .tflite),
+batch 1, 1 and 2 threads, interleaved in one process. Medians, p99 and the
+native/ORT and native/LiteRT ratios.
+
+    python -m benchmarks.bench_latency --json PATH [--pool P] [--quick]
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from adaptive_rt.backends import make_backend
+from adaptive_rt.poolfile import load_pool
+
+from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
+
+
+def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
+    pool = load_pool(path)
+    native = make_backend("native", pool, 2)
+    peers = {(k, t): make_backend(b, pool, t) for k, b in (("ort", "onnxruntime"), ("litert", "litert"))
+             for t in (1, 2)}
+    for (k, t), be in peers.items():   # export each entry once per format
+        be._models = peers[(k, 1)]._models
+    rows = []
+    for e in pool.entries:
+        run = native.prepare(e.id)
+        x = np.random.default_rng(0).random((1,) + run.plan.input_shape, dtype=np.float32)
+        out = np.empty((1, run.plan.num_classes), np.float32)
+        for threads in (1, 2):
+            ort = peers[("ort", threads)].prepare(e.id)
+            lit = peers[("litert", threads)].prepare(e.id)
+            fns = {"native": lambda: native.engine.run(run.plan, x, threads=threads, out=out),
+                   "ort": lambda: ort(x, threads), "litert": lambda: lit(x, threads)}
+            budget = 1.5 if quick else 6.0
+            t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget)
+            row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
+                   "threads": threads, "samples": len(t["native"])}
+            for k, v in t.items():
+                row[f"{k}_ms_p50"] = pct(v, 50)
+                row[f"{k}_ms_p99"] = pct(v, 99)
+            row["native_over_ort"] = row["native_ms_p50"] / row["ort_ms_p50"]
+            row["native_over_litert"] = row["native_ms_p50"] / row["litert_ms_p50"]
+            rows.append(row)
+            log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: native {row['native_ms_p50']:.3f} ms, "
+                f"ORT {row['ort_ms_p50']:.3f} ms, LiteRT {row['litert_ms_p50']:.3f} ms; native/ORT "
+                f"{row['native_over_ort']:.2f}, native/LiteRT {row['native_over_litert']:.2f}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(__doc__, argv)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    other = OtherCPU().start()
+    entries = []
+    with pools_for(a) as pools:
+        for name, path in pools.items():
+            entries += bench_pool(name, path, a.quick, log)
+    other_cores = other.stop()
+
+    def gm(rows, threads, peer="ort"):
+        return geomean(r[f"native_over_{peer}"] for r in rows if r["threads"] == threads)
+
+    by_pool = {p: {f"geomean_native_over_{peer}_t{t}": gm([r for r in entries if r["pool"] == p], t, peer)
+                   for peer in ("ort", "litert") for t in (1, 2)}
+               for p in dict.fromkeys(r["pool"] for r in entries)}
+    from adaptive_rt.engine import default_isa
+    result = {
+        "entries": entries,
+        "geomean_native_over_ort_t1": gm(entries, 1),
+        "geomean_native_over_ort_t2": gm(entries, 2),
+        "geomean_native_over_litert_t1": gm(entries, 1, "litert"),
+        "geomean_native_over_litert_t2": gm(entries, 2, "litert"),
+        "by_pool": by_pool,
+        "native_isa": default_isa(),
+        "other_processes_cpu_cores": other_cores,
+        "machine": machine(),
+    }
+    write_json(a.json, result)
+    log(f"geomean native/ORT: t1 {result['geomean_native_over_ort_t1']:.3f}, "
+        f"t2 {result['geomean_native_over_ort_t2']:.3f}; native/LiteRT: t1 "
+        f"{result['geomean_native_over_litert_t1']:.3f}, t2 {result['geomean_native_over_litert_t2']:.3f}; "
+        f"other processes used {other_cores:.2f} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
