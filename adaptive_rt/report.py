@@ -119,6 +119,9 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
         L.append(f"| switch between prebuilt plans, p99 | ≤ 10 µs | {_f(sw.get('native_switch_us_p99'), '{:.2f} µs')} |")
     if mem:
         L.append(f"| RSS holding all K entries / weight bytes | ≤ 1.1 | {_f(mem.get('native_all_over_weights'), '{:.2f}')} |")
+        if "runtime_import_rss_mb" in mem:
+            L.append(f"| runtime import RSS (no torch) | ≤ 40 MB | {mem['runtime_import_rss_mb']:.1f} MB"
+                     f"{' (torch imported!)' if mem.get('runtime_import_pulls_torch') else ''} |")
     if ad:
         p = ad["policies"]
         L.append(f"| SLO violations under contention: adaptive (fixed-largest) | ≤ 2% (≥ 30%) | "
@@ -129,20 +132,26 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
     L.append("")
 
     if lat:
+        has_torch = any("torch_ms_p50" in r for r in lat["entries"])
         L += ["## Latency per entry (batch 1, median ms)", "",
-              "| pool | entry | MFLOPs | threads | native | ONNX Runtime | LiteRT | native/ORT | native/LiteRT |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| pool | entry | MFLOPs | threads | native | ONNX Runtime | LiteRT |" + (" torch |" if has_torch else "")
+              + " native/ORT | native/LiteRT |", "|---|---|---|---|---|---|---|---|---|" + ("---|" if has_torch else "")]
         for r in lat["entries"]:
             L.append(f"| {r['pool']} | {r['entry']} | {r['mflops']:.2f} | {r['threads']} | {r['native_ms_p50']:.3f} | "
-                     f"{_f(r.get('ort_ms_p50'))} | {_f(r.get('litert_ms_p50'))} | {_f(r.get('native_over_ort'), '{:.2f}')} | "
-                     f"{_f(r.get('native_over_litert'), '{:.2f}')} |")
+                     f"{_f(r.get('ort_ms_p50'))} | {_f(r.get('litert_ms_p50'))} |"
+                     + (f" {_f(r.get('torch_ms_p50'))} |" if has_torch else "")
+                     + f" {_f(r.get('native_over_ort'), '{:.2f}')} | {_f(r.get('native_over_litert'), '{:.2f}')} |")
         L.append("")
         if plt:
             rows = [r for r in lat["entries"] if r["threads"] == 1]
             fig, ax = plt.subplots(figsize=(10, 4))
             xs = range(len(rows))
-            for k, (key, label) in enumerate((("native", "native"), ("ort", "ONNX Runtime"), ("litert", "LiteRT"))):
-                ax.bar([x + (k - 1) * 0.27 for x in xs], [r.get(f"{key}_ms_p50") or 0 for r in rows], 0.27, label=label)
+            series = [("native", "native"), ("ort", "ONNX Runtime"), ("litert", "LiteRT")] + (
+                [("torch", "torch (eager)")] if has_torch else [])
+            wdt = 0.8 / len(series)
+            for k, (key, label) in enumerate(series):
+                ax.bar([x + (k - (len(series) - 1) / 2) * wdt for x in xs], [r.get(f"{key}_ms_p50") or 0 for r in rows],
+                       wdt, label=label)
             ax.set_xticks(list(xs))
             ax.set_xticklabels([f"{r['pool'][:8]}\n{r['entry']}" for r in rows], fontsize=7)
             ax.set_yscale("log")

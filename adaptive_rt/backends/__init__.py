@@ -7,6 +7,8 @@ it really costs on each backend:
 
 - ``native`` (default): the C++ engine; every entry's plan is built once,
   all share one copy of the weights; the thread count is chosen per call.
+- ``torch``: the training supernet's op code on the pool's tensors (with the
+  ``train`` extra); one copy of the weights, every entry ready.
 - ``onnxruntime``: an ``InferenceSession`` per entry from the ONNX export;
   ``litert``: a LiteRT ``Interpreter`` (XNNPACK delegate) per entry from the
   TFLite export. Their thread count is fixed when the session is created
@@ -195,4 +197,50 @@ class LiteRTBackend(_Exported):
                 it.set_tensor(inp, x)
                 it.invoke()
                 return it.get_tensor(out).copy()
+        return Runner(entry_id, run)
+
+
+@register_backend("torch")
+class TorchBackend(Backend):
+    """The pool's weights run by the training supernet's own op code
+    (``Supernet._op`` on slices of the pool's tensors) — the path training
+    and ``build-pool`` measured accuracy with. Needs the ``train`` extra."""
+
+    @staticmethod
+    def check() -> None:
+        import torch  # noqa: F401
+
+    def __init__(self, pool: PoolFile, threads: int = 1, resident: bool = True):
+        super().__init__(pool, threads, True)   # one copy of the weights serves every entry
+        import torch
+        from ..train.supernet import Supernet
+        torch.set_num_threads(self.threads)
+        tensors = {k: torch.from_numpy(np.array(v)) for k, v in pool.tensors.items()}
+
+        class _PoolNet(torch.nn.Module):
+            forward, _op, _w, _bn = Supernet.forward, Supernet._op, Supernet._w, Supernet._bn
+
+            def __init__(self, space):
+                super().__init__()
+                self.space, self.bn_momentum = space, 0.1
+
+            def tensor(self, name):
+                return tensors[name]
+
+        self.net = _PoolNet(pool.space).eval()
+        self._tensors = tensors
+
+    def _build(self, entry_id: str) -> Runner:
+        import torch
+        e = self.pool.entry(entry_id)
+        g = self.pool.graph(e)
+        stats = {k[len(e.bn):]: v for k, v in self._tensors.items() if k.startswith(e.bn)}
+        net, threads = self.net, self.threads
+
+        def run(x: np.ndarray, t: int) -> np.ndarray:
+            if torch.get_num_threads() != threads:   # a process-wide setting: another backend may have changed it
+                torch.set_num_threads(threads)
+            with torch.inference_mode():
+                return net(torch.from_numpy(np.ascontiguousarray(x)), e.config, bn_stats=stats,
+                           graph=g).numpy()
         return Runner(entry_id, run)

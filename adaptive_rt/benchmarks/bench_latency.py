@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from adaptive_rt.backends import make_backend
+from adaptive_rt.backends import available_backends, make_backend
 from adaptive_rt.poolfile import load_pool
 
 from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
@@ -20,10 +20,12 @@ from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, po
 def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
     pool = load_pool(path)
     native = make_backend("native", pool, 2)
-    peers = {(k, t): make_backend(b, pool, t) for k, b in (("ort", "onnxruntime"), ("litert", "litert"))
-             for t in (1, 2)}
+    kinds = [("ort", "onnxruntime"), ("litert", "litert")] + ([("torch", "torch")] if "torch" in available_backends()
+                                                               else [])
+    peers = {(k, t): make_backend(b, pool, t) for k, b in kinds for t in (1, 2)}
     for (k, t), be in peers.items():   # export each entry once per format
-        be._models = peers[(k, 1)]._models
+        if hasattr(be, "_models"):
+            be._models = peers[(k, 1)]._models
     rows = []
     for e in pool.entries:
         run = native.prepare(e.id)
@@ -34,6 +36,8 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
             lit = peers[("litert", threads)].prepare(e.id)
             fns = {"native": lambda: native.engine.run(run.plan, x, threads=threads, out=out),
                    "ort": lambda: ort(x, threads), "litert": lambda: lit(x, threads)}
+            if ("torch", threads) in peers:
+                fns["torch"] = (lambda tr: lambda: tr(x, threads))(peers[("torch", threads)].prepare(e.id))
             budget = 1.5 if quick else 6.0
             t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget)
             row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
@@ -43,6 +47,8 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
                 row[f"{k}_ms_p99"] = pct(v, 99)
             row["native_over_ort"] = row["native_ms_p50"] / row["ort_ms_p50"]
             row["native_over_litert"] = row["native_ms_p50"] / row["litert_ms_p50"]
+            if "torch_ms_p50" in row:
+                row["native_over_torch"] = row["native_ms_p50"] / row["torch_ms_p50"]
             rows.append(row)
             log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: native {row['native_ms_p50']:.3f} ms, "
                 f"ORT {row['ort_ms_p50']:.3f} ms, LiteRT {row['litert_ms_p50']:.3f} ms; native/ORT "
@@ -73,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         "geomean_native_over_ort_t2": gm(entries, 2),
         "geomean_native_over_litert_t1": gm(entries, 1, "litert"),
         "geomean_native_over_litert_t2": gm(entries, 2, "litert"),
+        "geomean_native_over_torch_t1": gm(entries, 1, "torch") if any("native_over_torch" in r for r in entries)
+        else None,
         "by_pool": by_pool,
         "native_isa": default_isa(),
         "other_processes_cpu_cores": other_cores,

@@ -76,6 +76,22 @@ def measure(mode: str, pool: str, onnx_dir: str) -> dict:
     return {"rss_mb": d["rss_growth"] / 1e6, "arena_mb": d["arena"] / 1e6}
 
 
+_IMPORT_CHILD = r"""
+import json, sys, psutil
+import adaptive_rt.runtime, adaptive_rt.engine, adaptive_rt.monitor, adaptive_rt.policy  # noqa: E401
+print(json.dumps({"rss": psutil.Process().memory_info().rss, "torch": "torch" in sys.modules}))
+"""
+
+
+def runtime_import() -> dict:
+    """RSS of a fresh interpreter once the runtime (engine, monitor, policy) is imported."""
+    out = subprocess.run([sys.executable, "-c", _IMPORT_CHILD], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"runtime_import_rss_mb": d["rss"] / 1e6, "runtime_import_pulls_torch": d["torch"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(__doc__, argv)
     from adaptive_rt.export.onnx import save_onnx, to_onnx
@@ -112,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     # top-level keys (DESIGN.md section 8): the largest pool measured
     main_row = max(pools_out.values(), key=lambda r: r["pool_weight_bytes"])
     result = dict(main_row)
+    result.update(runtime_import())
     result["by_pool"] = pools_out
     result["machine"] = machine()
     write_json(a.json, result)
