@@ -261,11 +261,14 @@ def run_demo(seconds: float = 30.0, hogs: int = 1, batch: int = 16, interval_ms:
              json_path: str | None = None, out: Callable[[str], None] = print) -> dict:
     from .assets import SHIPPED_POOL, demo_images, shipped_path
     from .runtime import Runtime
+    from .poolfile import load_pool
     pool_path = pool_path or shipped_path(SHIPPED_POOL)
     x, y = demo_images()
-    with Runtime.open(pool_path, batch=batch) as rt:
-        if tuple(x.shape[1:]) != rt.input_shape:
-            raise ValueError(f"the demo images are {x.shape[1:]} but the pool takes {rt.input_shape}")
+    pool = load_pool(pool_path)
+    shape = pool.graph(pool.entries[0]).input_shape
+    if tuple(x.shape[1:]) != shape:
+        raise ValueError(f"the demo images are {tuple(x.shape[1:])} but the pool takes {shape}")
+    with Runtime.open(pool, batch=batch) as rt:
         slo = slo_ms if slo_ms is not None else auto_slo_ms(rt)
         rt.set_budget(slo_ms=slo)
         entries = [e.id for e in sorted(rt.pool.entries, key=lambda e: e.mflops)]

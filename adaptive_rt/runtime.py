@@ -217,8 +217,9 @@ class Runtime:
         ``batch`` (images per request the profile is for), ``max_threads``,
         ``window_s`` (observed-latency window), ``check_finite``, ``budget``
         (extra Budget fields: hold_s, headroom, battery/thermal caps)."""
-        path = None
-        if not isinstance(pool, PoolFile):
+        if isinstance(pool, PoolFile):
+            path = getattr(pool, "path", None)   # where its device profile lives
+        else:
             path = os.fspath(pool)
             pool = load_pool(path)
         return cls(pool, pool_path=path, slo_ms=slo_ms, memory_cap=memory_cap, policy=policy, backend=backend, **kw)
