@@ -320,6 +320,40 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- import-ofa
+def _ofa_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="OFA MobileNetV3 state dict (.pth; read with torch.load(weights_only=True))")
+    p.add_argument("--width", type=float, default=1.0, help="the supernet's width multiplier: 1.0 or 1.2")
+    p.add_argument("--buckets", type=int, default=6, help="pool entries, spread over MFLOPs (default 6)")
+    p.add_argument("--data", default=None,
+                   help="PATH.npz of preprocessed NHWC images (x, y): recalibrate BN per entry and measure top-1")
+    p.add_argument("--calib-batches", type=int, default=16, help="batches of 64 for BN recalibration")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
+
+
+@command("import-ofa", "turn a Once-for-All MobileNetV3 checkpoint into a pool file (needs torch)")
+@_args(_ofa_args)
+def cmd_import_ofa(a: argparse.Namespace) -> int:
+    _need_torch()
+    from .data import DatasetError
+    from .ofa import OfaImportError, import_ofa
+    if not 1 <= a.buckets <= 256 or a.calib_batches < 1:
+        raise UsageError("--buckets must be in 1..256 and --calib-batches at least 1")
+    try:
+        pool = import_ofa(a.checkpoint, a.width, a.out, a.buckets, a.seed, a.data, a.calib_batches,
+                          progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except (OfaImportError, DatasetError) as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
+    print(f"wrote {a.out}: {len(pool.entries)} entries of {pool.space.name}")
+    for e in pool.entries:
+        acc = f"top-1 {100 * e.accuracy:.2f}% ({e.dataset})" if e.accuracy is not None else "accuracy not measured"
+        print(f"  {e.id}: {e.mflops:7.1f} MFLOPs  {acc}  {e.config.id}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="length of the run (default 30)")

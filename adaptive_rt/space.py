@@ -651,3 +651,26 @@ def _mbv3_224() -> SearchSpace:
         ),
         head_channels=960, head_act="hswish", feature_channels=1280, feature_act="hswish",
     )
+
+
+# Once-for-All's OFAMobileNetV3 (mit-han-lab/once-for-all), exactly: see adaptive_rt/ofa.py
+OFA_WIDTHS = (1.0, 1.2)
+
+
+def _ofa_mbv3(width: float) -> SearchSpace:
+    w = [make_divisible(b * width, 8) for b in (16, 16, 24, 40, 80, 112, 160, 960, 1280)]
+    ks, er, dp = (3, 5, 7), (3.0, 4.0, 6.0), (2, 3, 4)
+    strides, acts = (2, 2, 2, 1, 2), ("relu", "relu", "hswish", "hswish", "hswish")
+    se = (False, True, False, True, True)
+    return SearchSpace(
+        name=f"ofa-mbv3-w{width}", in_channels=3, num_classes=1000, input_size=224,
+        resolutions=tuple(range(128, 225, 4)),
+        stem_channels=w[0], stem_kernel=3, stem_stride=2, stem_act="hswish",
+        stages=(StageSpec(w[1], 1, (1,), (3,), (1.0,), (1.0,), "relu", False),)
+        + tuple(StageSpec(w[2 + i], strides[i], dp, ks, er, (1.0,), acts[i], se[i]) for i in range(5)),
+        head_channels=w[7], head_act="hswish", feature_channels=w[8], feature_act="hswish",
+    )
+
+
+for _w in OFA_WIDTHS:
+    register_space(f"ofa-mbv3-w{_w}")(lambda _w=_w: _ofa_mbv3(_w))
