@@ -328,6 +328,8 @@ def _ofa_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="PATH.npz of preprocessed NHWC images (x, y): recalibrate BN per entry and measure top-1")
     p.add_argument("--calib-batches", type=int, default=16, help="batches of 64 for BN recalibration")
+    p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
+                   help="spread the entries over MFLOPs or over this device's measured latency")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
 
@@ -342,7 +344,7 @@ def cmd_import_ofa(a: argparse.Namespace) -> int:
         raise UsageError("--buckets must be in 1..256 and --calib-batches at least 1")
     try:
         pool = import_ofa(a.checkpoint, a.width, a.out, a.buckets, a.seed, a.data, a.calib_batches,
-                          progress=lambda m: print(m, file=sys.stderr, flush=True))
+                          metric=a.metric, progress=lambda m: print(m, file=sys.stderr, flush=True))
     except (OfaImportError, DatasetError) as e:
         raise UsageError(str(e)) from None
     except OSError as e:
@@ -350,7 +352,8 @@ def cmd_import_ofa(a: argparse.Namespace) -> int:
     print(f"wrote {a.out}: {len(pool.entries)} entries of {pool.space.name}")
     for e in pool.entries:
         acc = f"top-1 {100 * e.accuracy:.2f}% ({e.dataset})" if e.accuracy is not None else "accuracy not measured"
-        print(f"  {e.id}: {e.mflops:7.1f} MFLOPs  {acc}  {e.config.id}")
+        lat = f"  {e.latency_ms:.2f} ms (predicted)" if e.latency_ms is not None else ""
+        print(f"  {e.id}: {e.mflops:7.1f} MFLOPs{lat}  {acc}  {e.config.id}")
     return 0
 
 

@@ -196,9 +196,12 @@ def ofa_supernet(state: Mapping[str, np.ndarray], space: SearchSpace):
 
 def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: float, out: str | os.PathLike,
                buckets: int = 6, seed: int = 0, data: str | None = None, calib_batches: int = 16,
-               configs: list | None = None, progress: Callable[[str], None] | None = None):
+               configs: list | None = None, metric: str = "mflops",
+               progress: Callable[[str], None] | None = None):
     """Write a pool file of ``buckets`` OFA subnets spread over MFLOPs (the
-    smallest and largest included; or exactly ``configs``). Without ``data``
+    smallest and largest included; or exactly ``configs``; ``metric="latency"``
+    spreads them over this device's latency table instead, measured now, and
+    stores each entry's predicted ``latency_ms``). Without ``data``
     each entry carries the supernet's own BN statistics and no accuracy (the
     file's metadata says so); with ``data`` (a dataset name or PATH.npz of
     preprocessed NHWC images) each entry's BN statistics are recalibrated on
@@ -212,7 +215,14 @@ def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: 
     if progress:
         progress(f"mapped {len(weights)} tensors of {space.name}")
     tensors = {n: a for n, a in weights.items() if not n.endswith((".bn.mean", ".bn.var"))}
-    chosen = list(configs) if configs is not None else spread_configs(space, buckets, seed)
+    if metric not in ("mflops", "latency"):
+        raise OfaImportError(f"unknown metric {metric!r}; use mflops or latency")
+    table = None
+    if metric == "latency":
+        from .latency import LatencyTable
+        table = LatencyTable.measure(space, n=24, seed=seed, repeats=7, progress=progress)
+    chosen = list(configs) if configs is not None else spread_configs(
+        space, buckets, seed, metric=table.predict if table else None)
     net = ds = None
     if data is not None:
         import torch
@@ -242,7 +252,8 @@ def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: 
                     correct += int((logits.argmax(1).numpy() == ds.y_test[j:j + 128]).sum())
             acc = correct / len(ds.y_test)
         entries.append(make_entry(space, cfg, f"e{i}", prefix, accuracy=acc,
-                                  dataset=None if acc is None else ds.name, split="test"))
+                                  dataset=None if acc is None else ds.name, split="test",
+                                  latency_ms=table.predict(cfg) if table else None))
         if progress:
             progress(f"e{i}: {entries[-1].mflops:.1f} MFLOPs" + ("" if acc is None else f", top-1 {acc:.4f}"))
     note = ("BN recalibrated per entry on %s; accuracy on its test split" % data if data is not None else

@@ -50,20 +50,22 @@ def entry_bn_stats(graph: Graph, weights: Mapping[str, np.ndarray], prefix: str,
     return out
 
 
-def spread_configs(space: SearchSpace, k: int, seed: int = 0, samples: int = 2000) -> list:
-    """``k`` distinct configs spread over MFLOPs: the min and max configs plus
-    random samples nearest to evenly spaced MFLOPs between them."""
+def spread_configs(space: SearchSpace, k: int, seed: int = 0, samples: int = 2000, metric=None) -> list:
+    """``k`` distinct configs spread over MFLOPs (or over ``metric(config)``,
+    e.g. a device latency table's prediction): the min and max configs plus
+    random samples nearest to evenly spaced values between them."""
     from .graph import subnet_cost
     if k < 1:
         raise ValueError("k must be at least 1")
+    fn = metric or (lambda c: subnet_cost(space, c).mflops)
     lo, hi = space.min_config(), space.max_config()
     if k == 1:
         return [hi]
     rng = np.random.default_rng(seed)
-    cands = {c: subnet_cost(space, c).mflops for c in (space.sample(int(s)) for s in rng.integers(0, 2**62, samples))}
+    cands = {c: fn(c) for c in (space.sample(int(s)) for s in rng.integers(0, 2**62, samples))}
     cands.pop(lo, None)
     cands.pop(hi, None)
-    f_lo, f_hi = subnet_cost(space, lo).mflops, subnet_cost(space, hi).mflops
+    f_lo, f_hi = fn(lo), fn(hi)
     chosen = [lo]
     for t in np.linspace(f_lo, f_hi, k)[1:-1]:
         if not cands:
@@ -72,7 +74,7 @@ def spread_configs(space: SearchSpace, k: int, seed: int = 0, samples: int = 200
         chosen.append(best)
         del cands[best]
     chosen.append(hi)
-    return sorted(chosen, key=lambda c: subnet_cost(space, c).mflops)
+    return sorted(chosen, key=fn)
 
 
 def random_pool(space: SearchSpace, k: int, seed: int = 0, configs: list | None = None):

@@ -130,6 +130,15 @@ def test_wrong_checkpoint_names_the_tensor(tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_entries_spread_over_device_latency(tmp_path):
+    state = {k: v.numpy() for k, v in _random_ofa(1.0).state_dict().items()}
+    pool = import_ofa(state, 1.0, tmp_path / "lat.safetensors", buckets=3, metric="latency")
+    lat = [e.latency_ms for e in pool.entries]
+    assert all(v is not None and v > 0 for v in lat) and lat == sorted(lat) and lat[-1] > 2 * lat[0]
+    with pytest.raises(OfaImportError, match="unknown metric"):
+        import_ofa(state, 1.0, tmp_path / "x.safetensors", metric="joules")
+
+
 def test_import_ofa_cli_with_data(tmp_path):
     """The CLI on a real checkpoint file (torch.save of OFA's state dict, read
     back with weights_only=True), recalibrating BN per entry on real images
