@@ -57,13 +57,20 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         return 0
     print(f"{pool.path}: valid pool file, space {pool.space.name}, {len(pool.entries)} entries, "
           f"{pool.weight_bytes / 1e6:.2f} MB of weights, sha256 {pool.sha256[:16]}...")
-    rows = [("id", "MFLOPs", "params", "peak act KB", "accuracy", "config")]
+    for key, label in (("adaptive_rt.import", "imported"), ("adaptive_rt.note", "note")):
+        if key in pool.metadata:
+            print(f"{label}: {pool.metadata[key][:300]}")
+    lat = any(e.latency_ms is not None for e in pool.entries)
+    rows = [("id", "MFLOPs", "params", "peak act KB") + (("ms (pred.)",) if lat else ()) + ("accuracy", "config")]
     for e in pool.entries:
         acc = "-" if e.accuracy is None else f"{100 * e.accuracy:.2f}% ({e.dataset}/{e.split})"
-        rows.append((e.id, f"{e.mflops:.2f}", f"{e.params:,}", f"{e.peak_activation_bytes / 1024:.1f}", acc, e.config.id))
+        ms = ((f"{e.latency_ms:.3f}" if e.latency_ms is not None else "-"),) if lat else ()
+        rows.append((e.id, f"{e.mflops:.2f}", f"{e.params:,}", f"{e.peak_activation_bytes / 1024:.1f}") + ms
+                    + (acc, e.config.id))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        print("  ".join(c.rjust(w) if i in (1, 2, 3) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
+        print("  ".join(c.rjust(w) if i in (1, 2, 3, 4) and not (i == 4 and not lat) else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
     return 0
 
 

@@ -135,6 +135,9 @@ def test_entries_spread_over_device_latency(tmp_path):
     pool = import_ofa(state, 1.0, tmp_path / "lat.safetensors", buckets=3, metric="latency")
     lat = [e.latency_ms for e in pool.entries]
     assert all(v is not None and v > 0 for v in lat) and lat == sorted(lat) and lat[-1] > 2 * lat[0]
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "inspect", str(tmp_path / "lat.safetensors")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "ms (pred.)" in r.stdout and "imported: once-for-all" in r.stdout
     with pytest.raises(OfaImportError, match="unknown metric"):
         import_ofa(state, 1.0, tmp_path / "x.safetensors", metric="joules")
 
