@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .poolfile import PoolFile, atomic_write_bytes, strict_json
+from .poolfile import PoolFile, atomic_write_bytes, read_json_file
 from .policy import EntryProfile
 
 __all__ = ["calibrate", "default_profile_path", "save_profile", "load_profile", "read_profile", "profile_entries",
@@ -114,14 +114,7 @@ def save_profile(profile: dict, path: str) -> None:
 
 def read_profile(path: str) -> dict:
     """The raw profile JSON at ``path`` (ProfileError if unreadable or not a profile)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(8 << 20)
-        d = strict_json(raw.decode("utf-8"), "profile")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ProfileError(f"{path}: cannot read device profile: {e}") from None
-    except ValueError as e:
-        raise ProfileError(f"{path}: {e}") from None
+    d = read_json_file(path, "device profile", ProfileError, 8 << 20)
     if not isinstance(d, dict) or d.get("schema") != PROFILE_SCHEMA:
         raise ProfileError(f"{path}: not a device profile of schema {PROFILE_SCHEMA}: recalibrate")
     return d

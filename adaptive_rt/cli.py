@@ -321,10 +321,17 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     bar.close()
     print(f"wrote {a.out}: {len(pool.entries)} entries")
+    _print_entries(pool)
+    return 0
+
+
+def _print_entries(pool) -> None:
+    """One line per entry of a freshly written pool: cost, predicted latency, accuracy, config."""
     for e in pool.entries:
         lat = f"  {e.latency_ms:.3f} ms (predicted)" if e.latency_ms is not None else ""
-        print(f"  {e.id}: {e.mflops:7.2f} MFLOPs{lat}  test accuracy {100 * e.accuracy:.2f}%  {e.config.id}")
-    return 0
+        acc = (f"top-1 {100 * e.accuracy:.2f}% ({e.dataset}/{e.split})" if e.accuracy is not None
+               else "accuracy not measured")
+        print(f"  {e.id}: {e.mflops:7.2f} MFLOPs{lat}  {acc}  {e.config.id}")
 
 
 # ----------------------------------------------------------------------------- import-ofa
@@ -357,10 +364,7 @@ def cmd_import_ofa(a: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
     print(f"wrote {a.out}: {len(pool.entries)} entries of {pool.space.name}")
-    for e in pool.entries:
-        acc = f"top-1 {100 * e.accuracy:.2f}% ({e.dataset})" if e.accuracy is not None else "accuracy not measured"
-        lat = f"  {e.latency_ms:.2f} ms (predicted)" if e.latency_ms is not None else ""
-        print(f"  {e.id}: {e.mflops:7.1f} MFLOPs{lat}  {acc}  {e.config.id}")
+    _print_entries(pool)
     return 0
 
 

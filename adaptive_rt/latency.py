@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .graph import cached_graph
-from .poolfile import atomic_write_bytes, strict_json
+from .poolfile import atomic_write_bytes, read_json_file
 from .space import SearchSpace, SubnetConfig
 
 __all__ = ["FEATURES", "features", "LatencyTable", "LatencyTableError"]
@@ -143,13 +143,7 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str, space: SearchSpace) -> "LatencyTable":
-        try:
-            with open(path, "rb") as f:
-                d = strict_json(f.read(16 << 20).decode("utf-8"), "latency table")
-        except (OSError, UnicodeDecodeError) as e:
-            raise LatencyTableError(f"{path}: cannot read latency table: {e}") from None
-        except ValueError as e:
-            raise LatencyTableError(f"{path}: {e}") from None
+        d = read_json_file(path, "latency table", LatencyTableError)
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise LatencyTableError(f"{path}: not a latency table of schema {SCHEMA}")
         if d.get("space") != space.to_dict():

@@ -136,7 +136,6 @@ class PsutilSource(Source):
     def __init__(self, sysfs_root: str = "/sys", sensors_every_s: float = 1.0):
         import psutil
         self._ps = psutil
-        self._proc = psutil.Process()
         self._sysfs = Sysfs(sysfs_root)
         self._ncpu = psutil.cpu_count() or 1
         self._last = self._times()

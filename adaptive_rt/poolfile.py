@@ -198,6 +198,20 @@ def strict_json(text: str, what: str, max_depth: int = MAX_JSON_DEPTH, error: ty
         raise error(f"{what}: invalid JSON: {e}") from None
 
 
+def read_json_file(path: str, what: str, error: type, limit: int = 16 << 20) -> object:
+    """A small JSON file read with :func:`strict_json` (at most ``limit``
+    bytes); any failure raises ``error`` naming ``path`` and ``what``."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(limit).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read {what}: {e}") from None
+    try:
+        return strict_json(text, what)
+    except ValueError as e:
+        raise error(f"{path}: {e}") from None
+
+
 # ----------------------------------------------------------------------------- reading
 @dataclass(frozen=True)
 class _TensorInfo:

@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .monitor import ResourceMonitor, ResourceSnapshot, Source
-from .policy import Budget, Decision, EntryProfile, PolicyState, decide, predict_ms
+from .policy import Budget, Decision, EntryProfile, PolicyState, decide
 from .poolfile import PoolFile, load_pool
 
 __all__ = ["Runtime", "InputError", "SwitchEvent", "POLICIES", "parse_bytes"]
@@ -135,7 +135,7 @@ class Runtime:
 
     Use :meth:`open` (a context manager)."""
 
-    def __init__(self, pool: PoolFile, *, pool_path: str | None = None, slo_ms: float | None = None,
+    def __init__(self, pool: PoolFile, *, slo_ms: float | None = None,
                  memory_cap: int | str | None = None, policy: str | PolicyFn = "adaptive",
                  backend: str = "native", monitor: str | Source | ResourceMonitor = "psutil", hz: float = 10.0,
                  profile: str | Sequence[EntryProfile] | None = None, batch: int = 1,
@@ -157,11 +157,10 @@ class Runtime:
         ncpu = os.cpu_count() or 1
         self.backend = make_backend(backend, pool, max_threads if max_threads is not None else min(ncpu, 4),
                                     resident)
-        self.engine = getattr(self.backend, "engine", None)   # the native engine, when that is the backend
         self._threads = self.backend.thread_counts()
         self._ids = [e.id for e in pool.entries]
         self._input_shape = pool.graph(pool.entries[0]).input_shape
-        self.profiles = self._profiles(profile, pool_path)
+        self.profiles = self._profiles(profile, pool.path)
         small = min(self.profiles, key=lambda p: p.memory_bytes)
         if cap is not None and small.memory_bytes > cap:
             raise ValueError(f"memory_cap {cap:,} bytes is below what the smallest entry needs "
@@ -216,13 +215,11 @@ class Runtime:
         or EntryProfiles; default: the calibrated one, else a quick one now),
         ``batch`` (images per request the profile is for), ``max_threads``,
         ``window_s`` (observed-latency window), ``check_finite``, ``budget``
-        (extra Budget fields: hold_s, headroom, battery/thermal caps)."""
-        if isinstance(pool, PoolFile):
-            path = getattr(pool, "path", None)   # where its device profile lives
-        else:
-            path = os.fspath(pool)
-            pool = load_pool(path)
-        return cls(pool, pool_path=path, slo_ms=slo_ms, memory_cap=memory_cap, policy=policy, backend=backend, **kw)
+        (extra Budget fields: hold_s, headroom, battery/thermal caps),
+        ``resident`` (peer backends: keep every entry's session alive)."""
+        if not isinstance(pool, PoolFile):
+            pool = load_pool(os.fspath(pool))
+        return cls(pool, slo_ms=slo_ms, memory_cap=memory_cap, policy=policy, backend=backend, **kw)
 
     def _profiles(self, profile, pool_path: str | None) -> list[EntryProfile]:
         from .calibrate import (ProfileError, calibrate, default_profile_path, load_profile, merge_profiles,
@@ -509,11 +506,6 @@ class Runtime:
         """Run the active entry once on zeros, unrecorded (a liveness check)."""
         run, threads = self._active
         run(np.zeros((1,) + self._input_shape, np.float32), threads)
-
-    def predicted_ms(self, entry: str, threads: int = 1) -> float:
-        """The policy's prediction for ``entry`` now (uncorrected)."""
-        snap = self.monitor.latest()
-        return predict_ms(self._by_id[entry], threads, snap)
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:

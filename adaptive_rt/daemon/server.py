@@ -38,8 +38,8 @@ from .protocol import (FRAME, ProtocolError, array_from_json, array_from_npy, np
 
 __all__ = ["Limits", "Daemon", "Log", "sd_notify", "is_loopback"]
 
-STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "unavailable": 503,
-          "internal": 500, "not_found": 404, "method": 405, "media": 415, "length": 411}
+STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "unavailable": 503, "internal": 500}
+KIND = {408: "timeout", 413: "too_large", 404: "not_found"}     # HTTP refusals; any other 4xx/5xx: bad_request
 REASON = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
           409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
           431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
@@ -260,34 +260,16 @@ class Daemon:
                     return
                 try:
                     prefix += await _timed(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
-                except asyncio.TimeoutError:
-                    self._refuse("unix", "timeout", "frame not received in time")
-                    await self._send(writer, pack_frame({"ok": False, "error": "timeout",
-                                                         "message": "frame not received in time"}))
-                    return
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    self._refuse("unix", "bad_request", "truncated frame")
-                    await self._send(writer, pack_frame({"ok": False, "error": "bad_request",
-                                                         "message": "truncated frame"}))
-                    return
-                try:
                     h, p = parse_frame_prefix(prefix, lim.max_header, lim.max_body)
-                except ProtocolError as e:   # cannot resynchronise: answer and close
-                    self._refuse("unix", e.kind, str(e))
-                    await self._send(writer, pack_frame({"ok": False, "error": e.kind, "message": str(e)}))
-                    return
-                try:
                     raw = await _timed(reader.readexactly(h), lim.header_timeout_s)
                     payload = await _timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
-                except asyncio.TimeoutError:
-                    self._refuse("unix", "timeout", "frame not received in time")
-                    await self._send(writer, pack_frame({"ok": False, "error": "timeout",
-                                                         "message": "frame not received in time"}))
-                    return
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    self._refuse("unix", "bad_request", "truncated frame")
-                    await self._send(writer, pack_frame({"ok": False, "error": "bad_request",
-                                                         "message": "truncated frame"}))
+                except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ProtocolError) as e:
+                    # the stream cannot be resynchronised: answer and close
+                    kind, msg = ((e.kind, str(e)) if isinstance(e, ProtocolError) else
+                                 ("timeout", "frame not received in time") if isinstance(e, asyncio.TimeoutError)
+                                 else ("bad_request", "truncated frame"))
+                    self._refuse("unix", kind, msg)
+                    await self._send(writer, pack_frame({"ok": False, "error": kind, "message": msg}))
                     return
                 await self._send(writer, await self._unix_request(raw, payload))
         except (ConnectionError, asyncio.TimeoutError):
@@ -361,9 +343,7 @@ class Daemon:
                 try:
                     keep = await self._http_request(head, reader, writer)
                 except _Refused as r:
-                    kind = {400: "bad_request", 408: "timeout", 411: "bad_request", 413: "too_large",
-                            415: "bad_request", 501: "bad_request", 404: "not_found", 405: "bad_request"}.get(
-                        r.status, "bad_request")
+                    kind = KIND.get(r.status, "bad_request")
                     if r.status != 404:
                         self._refuse("http", kind, str(r))
                     else:
