@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -80,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * s['accuracy']:.2f}%  switches {stats['switches']}  p95 {s['latency_ms']['p95']:.2f} ms",
                   file=sys.stderr)
     other_cores = other.stop()
-    out = {"slo_ms": slo, "batch": BATCH, "seconds_per_run": seconds, "rounds": rounds, "hogs": 1,
+    from adaptive_rt.monitor import PsutilSource
+    src = PsutilSource()
+    c0 = time.thread_time()
+    for _ in range(1000):
+        src.sample()
+    sample_us = (time.thread_time() - c0) * 1e3   # per sample, in us (1000 samples)
+    out = {"slo_ms": slo, "batch": BATCH, "monitor_sample_cpu_us": sample_us, "seconds_per_run": seconds, "rounds": rounds, "hogs": 1,
            "pool": os.path.basename(pool), "policies": {}, "machine": machine(),
            "monitor_cpu_overhead_pct": float(np.median(overhead)),
            "other_processes_cpu_cores_incl_hog": other_cores}

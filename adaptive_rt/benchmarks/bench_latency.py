@@ -12,9 +12,23 @@ import sys
 import numpy as np
 
 from adaptive_rt.backends import available_backends, make_backend
+from adaptive_rt.latency import LatencyTable
 from adaptive_rt.poolfile import load_pool
 
 from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
+
+
+def _litert_builtin(model: bytes, x: np.ndarray):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    it = Interpreter(model_content=model, num_threads=1,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    i = it.get_input_details()[0]["index"]
+
+    def run():
+        it.set_tensor(i, x)
+        it.invoke()
+    return run
 
 
 def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
@@ -38,6 +52,8 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
                    "ort": lambda: ort(x, threads), "litert": lambda: lit(x, threads)}
             if ("torch", threads) in peers:
                 fns["torch"] = (lambda tr: lambda: tr(x, threads))(peers[("torch", threads)].prepare(e.id))
+            if threads == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
+                fns["litert_builtin"] = _litert_builtin(peers[("litert", 1)].model(e.id), x)
             budget = 1.5 if quick else 6.0
             t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget)
             row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
@@ -62,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     other = OtherCPU().start()
     entries = []
     with pools_for(a) as pools:
+        spaces = {}
         for name, path in pools.items():
             entries += bench_pool(name, path, a.quick, log)
+            spaces[name] = load_pool(path, verify_checksum=False).space
     other_cores = other.stop()
 
     def gm(rows, threads, peer="ort"):
@@ -72,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     by_pool = {p: {f"geomean_native_over_{peer}_t{t}": gm([r for r in entries if r["pool"] == p], t, peer)
                    for peer in ("ort", "litert") for t in (1, 2)}
                for p in dict.fromkeys(r["pool"] for r in entries)}
+    for p, space in spaces.items():   # the device latency table's error on subnets it did not fit
+        table = LatencyTable.measure(space, n=16 if a.quick else 40, repeats=7 if a.quick else 15)
+        by_pool[p]["latency_table_holdout_mape"] = table.holdout_mape
+        log(f"{p}: latency table held-out error {100 * table.holdout_mape:.1f}%")
     from adaptive_rt.engine import default_isa
     result = {
         "entries": entries,
