@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Callable
 
@@ -233,12 +234,66 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
                    help="resource metric of the PSS buckets: MFLOPs, or ms on this device (a latency table "
                         "measured once and kept in the run folder)")
+    p.add_argument("--bn", default="auto", choices=["auto", "sync", "local"],
+                   help="BN batch statistics: sync — over the whole global batch, exact (a run under torchrun "
+                        "then equals a one-process --bn sync run with the same --batch-size); local — per "
+                        "process, torch's fused kernel (faster, less communication); auto — sync under "
+                        "torchrun, local in one process")
+    _dist_args(p)
 
 
-@command("train", "train a supernet with a subnet sampler (needs the train extra)")
+def _dist_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: this process's GPU (LOCAL_RANK) when CUDA is present, else the CPU")
+    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="S",
+                   help="under torchrun: seconds a collective may wait for the other processes before this "
+                        "one gives up (a process that dies is noticed at once)")
+
+
+def _join_group(a: argparse.Namespace):
+    """This process's Dist: a torch.distributed group when started by torchrun."""
+    from .train.distributed import DistError, init_from_env
+    try:
+        return init_from_env(a.device, a.dist_timeout)
+    except DistError as e:
+        raise UsageError(str(e)) from None
+    except (RuntimeError, ValueError) as e:
+        raise UsageError(f"cannot join the distributed run: {e}") from None
+
+
+def _agree(d, err: str | None) -> None:
+    """Raise rank 0's usage error on every rank (checks of files rank 0 reads)."""
+    from .train.distributed import broadcast_json
+    err = broadcast_json(err, d)
+    if err:
+        raise UsageError(err)
+
+
+def _run_distributed(d, what: str, fn, out_dir: str | None = None) -> int:
+    """Run fn(); a failed collective (a rank died, was killed or stalled)
+    ends this rank with a message, not a hang or a traceback."""
+    from .train.distributed import ReplicaMismatch, is_comm_failure, shutdown
+    try:
+        rc = fn()
+    except ReplicaMismatch as e:
+        print(f"adaptive-rt {what}: {d.describe()}: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001
+        if not (d.enabled and is_comm_failure(e)):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = re.sub(r"^\[[^\]]*\]\s*", "", first)         # gloo's "[source.cc:123] " prefix
+        keep = f" The last checkpoint in {out_dir} is intact: start all processes again with --resume." if out_dir else ""
+        print(f"{chr(10) if d.main else ''}adaptive-rt {what}: {d.describe()}: lost the other processes ({first[:200]}). A process died, was "
+              f"killed, or stalled longer than --dist-timeout {d.timeout_s:g} s.{keep}", file=sys.stderr, flush=True)
+        os._exit(1)     # the process group cannot be shut down cleanly without its peers
+    shutdown(d)
+    return rc
+
+
+@command("train", "train a supernet with a subnet sampler (needs the train extra; runs under torchrun too)")
 @_args(_train_args)
 def cmd_train(a: argparse.Namespace) -> int:
-    import os
     _need_torch()
     from .data import DatasetError, load_dataset
     from .space import get_space
@@ -250,42 +305,59 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
     if a.epochs < 1:
         raise UsageError("--epochs must be at least 1")
-    try:
-        os.makedirs(a.out, exist_ok=True)
-        probe = os.path.join(a.out, ".write-test")
-        with open(probe, "w"):
-            pass
-        os.unlink(probe)
-    except OSError as e:
-        raise UsageError(f"cannot write to --out {a.out}: {e.strerror or e}") from None
-    if a.resume and not os.path.isfile(os.path.join(a.out, STATE)):
-        raise UsageError(f"--resume: no checkpoint in {a.out}")
+    d = _join_group(a)
+    err = None
+    if d.main:      # rank 0 alone writes the run directory and reads it on --resume
+        try:
+            os.makedirs(a.out, exist_ok=True)
+            probe = os.path.join(a.out, ".write-test")
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError as e:
+            err = f"cannot write to --out {a.out}: {e.strerror or e}"
+        if not err and a.resume and not os.path.isfile(os.path.join(a.out, STATE)):
+            err = f"--resume: no checkpoint in {a.out}"
+    _agree(d, err)
     try:
         data = load_dataset(a.dataset, seed=a.seed)
     except DatasetError as e:
         raise UsageError(str(e)) from None
     cfg = TrainConfig(space=a.space, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed,
-                      metric=a.metric)
-    try:
-        tr = Trainer(cfg, data, get_space(a.space), a.out)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if a.resume:
-        tr.load()
-        print(f"resuming {a.out} at epoch {tr.epoch}")
-    from tqdm import tqdm
-    while tr.epoch < cfg.epochs:
-        bar = tqdm(total=tr.steps_per_epoch, desc=f"epoch {tr.epoch + 1}/{cfg.epochs}", unit="step", leave=False)
+                      metric=a.metric, bn=a.bn)
 
-        def on_step(r, bar=bar):
-            bar.update(1)
-            bar.set_postfix_str(f"loss {r['loss']:.3f} {r['images_per_s']:.0f} img/s {r['subnets'][-1]}")
-        rec = tr.train_epoch(on_step)
-        bar.close()
-        tr.save()
-        print(f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f}, {rec['seconds']:.1f} s; checkpoint saved")
-    return 0
+    def run() -> int:
+        try:
+            tr = Trainer(cfg, data, get_space(a.space), a.out, dist=d)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if a.resume:
+            try:
+                tr.load()
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            if d.main:
+                print(f"resuming {a.out} at epoch {tr.epoch}")
+        if d.main and d.enabled:
+            print(f"distributed: {d.world} processes ({d.backend}), global batch {cfg.batch_size} "
+                  f"(~{cfg.batch_size // d.world} per process), BN {tr.bn_mode}")
+        from tqdm import tqdm
+        while tr.epoch < cfg.epochs:
+            bar = tqdm(total=tr.steps_per_epoch, desc=f"epoch {tr.epoch + 1}/{cfg.epochs}", unit="step",
+                       leave=False, disable=not d.main)
+
+            def on_step(r, bar=bar):
+                bar.update(1)
+                bar.set_postfix_str(f"loss {r['loss']:.3f} {r['images_per_s']:.0f} img/s {r['subnets'][-1]}")
+            rec = tr.train_epoch(on_step)
+            bar.close()
+            tr.save()
+            if d.main:
+                print(f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f}, {rec['seconds']:.1f} s; "
+                      f"checkpoint saved", flush=True)
+        return 0
+    return _run_distributed(d, "train", run, a.out)
 
 
 def _pool_args(p: argparse.ArgumentParser) -> None:
@@ -299,6 +371,7 @@ def _pool_args(p: argparse.ArgumentParser) -> None:
                    help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
     p.add_argument("--seed", type=int, default=0)
+    _dist_args(p)
 
 
 @command("build-pool", "pick the best subnet per resource bucket of a trained run and write a pool file")
@@ -308,21 +381,26 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     from .train.pool import build_pool
     if not 1 <= a.buckets <= 256:
         raise UsageError("--buckets must be in 1..256")
+    d = _join_group(a)
     from tqdm import tqdm
-    bar = tqdm(total=None, desc="build-pool", unit="eval", leave=False)
+    bar = tqdm(total=None, desc="build-pool", unit="eval", leave=False, disable=not d.main)
 
     def progress(msg: str) -> None:
         bar.update(1)
         bar.set_postfix_str(msg[:60])
-    try:
-        pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress, seed=a.seed,
-                          search=a.search)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
-    bar.close()
-    print(f"wrote {a.out}: {len(pool.entries)} entries")
-    _print_entries(pool)
-    return 0
+
+    def run() -> int:
+        try:
+            pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress if d.main else None,
+                              seed=a.seed, search=a.search, dist=d)
+        except FileNotFoundError as e:
+            raise UsageError(str(e)) from None
+        bar.close()
+        if pool is not None:
+            print(f"wrote {a.out}: {len(pool.entries)} entries" + (f" ({d.world} processes)" if d.enabled else ""))
+            _print_entries(pool)
+        return 0
+    return _run_distributed(d, "build-pool", run)
 
 
 def _print_entries(pool) -> None:

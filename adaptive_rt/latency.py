@@ -143,7 +143,11 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str, space: SearchSpace) -> "LatencyTable":
-        d = read_json_file(path, "latency table", LatencyTableError)
+        return cls.from_dict(read_json_file(path, "latency table", LatencyTableError), space, path)
+
+    @classmethod
+    def from_dict(cls, d, space: SearchSpace, path: str = "latency table") -> "LatencyTable":
+        """The table ``to_dict`` wrote, validated (``path`` names it in errors)."""
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise LatencyTableError(f"{path}: not a latency table of schema {SCHEMA}")
         if d.get("space") != space.to_dict():

@@ -28,6 +28,7 @@ BENCHES = {
     "adapt": ((), 200, 45, False),
     "daemon": ((), 160, 20, True),
     "train": (("torch", "pymoo"), 500, 90, False),
+    "dist": (("torch", "pymoo"), 300, 30, False),
 }
 
 
@@ -108,7 +109,8 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
             L.append(f"- `{name}`: {st}")
     if any(st != "ok" for st in status.values()):
         L.append("")
-    lat, sw, mem, ad, dm, tr = (_load(out, n) for n in ("latency", "switch", "memory", "adapt", "daemon", "train"))
+    lat, sw, mem, ad, dm, tr, ds = (_load(out, n) for n in ("latency", "switch", "memory", "adapt", "daemon",
+                                                            "train", "dist"))
 
     # headline: the targets of DESIGN.md section 9
     L += ["## Headline", "", "| what | target | measured |", "|---|---|---|"]
@@ -234,6 +236,23 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
         L.append("")
         if os.path.exists(os.path.join(out, "train.png")):
             L += ["![accuracy vs MFLOPs fronts](train.png)", ""]
+    if ds:
+        L += ["## Distributed training (torchrun, gloo)", "",
+              f"{ds['dataset']}, PSS, global batch {ds['batch_size']}, epoch {ds['epochs']} timed.", "",
+              "| run | processes x threads | BN | epoch s | images/s | vs 1 process (default BN) |",
+              "|---|---|---|---|---|---|"]
+        for name, r in ds["runs"].items():
+            L.append(f"| {name} | {r['processes']} x {r.get('threads_per_process', '?')} | {r['bn']} | "
+                     f"{r['epoch_s']:.1f} | {r['images_per_s']:.0f} | {r['speedup_vs_1proc_default']:.2f}x |")
+        bp = ds["build_pool"]
+        n = ds["nproc"]
+        spread = (f" (the one-process run with 1 thread instead of 2 — only summation order changes — differs "
+                  f"by {ds['param_rel_diff_threads']:.2e})" if ds.get("param_rel_diff_threads") is not None else "")
+        L += ["", f"Parameters of the {n}-process sync-BN run vs the one-process one: relative difference "
+              f"{ds['param_rel_diff_sync']:.2e}{spread}. build-pool: 1 process {bp['wall_s_1proc']:.1f} s, {n} processes "
+              f"{bp[f'wall_s_{n}proc']:.1f} s ({bp['speedup']:.2f}x), same entries: {bp['same_entries']}."
+              + (f" One small all-reduce (a BN layer's sums) takes {ds['allreduce_small_us']['p50_us']:.0f} us "
+                 f"(p50) here." if ds.get("allreduce_small_us") else ""), ""]
     if not plt:
         L += ["_Plots need matplotlib (`pip install matplotlib`); the tables above are complete without it._", ""]
     path = os.path.join(out, "report.md")

@@ -1,6 +1,6 @@
 """Every benchmark runs in --quick mode and writes the keys DESIGN.md section 8
 promises (values are measured, so only their presence and sanity are checked);
-the six of the report run once, through `adaptive-rt bench --quick`, which
+the seven of the report run once, through `adaptive-rt bench --quick`, which
 must write a report with every section."""
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ CONTRACT = {
     "bench_threads": ["entries"],
     "bench_poolfile": ["pools"],
     "bench_train": ["samplers"],
+    "bench_dist": ["runs", "param_rel_diff_sync", "build_pool"],
     "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
     "bench_daemon": ["inproc_rps_c4", "unix_rps_c4", "http_rps_c4", "unix_ms_p99_c4"],
 }
 
 
 REPORTED = {"bench_latency": "latency", "bench_switch": "switch", "bench_memory": "memory",
-            "bench_adapt": "adapt", "bench_daemon": "daemon", "bench_train": "train"}
+            "bench_adapt": "adapt", "bench_daemon": "daemon", "bench_train": "train", "bench_dist": "dist"}
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +39,15 @@ def report_dir(tmp_path_factory):
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "bench", "--quick", "--out", str(out)],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
-    assert "report.md" in r.stdout and "[6/6]" in r.stdout
+    assert "report.md" in r.stdout and "[7/7]" in r.stdout
     return out
 
 
 def test_report_has_every_section(report_dir):
     text = (report_dir / "report.md").read_text()
     for section in ("## Headline", "## Latency per entry", "## Switching subnet", "## Memory holding entries",
-                    "## Adaptation under a CPU hog", "## Daemon vs in-process", "## Training: samplers compared"):
+                    "## Adaptation under a CPU hog", "## Daemon vs in-process", "## Training: samplers compared",
+                    "## Distributed training"):
         assert section in text, section
     for png in ("latency.png", "switch.png", "memory.png", "adapt.png", "train.png"):
         assert (report_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
@@ -94,3 +96,8 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
             assert r["wall_s"] > 0 and 0 <= r["hypervolume"] <= 1 and r["entries"]
     if name == "bench_memory":
         assert d["native_all_rss_mb"] > 0 and d["ort_all_rss_mb"] > 0 and d["k"] >= 2
+    if name == "bench_dist":
+        assert {"1proc_sync", "2proc_sync"} <= set(d["runs"])
+        assert all(r["epoch_s"] > 0 and r["images_per_s"] > 0 for r in d["runs"].values())
+        assert d["param_rel_diff_sync"] < 0.05                   # the same training, up to rounding
+        assert d["build_pool"]["same_entries"] and d["build_pool"]["same_accuracy"]

@@ -298,3 +298,71 @@ def test_build_pool_with_nsga2(tmp_path, digits):
     costs = [e.mflops for e in pool.entries]
     assert costs == sorted(costs) and len(costs) >= 2
     assert pool.entries[0].config == TINY.min_config() or costs[0] <= costs[-1] / 2
+
+
+def test_checkpoint_commit_point_and_untrusted_file_names(tmp_path, digits):
+    import dataclasses
+    small = dataclasses.replace(digits, x_train=digits.x_train[:128], y_train=digits.y_train[:128])
+    cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=2, batch_size=64, seed=0)
+    run = tmp_path / "run"
+    a = Trainer(cfg, small, TINY, str(run))
+    a.train_epoch()
+    a.save()
+    state = json.loads((run / "state.json").read_text())
+    assert state["files"] == {"checkpoint": "checkpoint-e1.safetensors", "optimizer": "optimizer-e1.safetensors"}
+    # a crash while epoch 2's tensors were being written: state.json still names epoch 1's files
+    (run / "checkpoint-e2.safetensors").write_bytes(b"half a file")
+    b = Trainer(cfg, small, TINY, str(run))
+    b.load()
+    assert b.epoch == 1
+    for (n, p), (_, q) in zip(a.net.params.items(), b.net.params.items()):
+        assert torch.equal(p, q), n
+    # the next save commits epoch 2 and removes the stale files
+    b.train_epoch()
+    b.save()
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint-e2.safetensors", "optimizer-e2.safetensors",
+                                                     "state.json"]
+    # file names read back are never used as paths as given
+    for bad in ("../../etc/passwd", "/etc/passwd", "checkpoint-e2.safetensors/..", 7):
+        st = json.loads((run / "state.json").read_text())
+        st["files"]["checkpoint"] = bad
+        (run / "state.json").write_text(json.dumps(st))
+        with pytest.raises(ValueError, match="invalid checkpoint file name"):
+            Trainer(cfg, small, TINY, str(run)).load()
+    # a checkpoint of another space is refused with the tensor named
+    st["files"]["checkpoint"] = "checkpoint-e2.safetensors"
+    (run / "state.json").write_text(json.dumps(st))
+    from safetensors.torch import save_file
+    save_file({"p.nope": torch.zeros(1)}, str(run / "checkpoint-e2.safetensors"))
+    with pytest.raises(ValueError, match="missing or of another shape"):
+        Trainer(cfg, small, TINY, str(run)).load()
+
+
+def test_written_out_bn_equals_batch_norm_and_float64(digits):
+    """--bn sync's written-out training BN (Supernet._batch_bn, no process
+    group: one process) computes what F.batch_norm computes — forward,
+    running statistics — and matches a float64 run, gradients included."""
+    x = torch.from_numpy(digits.x_train[:64])
+    y = torch.from_numpy(digits.y_train[:64]).long()
+    c = TINY.max_config()
+    out, grads, stats = {}, {}, {}
+    for name, exact, dtype in (("fused", False, torch.float32), ("exact", True, torch.float32),
+                               ("f64", False, torch.float64)):
+        net = Supernet(TINY, seed=0).to(dtype)
+        net.train()
+        net.exact_bn = exact
+        logits = net(x.to(dtype), c)[:, :10]
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        out[name] = logits.detach().double()
+        grads[name] = {k: p.grad.double() for k, p in net.params.items() if p.grad is not None}
+        stats[name] = {k: b.double() for k, b in net.named_buffers()}
+
+    def rel(a, b):
+        num = sum(float(((a[k] - b[k]) ** 2).sum()) for k in a)
+        return (num / sum(float((b[k] ** 2).sum()) for k in a)) ** 0.5
+    top = float(out["f64"].abs().max())
+    assert torch.allclose(out["exact"], out["f64"], atol=1e-5 * top)
+    assert torch.allclose(out["fused"], out["f64"], atol=1e-3 * top)     # the same function, its own rounding
+    assert rel(stats["exact"], stats["f64"]) < 1e-5
+    # 8x8 digits upsampled: BN channels of near-zero variance make this an ill-conditioned check
+    assert rel(grads["exact"], grads["f64"]) < 2e-3

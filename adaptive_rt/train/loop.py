@@ -11,14 +11,32 @@ prediction on them), labelled ones both terms.
 Deterministic for a seed: data order is seeded by (seed, epoch), subnets by
 (seed, step). A checkpoint is written after every epoch — weights and
 optimizer state as safetensors, the rest as JSON; no pickle — and
-``resume=True`` continues from it exactly.
+``resume=True`` continues from it exactly. The JSON state is the commit
+point: it names the tensor files of its epoch, and is replaced (atomically)
+only after they are complete, so a crash mid-save leaves the previous epoch.
+
+Distributed (``dist`` of world N, see ``distributed.py``): ``batch_size`` is
+the *global* batch; every step each rank takes every N-th image of the same
+global batch, the supernet runs under DistributedDataParallel, BN
+statistics are synchronised over all ranks (``bn="sync"``, the default
+when distributed), and losses are normalised by global counts — so N
+processes train the same model as one process with the same batch, seed and
+``bn="sync"`` (up to floating-point summation order), whatever N is.
+``bn="sync"`` writes training BN out (``Supernet._batch_bn``); torch's fused
+CPU kernel (``bn="local"``, the single-process default) is faster, but
+less exact on channels-last activations (tests/test_train.py). Every rank
+samples the same subnets (seed, step); PSS scores come from all-reduced
+losses; rank 0 alone writes checkpoints, and on resume reads them and
+broadcasts the state to the others.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -30,6 +48,8 @@ from ..data import Dataset
 from ..graph import subnet_cost
 from ..poolfile import atomic_write_bytes
 from ..space import SearchSpace
+from . import distributed as distmod
+from .distributed import Dist
 from .samplers import Sampler, make_sampler
 from .supernet import Supernet
 
@@ -55,6 +75,8 @@ class TrainConfig:
     seed: int = 0
     sampler_args: dict = field(default_factory=dict)
     metric: str = "mflops"          # resource metric of PSS buckets and build-pool: mflops | latency
+    bn: str = "auto"                # BN batch statistics: sync (over the global batch, exact two-pass) |
+                                    # local (per process, torch's fused kernel) | auto (sync when distributed)
 
     def validate(self) -> None:
         if not (0.0 < self.labeled_fraction <= 1.0):
@@ -65,6 +87,8 @@ class TrainConfig:
             raise ValueError("learning rate must be positive")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}; use {' or '.join(METRICS)}")
+        if self.bn not in ("auto", "sync", "local"):
+            raise ValueError(f"unknown BN mode {self.bn!r}; use auto, sync or local")
 
 
 METRICS = ("mflops", "latency")
@@ -81,18 +105,31 @@ def _load_tensors(path: str) -> dict[str, torch.Tensor]:
     return load_file(path)
 
 
-class Trainer:
-    """Owns the supernet, optimizer, sampler and data of one run directory."""
+_TENSOR_FILE = re.compile(r"^(checkpoint|optimizer)(-e[0-9]+)?\.safetensors$")
 
-    def __init__(self, cfg: TrainConfig, data: Dataset, space: SearchSpace, out_dir: str):
+
+class Trainer:
+    """Owns the supernet, optimizer, sampler and data of one run directory
+    (``dist``: this process's place in a distributed run; default: alone.
+    ``wrap=False``: no DDP and no synchronised BN, for evaluation only)."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, space: SearchSpace, out_dir: str, dist: Dist | None = None,
+                 wrap: bool = True):
         cfg.validate()
         self.cfg, self.data, self.space, self.out_dir = cfg, data, space, out_dir
+        self.dist = dist = dist or Dist()
+        if cfg.batch_size < dist.world:
+            raise ValueError(f"batch size {cfg.batch_size} (the global batch) is smaller than the "
+                             f"{dist.world} processes it is split over")
         if tuple(data.image_shape[2:]) != (space.in_channels,):
             raise ValueError(f"dataset has {data.image_shape[2]} channels, space {space.name} expects {space.in_channels}")
         if data.num_classes > space.num_classes:
             raise ValueError(f"dataset has {data.num_classes} classes, space {space.name} has {space.num_classes} outputs")
         torch.manual_seed(cfg.seed)
-        self.net = Supernet(space, seed=cfg.seed)
+        self.device = dist.device
+        self.net = Supernet(space, seed=cfg.seed).to(self.device)
+        self.bn_mode = "sync" if cfg.bn == "sync" or (cfg.bn == "auto" and dist.enabled) else "local"
+        self.net.exact_bn = self.bn_mode == "sync"
         decay, no_decay = [], []
         for n, p in self.net.params.items():
             (no_decay if n.endswith(("bias", "bn__weight")) or "__dw__t" in n else decay).append(p)
@@ -112,6 +149,26 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
+        self.model: torch.nn.Module = self.net      # what the training forward calls: DDP when distributed
+        if dist.enabled and wrap:
+            import torch.distributed as tdist
+            from torch.nn.parallel import DistributedDataParallel
+            if self.bn_mode == "sync":
+                self.net.bn_group = tdist.new_group(backend=dist.backend)
+            # find_unused_parameters: a subnet leaves the rest of the supernet without gradients;
+            # DDP then marks those parameters ready itself (every rank trains the same subnets, so
+            # "unused" agrees across ranks). A step's earlier subnets run under no_sync(): their
+            # gradients accumulate locally and the last backward all-reduces everything once.
+            # Buffers (BN running statistics) are identical on every rank under sync BN; with
+            # per-rank BN, rank 0's are broadcast before each forward.
+            import inspect
+            sync_buffers = self.bn_mode == "local"
+            kw = ({"forward_sync_buffers": sync_buffers}
+                  if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                  else {"broadcast_buffers": sync_buffers})        # its older name
+            self.model = DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True, **kw)
 
     def latency_table(self, progress: Callable[[str], None] | None = None):
         """This device's latency table of the space: the run's own
@@ -120,13 +177,17 @@ class Trainer:
         same one."""
         if self._latency is None:
             from ..latency import LatencyTable
-            path = os.path.join(self.out_dir, LATENCY_TABLE)
-            if os.path.isfile(path):
-                self._latency = LatencyTable.load(path, self.space)
-            else:
-                self._latency = LatencyTable.measure(self.space, progress=progress)
-                os.makedirs(self.out_dir, exist_ok=True)
-                self._latency.save(path)
+            table = None
+            if self.dist.main:      # rank 0 measures (or reads) it; every rank then uses the same table
+                path = os.path.join(self.out_dir, LATENCY_TABLE)
+                if os.path.isfile(path):
+                    table = LatencyTable.load(path, self.space)
+                else:
+                    table = LatencyTable.measure(self.space, progress=progress)
+                    os.makedirs(self.out_dir, exist_ok=True)
+                    table.save(path)
+            d = distmod.broadcast_json(table.to_dict() if table is not None else None, self.dist)
+            self._latency = table if table is not None else LatencyTable.from_dict(d, self.space)
         return self._latency
 
     def metric(self, config) -> float:
@@ -162,6 +223,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor, lab: torch.Tensor) -> dict:
+        """One step on this rank's share of the global batch (all of it when alone)."""
+        d, nc = self.dist, self.data.num_classes
         progress = self.step / self.total_steps
         prev = (self.step - 1) / self.total_steps if self.step > 0 else -1.0
         if self.sampler.sort_channels_now(prev, progress):
@@ -170,36 +233,49 @@ class Trainer:
         tasks = self.sampler.tasks(self.step, progress)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)
+        xb, yb, lab = xb.to(self.device), yb.to(self.device), lab.to(self.device)
+        # global image counts: losses are sums over this rank's images divided by them, times the world
+        # size that DDP's gradient averaging divides by again — the global mean, even for unequal shares
+        counts = distmod.all_reduce_sum(torch.tensor([len(yb), int(lab.sum())], device=self.device), d)
+        n_all, n_lab = (int(v) for v in counts.tolist())
+        n_unlab = n_all - n_lab
+        w = float(d.world)
         self.net.train()
         self.opt.zero_grad(set_to_none=True)
         teacher = None
-        out = {"loss": 0.0, "subnets": []}
-        need_teacher = any(t.kd for t in tasks) or not bool(lab.all())
+        need_teacher = any(t.kd for t in tasks) or n_unlab > 0
         ordered = sorted(tasks, key=lambda t: t.config != self.sampler.max_config)
         if need_teacher and ordered[0].config != self.sampler.max_config:
             # the step does not train the largest subnet (uniform, rss): it still teaches
             with torch.no_grad():
-                teacher = F.softmax(self.net(xb, self.sampler.max_config)[:, : self.data.num_classes], dim=1)
-        for t in ordered:
-            logits = self.net(xb, t.config)[:, : self.data.num_classes]
-            is_max = t.config == self.sampler.max_config
-            if is_max and need_teacher and teacher is None:
-                teacher = F.softmax(logits.detach(), dim=1)
-            loss = torch.zeros(())
-            if t.kd:
-                loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="batchmean")
-            else:
-                if lab.any():
-                    loss = F.cross_entropy(logits[lab], yb[lab], label_smoothing=self.cfg.label_smoothing)
-                if not bool(lab.all()) and teacher is not None and not is_max:
-                    loss = loss + F.kl_div(F.log_softmax(logits[~lab], dim=1), teacher[~lab], reduction="batchmean")
-            loss.backward()
-            self.sampler.observe(t.config, float(loss.detach()), self.step, progress)
-            out["loss"] += float(loss.detach())
-            out["subnets"].append(t.config.id)
+                teacher = F.softmax(self.net(xb, self.sampler.max_config)[:, :nc], dim=1)
+        losses = []
+        for i, t in enumerate(ordered):
+            sync = not d.enabled or i == len(ordered) - 1
+            with nullcontext() if sync else self.model.no_sync():
+                logits = self.model(xb, t.config)[:, :nc]
+                is_max = t.config == self.sampler.max_config
+                if is_max and need_teacher and teacher is None:
+                    teacher = F.softmax(logits.detach(), dim=1)
+                loss = logits.new_zeros(())
+                if t.kd:
+                    loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="sum") * (w / n_all)
+                else:
+                    if n_lab:
+                        loss = F.cross_entropy(logits[lab], yb[lab], label_smoothing=self.cfg.label_smoothing,
+                                               reduction="sum") * (w / n_lab)
+                    if n_unlab and teacher is not None and not is_max:
+                        loss = loss + F.kl_div(F.log_softmax(logits[~lab], dim=1), teacher[~lab],
+                                               reduction="sum") * (w / n_unlab)
+                loss.backward()
+            losses.append(loss.detach())
+        # each task's global loss (identical on every rank) drives PSS
+        glob = (distmod.all_reduce_sum(torch.stack(losses), d) / w).tolist()
+        for t, lv in zip(ordered, glob):
+            self.sampler.observe(t.config, lv, self.step, progress)
         self.opt.step()
         self.step += 1
-        return out
+        return {"loss": float(sum(glob)), "subnets": [t.config.id for t in ordered]}
 
     def train_epoch(self, on_step: Callable[[dict], None] | None = None) -> dict:
         n = len(self.y)
@@ -207,68 +283,152 @@ class Trainer:
         order = torch.randperm(n, generator=g)
         t0 = time.perf_counter()
         losses = []
+        d = self.dist
         for i in range(0, n, self.cfg.batch_size):
-            idx = order[i:i + self.cfg.batch_size]
+            glob = order[i:i + self.cfg.batch_size]
+            # this rank's share of the global batch: every world-th image (sizes differ by at most one;
+            # the union over ranks is exactly the single-process batch, for any dataset size)
+            idx = glob[d.rank::d.world]
             r = self.train_step(self.x[idx], self.y[idx], self.labeled[idx])
             losses.append(r["loss"])
             if on_step:
-                r["images_per_s"] = (i + len(idx)) / max(1e-9, time.perf_counter() - t0)
+                r["images_per_s"] = (i + len(glob)) / max(1e-9, time.perf_counter() - t0)
                 on_step(r)
         self.epoch += 1
         rec = {"epoch": self.epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
         self.history.append(rec)
+        self.check_replicas()
         return rec
+
+    def _state_tensors(self, with_running_stats: bool = True) -> list[tuple[str, torch.Tensor]]:
+        out = [(f"p.{k}", v) for k, v in self.net.params.items()]
+        if with_running_stats:
+            out += [(f"b.{k}", v) for k, v in self.net.named_buffers()]
+        names = {id(p): k for k, p in self.net.params.items()}
+        out += sorted((f"m.{names[id(p)]}", st["momentum_buffer"]) for p, st in self.opt.state.items()
+                      if st.get("momentum_buffer") is not None)
+        return out
+
+    def check_replicas(self) -> None:
+        """Distributed: raise ReplicaMismatch unless every rank holds exactly
+        rank 0's parameters, momentum, sampler state (PSS pools) and step —
+        and, under sync BN, BN running statistics (per-rank BN keeps its own)."""
+        if self.dist.enabled:
+            dig = distmod.digest(self._state_tensors(self.bn_mode == "sync"),
+                                 [self.step, self.epoch, self.sampler.state_dict()])
+            distmod.check_replicas(dig, self.dist, f"model state after epoch {self.epoch}")
 
     # ------------------------------------------------------------------ eval
     @torch.no_grad()
     def evaluate(self, config, split: str = "val", calib_batches: int = 8, batch: int = 256) -> float:
         """Top-1 accuracy of a subnet on a split, BN recalibrated on training batches."""
-        x, y = self.data.split(split)
         stats = self.net.recalibrate_bn(config, self.calibration_batches(calib_batches))
-        bn = {k: torch.from_numpy(v) for k, v in stats.items()}
+        return self.accuracy(config, stats, split, batch)
+
+    @torch.no_grad()
+    def accuracy(self, config, stats: dict[str, np.ndarray], split: str = "test", batch: int = 256) -> float:
+        """Top-1 accuracy of a subnet with the given BN statistics (as recalibrate_bn returns them)."""
+        x, y = self.data.split(split)
+        bn = {k: torch.from_numpy(v).to(self.device) for k, v in stats.items()}
         self.net.eval()
         correct = 0
         for i in range(0, len(y), batch):
-            logits = self.net(torch.from_numpy(x[i:i + batch]), config, bn_stats=bn)[:, : self.data.num_classes]
-            correct += int((logits.argmax(1).numpy() == y[i:i + batch]).sum())
+            xb = torch.from_numpy(x[i:i + batch]).to(self.device)
+            logits = self.net(xb, config, bn_stats=bn)[:, : self.data.num_classes]
+            correct += int((logits.argmax(1).cpu().numpy() == y[i:i + batch]).sum())
         return correct / len(y)
 
     def calibration_batches(self, n: int, batch: int = 128) -> list[torch.Tensor]:
         g = torch.Generator().manual_seed(self.cfg.seed + 12345)
         order = torch.randperm(len(self.y), generator=g)
-        return [self.x[order[i * batch:(i + 1) * batch]] for i in range(min(n, math.ceil(len(self.y) / batch)))]
+        return [self.x[order[i * batch:(i + 1) * batch]].to(self.device)
+                for i in range(min(n, math.ceil(len(self.y) / batch)))]
 
     # ------------------------------------------------------------------ checkpoints
     def save(self) -> None:
+        """Rank 0 writes this epoch's tensor files, then the JSON state that
+        names them (the commit point), then removes the previous epoch's."""
+        if not self.dist.main:
+            return
         os.makedirs(self.out_dir, exist_ok=True)
-        tensors = {f"p.{k}": v for k, v in self.net.params.items()}
-        tensors.update({f"b.{k}": v for k, v in self.net.named_buffers()})
-        _save_tensors(os.path.join(self.out_dir, CHECKPOINT), tensors)
-        opt = {}
-        names = {id(p): k for k, p in self.net.params.items()}
-        for p, st in self.opt.state.items():
-            if "momentum_buffer" in st and st["momentum_buffer"] is not None:
-                opt[names[id(p)]] = st["momentum_buffer"]
-        _save_tensors(os.path.join(self.out_dir, OPTIMIZER), opt)
+        tensors = self._state_tensors()
+        files = {"checkpoint": f"checkpoint-e{self.epoch}.safetensors",
+                 "optimizer": f"optimizer-e{self.epoch}.safetensors"}
+        _save_tensors(os.path.join(self.out_dir, files["checkpoint"]),
+                      {k: v for k, v in tensors if not k.startswith("m.")})
+        _save_tensors(os.path.join(self.out_dir, files["optimizer"]),
+                      {k[2:]: v for k, v in tensors if k.startswith("m.")})
         state = {"config": asdict(self.cfg), "epoch": self.epoch, "step": self.step, "history": self.history,
-                 "sampler": self.sampler.state_dict(), "space": self.space.to_dict(), "format": 1}
+                 "sampler": self.sampler.state_dict(), "space": self.space.to_dict(), "format": 2,
+                 "files": files, "world_size": self.dist.world}
         atomic_write_bytes(os.path.join(self.out_dir, STATE), json.dumps(state, indent=1).encode())
+        for f in os.listdir(self.out_dir):
+            if _TENSOR_FILE.match(f) and f not in files.values():
+                try:
+                    os.unlink(os.path.join(self.out_dir, f))
+                except OSError:
+                    pass
 
     def load(self) -> None:
+        """Resume from the run directory: rank 0 reads and validates the
+        checkpoint; in a distributed run it then broadcasts everything (the
+        other ranks need not see the files)."""
+        d = self.dist
+        state = opt = None
+        err = None
+        if d.main:
+            try:
+                state, tensors, opt = self._read_checkpoint()
+                with torch.no_grad():
+                    for k, p in self.net.params.items():
+                        p.copy_(tensors[f"p.{k}"])
+                    for k, b in self.net.named_buffers():
+                        b.copy_(tensors[f"b.{k}"])
+            except (OSError, ValueError, KeyError, RuntimeError) as e:
+                err = f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e)
+        head = distmod.broadcast_json({"error": err} if err else
+                                      {"state": state, "momentum": sorted(opt) if opt is not None else []}, d)
+        if head.get("error"):
+            if d.main and err:
+                raise ValueError(f"cannot resume from {self.out_dir}: {err}")
+            raise ValueError(f"cannot resume: rank 0 failed to read the checkpoint: {head['error']}")
+        state = head["state"]
+        distmod.broadcast_tensors(list(self.net.params.values()) + list(self.net.buffers()), d)
+        for k in head["momentum"]:
+            p = self.net.params[k]
+            buf = opt[k].clone().to(self.device) if d.main else torch.empty_like(p.detach())
+            distmod.broadcast_tensors([buf], d)
+            self.opt.state[p]["momentum_buffer"] = buf
+        self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.check_replicas()
+
+    def _read_checkpoint(self):
         path = os.path.join(self.out_dir, STATE)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no checkpoint in {self.out_dir} ({STATE} missing)")
-        with open(path) as f:
-            state = json.load(f)
-        tensors = _load_tensors(os.path.join(self.out_dir, CHECKPOINT))
-        with torch.no_grad():
-            for k, p in self.net.params.items():
-                p.copy_(tensors[f"p.{k}"])
-            for k, b in self.net.named_buffers():
-                b.copy_(tensors[f"b.{k}"])
-        opt = _load_tensors(os.path.join(self.out_dir, OPTIMIZER))
+        from ..poolfile import read_json_file
+        state = read_json_file(path, "training state", ValueError)
+        if not isinstance(state, dict) or not all(k in state for k in ("epoch", "step", "history", "sampler")):
+            raise ValueError(f"{path}: not a training state")
+        files = state.get("files") or {"checkpoint": "checkpoint.safetensors", "optimizer": "optimizer.safetensors"}
+        names = []
+        for role in ("checkpoint", "optimizer"):   # names from the file: plain names of our own pattern only
+            f = files.get(role) if isinstance(files, dict) else None
+            if not isinstance(f, str) or not _TENSOR_FILE.match(f) or not f.startswith(role):
+                raise ValueError(f"{path}: invalid {role} file name {f!r}")
+            names.append(os.path.join(self.out_dir, f))
+        tensors = _load_tensors(names[0])
         for k, p in self.net.params.items():
-            if k in opt:
-                self.opt.state[p]["momentum_buffer"] = opt[k].clone()
-        self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
-        self.sampler.load_state_dict(state["sampler"])
+            t = tensors.get(f"p.{k}")
+            if t is None or t.shape != p.shape:
+                raise ValueError(f"{names[0]}: parameter {k} missing or of another shape")
+        for k, b in self.net.named_buffers():
+            t = tensors.get(f"b.{k}")
+            if t is None or t.shape != b.shape:
+                raise ValueError(f"{names[0]}: buffer {k} missing or of another shape")
+        opt = _load_tensors(names[1])
+        for k, v in opt.items():
+            if k not in self.net.params or v.shape != self.net.params[k].shape:
+                raise ValueError(f"{names[1]}: momentum {k} matches no parameter")
+        return state, tensors, opt

@@ -9,6 +9,13 @@ otherwise from an NSGA-II search (pymoo) over validation accuracy vs MFLOPs
 candidate is scored on the validation split with recalibrated BN; the
 winner of each bucket is then recalibrated on more batches and measured on
 the test split.
+
+Under torchrun (``dist`` of world N) the work is spread by subnet, not by
+batch: every rank runs the same deterministic search, scores every N-th
+candidate (BN recalibration and the validation pass, each wholly on one
+rank, so a score does not depend on N) and the scores are summed over
+ranks; the final entries are recalibrated and tested the same way and their
+statistics broadcast from the rank that made them. Rank 0 writes the file.
 """
 from __future__ import annotations
 
@@ -17,28 +24,53 @@ import os
 import random
 from typing import Callable
 
+import numpy as np
+
 from ..data import load_dataset
 from ..graph import subnet_cost
-from ..poolfile import PoolFile, make_entry, write_pool
+from ..poolfile import PoolFile, make_entry, read_json_file, write_pool
 from ..space import SearchSpace, SubnetConfig
+from .distributed import Dist, all_reduce_sum, broadcast_json, broadcast_tensors
 from .loop import STATE, TrainConfig, Trainer
 from .samplers import PSS
 
 __all__ = ["load_run", "build_pool", "bucket_edges"]
 
 
-def load_run(run_dir: str) -> Trainer:
-    path = os.path.join(run_dir, STATE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{run_dir}: not a training run ({STATE} missing)")
-    with open(path) as f:
-        state = json.load(f)
-    cfg = TrainConfig(**state["config"])
-    space = SearchSpace.from_dict(state["space"])
+def load_run(run_dir: str, dist: Dist | None = None) -> Trainer:
+    """The trained run in ``run_dir`` (distributed: rank 0 reads it and
+    broadcasts; the dataset it names must load on every rank)."""
+    d = dist or Dist()
+    head: dict = {}
+    if d.main:
+        path = os.path.join(run_dir, STATE)
+        if not os.path.isfile(path):
+            head = {"error": f"{run_dir}: not a training run ({STATE} missing)"}
+        else:
+            try:
+                state = read_json_file(path, "training state", ValueError)
+                head = {"config": state["config"], "space": state["space"]}
+            except (ValueError, KeyError, TypeError) as e:
+                head = {"error": f"{path}: not a training state ({e})"}
+    head = broadcast_json(head, d)
+    if "error" in head:
+        raise FileNotFoundError(head["error"])
+    cfg = TrainConfig(**head["config"])
+    space = SearchSpace.from_dict(head["space"])
     data = load_dataset(cfg.dataset, seed=cfg.seed)
-    tr = Trainer(cfg, data, space, run_dir)
+    tr = Trainer(cfg, data, space, run_dir, dist=d, wrap=False)    # evaluation only: no DDP, per-rank BN
     tr.load()
     return tr
+
+
+def spread_map(fn: Callable, items: list, d: Dist) -> list[float]:
+    """``[fn(x) for x in items]`` with rank r computing items r, r+N, ...;
+    every rank gets every value (float64, summed over ranks)."""
+    import torch
+    vals = torch.zeros(len(items), dtype=torch.float64, device=d.device)
+    for i in range(d.rank, len(items), d.world):
+        vals[i] = float(fn(items[i]))
+    return all_reduce_sum(vals, d).tolist()
 
 
 def bucket_edges(space: SearchSpace, k: int, metric: Callable[[SubnetConfig], float]) -> list[float]:
@@ -77,35 +109,43 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
 
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
                calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
-               search: str = "auto") -> PoolFile:
+               search: str = "auto", dist: Dist | None = None) -> PoolFile | None:
     """The best subnet per bucket of ``metric`` (default: the run's own —
     ``mflops``, or ``latency``: ms predicted by this device's latency table,
-    which is then also stored as each entry's ``latency_ms``)."""
-    tr = load_run(run_dir)
-    space = tr.space
-    metric = metric or tr.cfg.metric
+    which is then also stored as each entry's ``latency_ms``). Distributed,
+    every rank must call it; rank 0 writes ``out`` and returns the pool, the
+    others return None."""
+    import torch
+    d = dist or Dist()
     if search not in ("auto", "nsga2", "random"):
         raise ValueError(f"search {search!r} must be auto, nsga2 or random")
+    if metric not in (None, "mflops", "latency"):
+        raise ValueError(f"unknown metric {metric!r}; use mflops or latency")
+    tr = load_run(run_dir, d)
+    space = tr.space
+    metric = metric or tr.cfg.metric
     if metric == "latency":
         fn = tr.latency_table(progress).predict
-    elif metric == "mflops":
-        fn = lambda c: subnet_cost(space, c).mflops  # noqa: E731
     else:
-        raise ValueError(f"unknown metric {metric!r}; use mflops or latency")
+        fn = lambda c: subnet_cost(space, c).mflops  # noqa: E731
     edges = bucket_edges(space, buckets, fn)
+
+    def val_scores(configs: list[SubnetConfig]) -> list[float]:
+        return spread_map(lambda c: tr.evaluate(c, "val"), configs, d)
+
     scored: list[list[tuple[float, float, SubnetConfig]]] = [[] for _ in range(buckets)]
     if search == "nsga2" or (search == "auto" and not isinstance(tr.sampler, PSS)):
         from .search import nsga2_search
-        found = nsga2_search(space, lambda c: tr.evaluate(c, "val"), fn, pop_size=max(8, 2 * per_bucket),
+        found = nsga2_search(space, val_scores, fn, pop_size=max(8, 2 * per_bucket),
                              generations=max(2, buckets), seed=seed, progress=progress)
         for c, acc, cost in found:
             scored[_bucket(edges, cost)].append((acc, -cost, c))
     else:
-        for b, cs in enumerate(_candidates(tr, buckets, per_bucket, fn, seed)):
-            for c in cs:
-                scored[b].append((tr.evaluate(c, "val"), -fn(c), c))
-                if progress:
-                    progress(f"bucket {b + 1}/{buckets}: {c.id} val {scored[b][-1][0]:.4f}")
+        flat = [(b, c) for b, cs in enumerate(_candidates(tr, buckets, per_bucket, fn, seed)) for c in cs]
+        for (b, c), acc in zip(flat, val_scores([c for _, c in flat])):
+            scored[b].append((acc, -fn(c), c))
+            if progress:
+                progress(f"bucket {b + 1}/{buckets}: {c.id} val {acc:.4f}")
     chosen: list[SubnetConfig] = []
     for b in range(buckets):
         if scored[b]:
@@ -113,27 +153,30 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
             if best not in chosen:
                 chosen.append(best)
     chosen.sort(key=fn)
+    calib = tr.calibration_batches(calib_batches)
+    hw = tuple(calib[0].shape[1:3])
     tensors = {k: v for k, v in tr.net.pack().items() if not k.endswith((".bn.mean", ".bn.var"))}
     entries = []
-    import torch
-    calib = tr.calibration_batches(calib_batches)
-    x_test, y_test = tr.data.split("test")
     for i, c in enumerate(chosen):
-        prefix = f"bn.e{i}."
-        stats = tr.net.recalibrate_bn(c, calib, prefix)
-        tensors.update(stats)
-        bn = {k[len(prefix):]: torch.from_numpy(v) for k, v in stats.items()}
-        tr.net.eval()
-        with torch.no_grad():
-            correct = 0
-            for j in range(0, len(y_test), 256):
-                logits = tr.net(torch.from_numpy(x_test[j:j + 256]), c, bn_stats=bn)[:, : tr.data.num_classes]
-                correct += int((logits.argmax(1).numpy() == y_test[j:j + 256]).sum())
-        acc = correct / len(y_test)
+        prefix, owner = f"bn.e{i}.", i % d.world
+        names = tr.net.bn_stat_names(c, hw, prefix)
+        flat = torch.zeros(1 + sum(n for _, _, n in names), dtype=torch.float32, device=d.device)
+        if d.rank == owner:
+            stats = tr.net.recalibrate_bn(c, calib, prefix)
+            flat[0] = tr.accuracy(c, {k[len(prefix):]: v for k, v in stats.items()}, "test")
+            flat[1:] = torch.from_numpy(np.concatenate([stats[name] for name, _, _ in names])).to(d.device)
+        broadcast_tensors([flat], d, src=owner)
+        vals, off = flat.cpu().numpy(), 1
+        for name, _, n in names:
+            tensors[name] = vals[off:off + n].copy()
+            off += n
+        acc = float(vals[0])
         entries.append(make_entry(space, c, f"e{i}", prefix, accuracy=acc, dataset=tr.data.name, split="test",
                                   latency_ms=fn(c) if metric == "latency" else None))
         if progress:
             progress(f"entry e{i}: {fn(c):.3f} {'ms' if metric == 'latency' else 'MFLOPs'}, test accuracy {acc:.4f}")
+    if not d.main:
+        return None
     meta = {"adaptive_rt.train": json.dumps({"sampler": tr.cfg.sampler, "epochs": tr.epoch, "metric": metric,
                                               "dataset": tr.cfg.dataset, "seed": tr.cfg.seed})}
     return write_pool(out, space, entries, tensors, meta)

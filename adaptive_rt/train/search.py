@@ -55,13 +55,16 @@ class GeneCodec:
         return SubnetConfig(res, tuple(widths), tuple(kernels), tuple(expands))
 
 
-def nsga2_search(space: SearchSpace, accuracy: Callable[[SubnetConfig], float], cost: Callable[[SubnetConfig], float],
-                 pop_size: int = 20, generations: int = 6, seed: int = 0,
+def nsga2_search(space: SearchSpace, accuracy: Callable[[list[SubnetConfig]], list[float]],
+                 cost: Callable[[SubnetConfig], float], pop_size: int = 20, generations: int = 6, seed: int = 0,
                  progress: Callable[[str], None] | None = None) -> list[tuple[SubnetConfig, float, float]]:
     """(config, accuracy, cost) of every distinct candidate evaluated; the
-    caller picks per bucket. The min and max configs are always included."""
+    caller picks per bucket. The min and max configs are always included.
+    ``accuracy`` scores a list of configs at once — a whole generation's new
+    ones — so it may spread them over processes; the search itself is
+    deterministic for a seed, so every process runs the same one."""
     from pymoo.algorithms.moo.nsga2 import NSGA2
-    from pymoo.core.problem import ElementwiseProblem
+    from pymoo.core.problem import Problem
     from pymoo.operators.crossover.sbx import SBX
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.repair.rounding import RoundingRepair
@@ -71,24 +74,25 @@ def nsga2_search(space: SearchSpace, accuracy: Callable[[SubnetConfig], float], 
     codec = GeneCodec(space)
     seen: dict[SubnetConfig, float] = {}
 
-    def acc(c: SubnetConfig) -> float:
-        if c not in seen:
-            seen[c] = accuracy(c)
-            if progress:
-                progress(f"{c.id} val {seen[c]:.4f}")
-        return seen[c]
+    def score(configs: list[SubnetConfig]) -> None:
+        new = [c for c in dict.fromkeys(configs) if c not in seen]
+        if new:
+            for c, a in zip(new, accuracy(new)):
+                seen[c] = float(a)
+                if progress:
+                    progress(f"{c.id} val {seen[c]:.4f}")
 
-    for c in (space.min_config(), space.max_config()):
-        acc(c)
+    score([space.min_config(), space.max_config()])
 
-    class P(ElementwiseProblem):
+    class P(Problem):
         def __init__(self):
             super().__init__(n_var=codec.n_var, n_obj=2, xl=np.zeros(codec.n_var), xu=codec.upper.astype(float),
                              vtype=int)
 
         def _evaluate(self, x, out, *args, **kwargs):
-            c = codec.decode(x)
-            out["F"] = [-acc(c), cost(c)]
+            cs = [codec.decode(row) for row in x]
+            score(cs)
+            out["F"] = np.array([[-seen[c], cost(c)] for c in cs])
 
     algo = NSGA2(pop_size=pop_size, sampling=IntegerRandomSampling(),
                  crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),

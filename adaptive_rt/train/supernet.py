@@ -59,6 +59,8 @@ class Supernet(nn.Module):
         super().__init__()
         self.space = space
         self.bn_momentum = bn_momentum
+        self.bn_group = None        # a torch.distributed group: BN batch statistics over all its ranks
+        self.exact_bn = False       # training BN written out (_batch_bn) instead of F.batch_norm
         g = torch.Generator().manual_seed(seed)
         specs = tensor_specs(space)
         self.dw_max: dict[str, int] = {}      # block prefix -> largest kernel stored
@@ -137,8 +139,41 @@ class Supernet(nn.Module):
             mean, var = bn_stats[bn.mean()], bn_stats[bn.var()]
         else:
             mean, var = self.tensor(bn.mean())[:c], self.tensor(bn.var())[:c]
+            if self.training and self.exact_bn:
+                return self._batch_bn(y, mean, var, gamma, beta)
         return F.batch_norm(y, mean, var, gamma, beta, training=self.training, momentum=self.bn_momentum,
                             eps=self.space.bn_eps)
+
+    def _batch_bn(self, y: torch.Tensor, run_mean: torch.Tensor, run_var: torch.Tensor, gamma: torch.Tensor,
+                  beta: torch.Tensor) -> torch.Tensor:
+        """Training-mode batch norm written out, from the sums of ``y - K``
+        and its square, K the running mean (a per-channel shift that keeps
+        the variance free of cancellation once K is near the batch mean).
+        With ``bn_group`` set the sums are all-reduced — once per BN forward
+        and once in its backward (autograd) — so the statistics are those of
+        the union of every rank's batch (synchronised BN): N processes with
+        batch B/N each normalise exactly as one process with batch B. Running
+        statistics get the global mean and unbiased variance, identically on
+        every rank."""
+        from .distributed import all_reduce_autograd
+        c = y.shape[1]
+        k = run_mean.detach()[None, :, None, None]
+        d = y - k
+        s = torch.cat([d.sum((0, 2, 3)), d.square().sum((0, 2, 3)),
+                       y.new_full((1,), float(y.shape[0] * y.shape[2] * y.shape[3]))])
+        if self.bn_group is not None:
+            s = all_reduce_autograd(s, self.bn_group)
+        n = s[2 * c:].detach()
+        dmean = s[:c] / n
+        var = (s[c:2 * c] / n - dmean.square()).clamp(min=0.0)
+        mean = run_mean.detach() + dmean
+        scale = gamma * torch.rsqrt(var + self.space.bn_eps)
+        out = torch.addcmul((beta - mean * scale)[None, :, None, None], y, scale[None, :, None, None])
+        with torch.no_grad():
+            m = self.bn_momentum
+            run_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            run_var.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp(min=1)), alpha=m)
+        return out
 
     def _op(self, op: Op, vals: list, bn_stats) -> torch.Tensor:
         x = vals[op.inputs[0]]
@@ -181,10 +216,11 @@ class Supernet(nn.Module):
         US-Nets); the supernet's own running statistics are restored after.
         Returns the subnet's statistics as per-entry arrays under ``prefix``."""
         saved = {n: getattr(self, key(n)).clone() for n in running_stat_specs(self.space)}
-        was_training, momentum = self.training, self.bn_momentum
+        was_training, momentum, group, exact = self.training, self.bn_momentum, self.bn_group, self.exact_bn
         g = None
         try:
             self.train()
+            self.bn_group, self.exact_bn = None, False   # this process's batches (build-pool spreads subnets)
             for i, xb in enumerate(batches):
                 if g is None:
                     g = build_graph(self.space, config, tuple(xb.shape[1:3]))
@@ -192,17 +228,22 @@ class Supernet(nn.Module):
                 self.forward(xb, config, graph=g)
             if g is None:
                 raise ValueError("recalibrate_bn needs at least one batch")
-            out = {}
-            for bn in g.bn_refs():
-                c = bn.channels
-                out[bn.mean(prefix)] = getattr(self, key(bn.mean()))[:c].cpu().numpy().astype(np.float32)
-                out[bn.var(prefix)] = getattr(self, key(bn.var()))[:c].cpu().numpy().astype(np.float32)
-            return out
+            return {name: getattr(self, key(src))[:c].cpu().numpy().astype(np.float32)
+                    for name, src, c in self.bn_stat_names(config, tuple(g.input_shape[:2]), prefix)}
         finally:
             for n, v in saved.items():
                 getattr(self, key(n)).copy_(v)
-            self.bn_momentum = momentum
+            self.bn_momentum, self.bn_group, self.exact_bn = momentum, group, exact
             self.train(was_training)
+
+    def bn_stat_names(self, config: SubnetConfig, input_hw: tuple[int, int], prefix: str = "") -> list:
+        """(entry name, supernet buffer name, channels) of every BN statistic
+        ``recalibrate_bn`` returns for ``config``, in its order."""
+        out = []
+        for bn in cached_graph(self.space, config, input_hw).bn_refs():
+            out.append((bn.mean(prefix), bn.mean(), bn.channels))
+            out.append((bn.var(prefix), bn.var(), bn.channels))
+        return out
 
     # ------------------------------------------------------------------ channel sorting
     @torch.no_grad()
