@@ -393,7 +393,7 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
         try:
             pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress if d.main else None,
                               seed=a.seed, search=a.search, dist=d)
-        except FileNotFoundError as e:
+        except (FileNotFoundError, ValueError) as e:      # no run there, or a checkpoint that fails validation
             raise UsageError(str(e)) from None
         bar.close()
         if pool is not None:

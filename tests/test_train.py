@@ -366,3 +366,15 @@ def test_written_out_bn_equals_batch_norm_and_float64(digits):
     assert rel(stats["exact"], stats["f64"]) < 1e-5
     # 8x8 digits upsampled: BN channels of near-zero variance make this an ill-conditioned check
     assert rel(grads["exact"], grads["f64"]) < 2e-3
+
+
+def test_build_pool_cli_refuses_a_tampered_run(tmp_path, digits):
+    cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=1, batch_size=128, seed=0)
+    run = tmp_path / "run"
+    Trainer(cfg, digits, TINY, str(run)).save()
+    st = json.loads((run / "state.json").read_text())
+    st["files"]["optimizer"] = "../optimizer-e0.safetensors"
+    (run / "state.json").write_text(json.dumps(st))
+    r = _cli("build-pool", run, "--out", tmp_path / "p.safetensors")
+    assert r.returncode == 2 and "invalid optimizer file name" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "p.safetensors").exists()

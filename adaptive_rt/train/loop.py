@@ -390,7 +390,7 @@ class Trainer:
                                       {"state": state, "momentum": sorted(opt) if opt is not None else []}, d)
         if head.get("error"):
             if d.main and err:
-                raise ValueError(f"cannot resume from {self.out_dir}: {err}")
+                raise ValueError(f"cannot load the checkpoint in {self.out_dir}: {err}")
             raise ValueError(f"cannot resume: rank 0 failed to read the checkpoint: {head['error']}")
         state = head["state"]
         distmod.broadcast_tensors(list(self.net.params.values()) + list(self.net.buffers()), d)
