@@ -226,6 +226,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory (checkpoints, state)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="continue from the checkpoint in --out when there is one, else start: the same command "
+                        "serves the first start and every restart (torchrun --max-restarts)")
     p.add_argument("--labeled-fraction", type=float, default=1.0,
                    help="fraction of the training split whose labels are used (semi-supervised below 1)")
     p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
@@ -283,7 +286,8 @@ def _run_distributed(d, what: str, fn, out_dir: str | None = None) -> int:
             raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         first = re.sub(r"^\[[^\]]*\]\s*", "", first)         # gloo's "[source.cc:123] " prefix
-        keep = f" The last checkpoint in {out_dir} is intact: start all processes again with --resume." if out_dir else ""
+        keep = (f" The last checkpoint in {out_dir} is intact: start all processes again with --resume."
+                if out_dir else "")
         print(f"{chr(10) if d.main else ''}adaptive-rt {what}: {d.describe()}: lost the other processes ({first[:200]}). A process died, was "
               f"killed, or stalled longer than --dist-timeout {d.timeout_s:g} s.{keep}", file=sys.stderr, flush=True)
         os._exit(1)     # the process group cannot be shut down cleanly without its peers
@@ -305,8 +309,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
     if a.epochs < 1:
         raise UsageError("--epochs must be at least 1")
+    if a.resume and a.auto_resume:
+        raise UsageError("--resume and --auto-resume exclude each other")
     d = _join_group(a)
     err = None
+    resume = a.resume
     if d.main:      # rank 0 alone writes the run directory and reads it on --resume
         try:
             os.makedirs(a.out, exist_ok=True)
@@ -318,7 +325,11 @@ def cmd_train(a: argparse.Namespace) -> int:
             err = f"cannot write to --out {a.out}: {e.strerror or e}"
         if not err and a.resume and not os.path.isfile(os.path.join(a.out, STATE)):
             err = f"--resume: no checkpoint in {a.out}"
+        if a.auto_resume:
+            resume = os.path.isfile(os.path.join(a.out, STATE))
     _agree(d, err)
+    from .train.distributed import broadcast_json
+    resume = broadcast_json(resume, d)
     try:
         data = load_dataset(a.dataset, seed=a.seed)
     except DatasetError as e:
@@ -332,7 +343,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             tr = Trainer(cfg, data, get_space(a.space), a.out, dist=d)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        if a.resume:
+        if resume:
             try:
                 tr.load()
             except ValueError as e:

@@ -34,8 +34,16 @@ WORKER = str(Path(__file__).with_name("dist_worker.py"))
 
 
 def _torchrun(*args, nproc: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                        *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           *map(str, args)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)       # the agent and its workers: no orphans left running
+        p.communicate()
+        raise
+    r = subprocess.CompletedProcess(cmd, p.returncode, out, err)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     return r
 
@@ -205,3 +213,19 @@ def test_killed_rank_makes_the_others_exit_with_a_clear_error(tmp_path, victim):
     # the checkpoint the survivor points to is intact
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] >= 1 and (run / state["files"]["checkpoint"]).exists()
+
+
+
+def test_auto_resume_starts_then_continues(tmp_path):
+    """--auto-resume: the same command starts a run and, relaunched after a
+    crash (by a scheduler, systemd, a retry loop), continues it."""
+    small = _small_digits(tmp_path / "small.npz", 200)
+    run = tmp_path / "run"
+    args = ["-m", "adaptive_rt.cli", "train", "--dataset", small, "--sampler", "uniform", "--batch-size", "64",
+            "--out", run, "--auto-resume"]
+    r = _single(*args, "--epochs", "1")
+    assert "resuming" not in r.stdout and json.loads((run / "state.json").read_text())["epoch"] == 1
+    r = _single(*args, "--epochs", "2")
+    assert "resuming" in r.stdout and json.loads((run / "state.json").read_text())["epoch"] == 2
+    bad = subprocess.run([sys.executable, *map(str, args), "--resume"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "exclude each other" in bad.stderr
