@@ -264,14 +264,6 @@ def _join_group(a: argparse.Namespace):
         raise UsageError(f"cannot join the distributed run: {e}") from None
 
 
-def _agree(d, err: str | None) -> None:
-    """Raise rank 0's usage error on every rank (checks of files rank 0 reads)."""
-    from .train.distributed import broadcast_json
-    err = broadcast_json(err, d)
-    if err:
-        raise UsageError(err)
-
-
 def _run_distributed(d, what: str, fn, out_dir: str | None = None) -> int:
     """Run fn(); a failed collective (a rank died, was killed or stalled)
     ends this rank with a message, not a hang or a traceback."""
@@ -327,9 +319,11 @@ def cmd_train(a: argparse.Namespace) -> int:
             err = f"--resume: no checkpoint in {a.out}"
         if a.auto_resume:
             resume = os.path.isfile(os.path.join(a.out, STATE))
-    _agree(d, err)
     from .train.distributed import broadcast_json
-    resume = broadcast_json(resume, d)
+    head = broadcast_json({"error": err, "resume": resume}, d)      # rank 0's findings, on every rank
+    if head["error"]:
+        raise UsageError(head["error"])
+    resume = head["resume"]
     try:
         data = load_dataset(a.dataset, seed=a.seed)
     except DatasetError as e:

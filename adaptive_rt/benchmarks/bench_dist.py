@@ -98,24 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     if not a.json:
         ap.error("--json is required")
     from adaptive_rt.data import load_dataset
-    tmp_holder = tempfile.TemporaryDirectory()
-    dataset = a.dataset or "mnist5k"
-    if a.quick and not a.dataset:       # 500 digits: the code paths in seconds, not a measurement
-        import numpy as np
-        d = load_dataset("digits", seed=0)
-        dataset = os.path.join(tmp_holder.name, "digits500.npz")
-        np.savez(dataset, x=d.x_train[:500], y=d.y_train[:500])
-    epochs = a.epochs or (1 if a.quick else 2)
-    n_train = len(load_dataset(dataset, seed=0).y_train)
-    n = a.nproc
-    # (name, processes, BN, threads of a single process: None = every core)
-    plan = [("1proc_sync", 1, "sync", None), (f"{n}proc_sync", n, "sync", None)]
-    if not a.quick:
-        plan = ([("1proc_local", 1, "local", None), ("1proc_local_1thread", 1, "local", 1)] + plan
-                + [(f"{n}proc_local", n, "local", None)])
-    res: dict = {"dataset": a.dataset or ("digits[:500]" if a.quick else "mnist5k"), "n_train": n_train, "epochs": epochs, "batch_size": a.batch_size,
-                 "sampler": "pss", "nproc": n, "runs": {}, "machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
+        dataset = a.dataset or "mnist5k"
+        if a.quick and not a.dataset:       # 500 digits: the code paths in seconds, not a measurement
+            import numpy as np
+            d = load_dataset("digits", seed=0)
+            dataset = os.path.join(tmp, "digits500.npz")
+            np.savez(dataset, x=d.x_train[:500], y=d.y_train[:500])
+        epochs = a.epochs or (1 if a.quick else 2)
+        n_train = len(load_dataset(dataset, seed=0).y_train)
+        n = a.nproc
+        # (name, processes, BN, threads of a single process: None = every core)
+        plan = [("1proc_sync", 1, "sync", None), (f"{n}proc_sync", n, "sync", None)]
+        if not a.quick:
+            plan = ([("1proc_local", 1, "local", None), ("1proc_local_1thread", 1, "local", 1)] + plan
+                    + [(f"{n}proc_local", n, "local", None)])
+        res: dict = {"dataset": a.dataset or ("digits[:500]" if a.quick else "mnist5k"), "n_train": n_train,
+                     "epochs": epochs, "batch_size": a.batch_size, "sampler": "pss", "nproc": n, "runs": {},
+                     "machine": machine()}
         probe = os.path.join(tmp, "allreduce.json")
         _launch(["--probe", probe], n, module="adaptive_rt.benchmarks.bench_dist")
         with open(probe) as f:
@@ -158,7 +158,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build-pool: 1 process {w1:.1f} s, {n} processes {wn:.1f} s; same entries "
               f"{res['build_pool']['same_entries']}", flush=True)
     write_json(a.json, res)
-    tmp_holder.cleanup()
     return 0
 
 

@@ -193,16 +193,11 @@ def broadcast_json(obj: Any, d: Dist, src: int = 0) -> Any:
 
 @torch.no_grad()
 def broadcast_tensors(tensors: Iterable[torch.Tensor], d: Dist, src: int = 0) -> None:
-    """Overwrite each tensor (in place) with rank ``src``'s."""
+    """Overwrite each (contiguous) tensor in place with rank ``src``'s."""
     if not d.enabled:
         return
     for t in tensors:
-        if t.is_contiguous():
-            tdist.broadcast(t, src)
-        else:
-            tmp = t.contiguous()
-            tdist.broadcast(tmp, src)
-            t.copy_(tmp)
+        tdist.broadcast(t, src)
 
 
 def digest(tensors: Iterable[tuple[str, torch.Tensor]], extra: Any = None) -> bytes:
