@@ -1,8 +1,10 @@
 """Build script for the C++ engine, adaptive_rt._core (pybind11, C++17).
 
 Metadata lives in pyproject.toml. Kernels are compiled once per ISA, each
-file with its own flags (f32_avx2.cc with -mavx2 -mfma, ...), and the engine
-picks a table at run time from a CPU check; the scalar table always exists.
+file's kernels marked for their ISA by target attributes in the source
+(csrc/kernels/isa_begin.h), so every file builds with the same flags; the
+engine picks a table at run time from a CPU check; the scalar table always
+exists.
 Environment knobs (build time):
   ADAPTIVE_RT_SANITIZE=1   build with AddressSanitizer + UBSan (see scripts/sanitize.sh)
   ADAPTIVE_RT_NATIVE=1     add -march=native (a build for this CPU only)
@@ -22,11 +24,6 @@ machine = platform.machine().lower()
 X86 = machine in ("x86_64", "amd64")
 ARM64 = machine in ("aarch64", "arm64")
 
-ISA_FLAGS = {
-    "_avx2.cc": ["-mavx2", "-mfma"],
-    "_avx512.cc": ["-mavx512f", "-mfma", "-Wno-maybe-uninitialized"],  # GCC 12 header false positive
-}
-
 sources = ["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cpu.cc",
            "csrc/kernels/f32_scalar.cc"]
 if X86:
@@ -45,26 +42,6 @@ if os.environ.get("ADAPTIVE_RT_NATIVE") == "1":
 if os.environ.get("ADAPTIVE_RT_OPENMP") == "1":   # comparison build: OpenMP instead of our thread pool
     compile_args += ["-fopenmp", "-DART_OPENMP"]
     link_args.append("-fopenmp")
-
-
-class BuildExt(build_ext):
-    """Adds each kernel file's ISA flags when that file (alone) is compiled."""
-
-    def build_extensions(self):
-        original = self.compiler._compile
-
-        def compile_one(obj, src, ext, cc_args, extra_postargs, pp_opts):
-            extra = list(extra_postargs)
-            for suffix, flags in ISA_FLAGS.items():
-                if src.endswith(suffix):
-                    extra += flags
-            return original(obj, src, ext, cc_args, extra, pp_opts)
-
-        self.compiler._compile = compile_one
-        try:
-            super().build_extensions()
-        finally:
-            self.compiler._compile = original
 
 
 class BuildPy(build_py):
@@ -87,7 +64,7 @@ ext = Pybind11Extension(
     extra_link_args=link_args,
     depends=[os.path.join("csrc", f) for f in ("engine.h", "threadpool.h", "cpu.h")]
     + [os.path.join("csrc", "kernels", f) for f in ("kernels.h", "impl.h", "vec_scalar.h", "vec_avx2.h",
-                                                     "vec_avx512.h", "vec_neon.h")],
+                                                     "vec_avx512.h", "vec_neon.h", "isa_begin.h", "isa_end.h")],
 )
 
-setup(ext_modules=[ext], cmdclass={"build_ext": BuildExt, "build_py": BuildPy})
+setup(ext_modules=[ext], cmdclass={"build_ext": build_ext, "build_py": BuildPy})

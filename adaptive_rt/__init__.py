@@ -7,15 +7,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .space import SearchSpace, StageSpec, SubnetConfig, ConfigError, SpaceError, get_space, list_spaces  # noqa: E402
-from .poolfile import PoolEntry, PoolFile, PoolFileError, load_pool, write_pool, make_entry  # noqa: E402
-from .graph import build_graph  # noqa: E402
+from .model.space import SearchSpace, StageSpec, SubnetConfig, ConfigError, SpaceError  # noqa: E402
+from .model.presets import get_space, list_spaces  # noqa: E402
+from .io.poolfile import PoolEntry, PoolFile, PoolFileError, load_pool, write_pool, make_entry  # noqa: E402
+from .model.graph import build_graph  # noqa: E402
 
 __all__ = ["__version__", "SearchSpace", "StageSpec", "SubnetConfig", "ConfigError", "SpaceError",
            "get_space", "list_spaces", "PoolEntry", "PoolFile", "PoolFileError", "load_pool",
            "write_pool", "make_entry", "build_graph"]
 
-_LAZY = {"Runtime": "runtime", "InputError": "runtime", "Engine": "engine", "Client": "daemon"}
+_LAZY = {"Runtime": "serve.runtime", "InputError": "serve.runtime", "Engine": "engine", "Client": "daemon"}
 
 
 def __getattr__(name: str):

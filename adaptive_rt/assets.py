@@ -31,5 +31,5 @@ def shipped_path(name: str) -> str:
 
 def demo_images() -> tuple[np.ndarray, np.ndarray]:
     """The shipped test digits: NHWC float32 in [0, 1] and int64 labels."""
-    from .data import _load_npz
-    return _load_npz(shipped_path(SHIPPED_IMAGES))
+    from .io.data import load_npz
+    return load_npz(shipped_path(SHIPPED_IMAGES))

@@ -6,20 +6,18 @@ kernel per op chosen for its shape and this CPU, BN folded into per-channel
 scale/shift, every pointer into the shared weights and every activation
 offset resolved; ``engine.run(plan, x, threads=1)`` runs it with the GIL
 released. Switching subnet is passing another plan: microseconds, no weight
-is touched. The math lives in ``csrc/``; this module only translates the
+is touched (``adaptive_rt.serve.Runtime`` keeps the active one). The math lives in ``csrc/``; this module only translates the
 graph IR (``graph.py``) into plan ops.
 """
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
-from typing import Mapping
-
 import numpy as np
 
-from .graph import Graph, Op
-from .poolfile import PoolEntry, PoolFile, load_pool
+from .model.fold import epilogue
+from .model.graph import Graph
+from .io.poolfile import PoolEntry, PoolFile, load_pool
 
 try:
     from . import _core
@@ -27,10 +25,16 @@ except ImportError as e:  # pragma: no cover - depends on the build
     raise ImportError("adaptive_rt._core (the C++ engine) is not built: reinstall with "
                       "`pip install .` (needs a C++17 compiler)") from e
 
-__all__ = ["Engine", "Plan", "PlanSwitch", "available_isas", "default_isa"]
+__all__ = ["Engine", "Plan", "DEFAULT_THREADS", "available_isas", "default_isa", "BUILT_WITH_OPENMP"]
+
+#: Threads an engine (and the runtime, calibration) uses at most by default: every
+#: CPU up to 4 — beyond that, batch-1 inference of these nets stops scaling.
+DEFAULT_THREADS = max(1, min(os.cpu_count() or 1, 4))
 
 available_isas = _core.available_isas
 default_isa = _core.default_isa
+#: True in the comparison build whose parallel regions run on OpenMP (ADAPTIVE_RT_OPENMP=1)
+BUILT_WITH_OPENMP = bool(_core.built_with_openmp)
 
 
 @dataclass(frozen=True)
@@ -57,30 +61,13 @@ class Plan:
         return self.native.describe()
 
 
-def _fold_bn(op: Op, t: Mapping[str, np.ndarray], prefix: str, eps: float):
-    """Per-channel (scale, shift) of the op's epilogue: BN and bias folded (float64 -> float32)."""
-    c = op.out_shape[2]
-    scale = np.ones(c)
-    shift = np.zeros(c)
-    if op.bias is not None:
-        shift = np.asarray(t[op.bias.name][:c], np.float64)
-    if op.bn is not None:
-        g = np.asarray(t[op.bn.gamma][:c], np.float64)
-        s = g / np.sqrt(np.asarray(t[op.bn.var(prefix)][:c], np.float64) + eps)
-        shift = np.asarray(t[op.bn.beta][:c], np.float64) - np.asarray(t[op.bn.mean(prefix)][:c], np.float64) * s + shift * s
-        scale = s
-    if op.bn is None and op.bias is None:
-        return None, None
-    return (None if op.bn is None else scale.astype(np.float32)), shift.astype(np.float32)
-
-
 class Engine:
     """One pool file's weights (memory-mapped, shared by every plan) and a
     native engine with its thread pool and scratch arenas."""
 
     def __init__(self, pool: PoolFile, max_threads: int | None = None, isa: str | None = None):
         self.pool = pool
-        n = max_threads if max_threads is not None else (os.cpu_count() or 1)
+        n = max_threads if max_threads is not None else DEFAULT_THREADS
         self._native = _core.Engine(max(1, min(int(n), 256)), isa or "")
 
     @classmethod
@@ -113,7 +100,9 @@ class Engine:
             kw: dict = {}
             if op.weight is not None:
                 kw["w"] = t[op.weight.name]
-                kw["scale"], kw["shift"] = _fold_bn(op, t, e.bn, eps)
+                scale, shift = epilogue(op, t, e.bn, eps)
+                kw["scale"] = None if scale is None else scale.astype(np.float32)
+                kw["shift"] = None if shift is None else shift.astype(np.float32)
             if op.se is not None:
                 w1, b1, w2, b2 = op.se
                 kw.update(se_r=w1.active[1], se_w1=t[w1.name], se_b1=t[b1.name], se_w2=t[w2.name],
@@ -139,32 +128,3 @@ class Engine:
         if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool):
             raise TypeError("threads must be an integer")
         return self._native.run(plan.native, x, out, int(threads))
-
-
-class PlanSwitch:
-    """The active plan among prebuilt ones. ``switch(id)`` is the whole cost
-    of changing subnet: a lookup and a reference swap under a lock — no
-    weight is loaded, copied or packed. Readers take ``current()`` once per
-    inference, so a switch never tears a running inference."""
-
-    def __init__(self, plans: Mapping[str, Plan], initial: str):
-        if not plans:
-            raise ValueError("no plans to switch between")
-        self._plans = dict(plans)
-        self._lock = threading.Lock()
-        self._current = self._plans[initial]
-
-    def switch(self, entry_id: str) -> Plan:
-        plan = self._plans.get(entry_id)
-        if plan is None:
-            raise KeyError(f"no plan for entry {entry_id!r}; have: {', '.join(self._plans)}")
-        with self._lock:
-            self._current = plan
-        return plan
-
-    def current(self) -> Plan:
-        return self._current
-
-    @property
-    def ids(self) -> list[str]:
-        return list(self._plans)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from adaptive_rt.poolfile import write_pool
-from adaptive_rt.space import get_space
-from adaptive_rt.weights import random_pool
+from adaptive_rt.io.poolfile import write_pool
+from adaptive_rt.model.presets import get_space
+from adaptive_rt.io.randompool import random_pool
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,8 @@ def main() -> int:
     import torch
     from safetensors.torch import save_file
 
-    from adaptive_rt.data import load_dataset
-    from adaptive_rt.space import get_space
+    from adaptive_rt.io.data import load_dataset
+    from adaptive_rt.model.presets import get_space
     from adaptive_rt.train.distributed import init_from_env, shutdown
     from adaptive_rt.train.loop import TrainConfig, Trainer
 

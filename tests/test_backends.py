@@ -11,14 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from adaptive_rt import reference
+from adaptive_rt.model import reference
 from adaptive_rt.assets import SHIPPED_POOL, shipped_path
-from adaptive_rt.backends import BACKENDS, available_backends, make_backend
+from adaptive_rt.serve.backends import BACKENDS, available_backends, make_backend
 from adaptive_rt.export.tflite import to_tflite
-from adaptive_rt.poolfile import load_pool, write_pool
-from adaptive_rt.runtime import Runtime
-from adaptive_rt.space import get_space
-from adaptive_rt.weights import random_pool
+from adaptive_rt.io.poolfile import load_pool, write_pool
+from adaptive_rt.serve.runtime import Runtime
+from adaptive_rt.model.presets import get_space
+from adaptive_rt.io.randompool import random_pool
 
 TOL = 1e-4
 

@@ -1,4 +1,4 @@
-"""Every benchmark runs in --quick mode and writes the keys DESIGN.md section 8
+"""Every benchmark runs in --quick mode and writes the keys of the benchmark contract (docs/benchmarks.md)
 promises (values are measured, so only their presence and sanity are checked);
 the seven of the report run once, through `adaptive-rt bench --quick`, which
 must write a report with every section."""

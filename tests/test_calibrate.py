@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from adaptive_rt.calibrate import ProfileError, calibrate, default_profile_path, load_profile, save_profile
-from adaptive_rt.poolfile import load_pool, write_pool
-from adaptive_rt.weights import random_pool
+from adaptive_rt.serve.profile import ProfileError, calibrate, default_profile_path, load_profile, save_profile
+from adaptive_rt.io.poolfile import load_pool, write_pool
+from adaptive_rt.io.randompool import random_pool
 
 
 def test_calibrate_and_load(tiny_pool_path, tmp_path):

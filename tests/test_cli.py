@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from adaptive_rt.poolfile import load_pool
+from adaptive_rt.io.poolfile import load_pool
 
 
 def run(*args, check=True):
@@ -53,7 +53,7 @@ def test_inspect_missing_file(tmp_path):
 
 def test_export_onnx_runs_in_onnxruntime(tmp_path, tiny_pool_path):
     ort = pytest.importorskip("onnxruntime")
-    from adaptive_rt import reference
+    from adaptive_rt.model import reference
     out = tmp_path / "e1.onnx"
     run("export", tiny_pool_path, "--entry", "e1", "--format", "onnx", "--out", out)
     pool = load_pool(tiny_pool_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adaptive_rt.data import DatasetError, list_datasets, load_dataset, split_indices
+from adaptive_rt.io.data import DatasetError, list_datasets, load_dataset, split_indices
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ def test_builtin_png_without_matplotlib(tmp_path):
     code = f"""
 import sys
 sys.modules['matplotlib'] = None
-from adaptive_rt.demo import Phase, Record, write_timeline_png
+from adaptive_rt.bench.demo import Phase, Record, write_timeline_png
 recs = [Record(t * 0.01, 1.0 + (t % 7) * 0.1, 'e%d' % (t // 300), 16, 16, t // 300) for t in range(900)]
 tl = [{{'t': t * 0.1, 'other_cpu_cores': 1.0 if 3 <= t * 0.1 < 6 else 0.0}} for t in range(90)]
 sched = [Phase('calm', 0, 3, 0), Phase('contended', 3, 6, 1), Phase('calm', 6, 9, 0)]

@@ -126,14 +126,14 @@ def _cli_torchrun(*args, nproc: int = 2):
 def _small_digits(path: Path, n: int) -> Path:
     import numpy as np
 
-    from adaptive_rt.data import load_dataset
+    from adaptive_rt.io.data import load_dataset
     d = load_dataset("digits", seed=0)
     np.savez(path, x=d.x_train[:n], y=d.y_train[:n])
     return path
 
 
 def test_cli_train_resume_and_build_pool_under_torchrun(tmp_path):
-    from adaptive_rt.poolfile import load_pool
+    from adaptive_rt.io.poolfile import load_pool
     data = _small_digits(tmp_path / "digits600.npz", 600)
     run = tmp_path / "run"
     r = _cli_torchrun("train", "--dataset", data, "--sampler", "pss", "--epochs", "1", "--batch-size", "128",

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from adaptive_rt import reference
-from adaptive_rt.poolfile import write_pool
-from adaptive_rt.space import get_space
-from adaptive_rt.weights import random_pool
+from adaptive_rt.model import reference
+from adaptive_rt.io.poolfile import write_pool
+from adaptive_rt.model.presets import get_space
+from adaptive_rt.io.randompool import random_pool
 
 engine_mod = pytest.importorskip("adaptive_rt.engine")
 Engine = engine_mod.Engine

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from adaptive_rt.graph import OP_KINDS, build_graph, running_stat_specs, tensor_specs
-from adaptive_rt.space import SearchSpace, SubnetConfig, get_space, list_spaces
+from adaptive_rt.model.graph import OP_KINDS, build_graph
+from adaptive_rt.model.layout import running_stat_specs, tensor_specs
+from adaptive_rt.model.space import SearchSpace, SubnetConfig
+from adaptive_rt.model.presets import get_space, list_spaces
 
 
 def hand_space() -> SearchSpace:

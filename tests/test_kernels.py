@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adaptive_rt import reference
+from adaptive_rt.model import reference
 
 core = pytest.importorskip("adaptive_rt._core")
 ISAS = core.available_isas()

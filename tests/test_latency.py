@@ -10,9 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from adaptive_rt.latency import FEATURES, LatencyTable, LatencyTableError, features
-from adaptive_rt.poolfile import load_pool
-from adaptive_rt.space import SubnetConfig, get_space
+from adaptive_rt.train.latency import FEATURES, LatencyTable, LatencyTableError, features
+from adaptive_rt.io.poolfile import load_pool
+from adaptive_rt.model.space import SubnetConfig
+from adaptive_rt.model.presets import get_space
 
 TINY = get_space("mbv3-tiny28")
 

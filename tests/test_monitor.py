@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from adaptive_rt.monitor import (MonitorError, PsutilSource, ResourceMonitor, ResourceSnapshot, Sysfs,
+from adaptive_rt.serve.monitor import (MonitorError, PsutilSource, ResourceMonitor, ResourceSnapshot, Sysfs,
                                  TraceSource, make_source)
 
 

@@ -19,10 +19,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("ofa")
 
-from adaptive_rt import reference  # noqa: E402
+from adaptive_rt.model import reference  # noqa: E402
 from adaptive_rt.engine import Engine  # noqa: E402
-from adaptive_rt.graph import build_graph  # noqa: E402
-from adaptive_rt.ofa import OfaImportError, import_ofa, ofa_space, ofa_supernet, ofa_tensors  # noqa: E402
+from adaptive_rt.model.graph import build_graph  # noqa: E402
+from adaptive_rt.train.ofa import OfaImportError, import_ofa, ofa_space, ofa_supernet, ofa_tensors  # noqa: E402
 
 TOL = 1e-4
 
@@ -158,7 +158,7 @@ def test_import_ofa_cli_with_data(tmp_path):
                         "2", "--data", str(tmp_path / "digits3.npz"), "--calib-batches", "2", "--out", str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    from adaptive_rt.poolfile import load_pool
+    from adaptive_rt.io.poolfile import load_pool
     pool = load_pool(out)
     assert len(pool.entries) == 2 and all(e.accuracy is not None and e.dataset == "digits3.npz" for e in pool.entries)
     # recalibrated statistics differ from the supernet's own

@@ -21,9 +21,9 @@ def test_runtime_requirements_have_no_torch():
 
 
 def test_runtime_modules_import_without_torch_or_onnx():
-    code = ("import sys, adaptive_rt, adaptive_rt.space, adaptive_rt.graph, adaptive_rt.reference, "
-            "adaptive_rt.poolfile, adaptive_rt.data, adaptive_rt.weights, adaptive_rt.cli, adaptive_rt.engine, "
-            "adaptive_rt.monitor, adaptive_rt.policy, adaptive_rt.calibrate;"
+    code = ("import sys, adaptive_rt, adaptive_rt.model.space, adaptive_rt.model.graph, adaptive_rt.model.reference, "
+            "adaptive_rt.io.poolfile, adaptive_rt.io.data, adaptive_rt.model.weights, adaptive_rt.cli, adaptive_rt.engine, "
+            "adaptive_rt.serve.monitor, adaptive_rt.serve.policy, adaptive_rt.serve.profile;"
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'mlxtend', 'sklearn') if m in sys.modules];"
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

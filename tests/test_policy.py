@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from adaptive_rt.monitor import ResourceSnapshot
-from adaptive_rt.policy import Budget, EntryProfile, PolicyState, decide, predict_ms
+from adaptive_rt.serve.monitor import ResourceSnapshot
+from adaptive_rt.serve.policy import Budget, EntryProfile, PolicyState, decide, predict_ms
 
 PROFILES = [
     EntryProfile("small", 0.6, 0.95, 100_000, {1: 1.0, 2: 0.8}),

@@ -1,4 +1,4 @@
-"""Pool file: round trip, every malformed case of DESIGN.md section 6, atomic writes."""
+"""Pool file: round trip, every malformed case of docs/pool-format.md, atomic writes."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from adaptive_rt.poolfile import (MAX_HEADER_BYTES, PoolEntry, PoolFileError, load_pool, make_entry,
+from adaptive_rt.io.poolfile import (MAX_HEADER_BYTES, PoolEntry, PoolFileError, load_pool, make_entry,
                                   write_pool)
 
 
@@ -375,9 +375,9 @@ def test_writer_refuses_bad_input(tmp_path, tiny_space, tiny_pool_parts):
 # ----------------------------------------------------------------------------- atomic writes
 _WRITER = textwrap.dedent("""
     import sys
-    from adaptive_rt.poolfile import write_pool
-    from adaptive_rt.space import get_space
-    from adaptive_rt.weights import random_pool
+    from adaptive_rt.io.poolfile import write_pool
+    from adaptive_rt.model.presets import get_space
+    from adaptive_rt.io.randompool import random_pool
     space = get_space("mbv3-224")
     entries, tensors = random_pool(space, 3, seed=int(sys.argv[2]))
     print("ready", flush=True)

@@ -1,7 +1,7 @@
 """The NumPy reference executor against ONNX Runtime on exported subnets.
 
 Random configs, random weights; the check is max abs error <= 1e-4 x max abs
-reference output (DESIGN.md section 9)."""
+reference output (the accuracy target in docs/engine.md)."""
 from __future__ import annotations
 
 import random
@@ -9,10 +9,11 @@ import random
 import numpy as np
 import pytest
 
-from adaptive_rt import reference
-from adaptive_rt.graph import build_graph
-from adaptive_rt.space import SearchSpace, get_space
-from adaptive_rt.weights import random_weights
+from adaptive_rt.model import reference
+from adaptive_rt.model.graph import build_graph
+from adaptive_rt.model.space import SearchSpace
+from adaptive_rt.model.presets import get_space
+from adaptive_rt.model.weights import random_weights
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

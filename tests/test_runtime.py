@@ -14,10 +14,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from adaptive_rt import reference
-from adaptive_rt.monitor import TraceSource
-from adaptive_rt.poolfile import load_pool, write_pool
-from adaptive_rt.runtime import InputError, Runtime, parse_bytes
+from adaptive_rt.model import reference
+from adaptive_rt.serve.monitor import TraceSource
+from adaptive_rt.io.poolfile import load_pool, write_pool
+from adaptive_rt.serve.runtime import InputError, Runtime, parse_bytes
 
 TOL = 1e-4
 
@@ -152,12 +152,15 @@ def _profile_ms(rt):
 
 def test_downgrade_on_contention_then_upgrade_after_hold(ranked_pool_path):
     """A trace: calm, then every core busy with other processes, then calm.
-    The runtime leaves the most accurate entry within a couple of monitor
-    samples of the load arriving and returns only after the hold time."""
+    The runtime leaves the most accurate entry at the first controller step
+    after the load arrives and returns only after the hold time. Driven by an
+    injected clock, one step every 50 ms of trace time: no wall-clock window."""
+    now = [0.0]
+    clock = lambda: now[0]  # noqa: E731
     trace = TraceSource([{"time": 0, "other_cpu_cores": 0}, {"time": 0.6, "other_cpu_cores": 6},
-                         {"time": 1.6, "other_cpu_cores": 0}], cpu_count=2)
+                         {"time": 1.6, "other_cpu_cores": 0}], cpu_count=2, clock=clock)
     events = []
-    with Runtime.open(ranked_pool_path, monitor=trace, hz=20, max_threads=1,
+    with Runtime.open(ranked_pool_path, monitor=trace, max_threads=1, clock=clock, controller=False,
                       budget={"hold_s": 0.5, "headroom": 1.0}) as rt:
         best = max(rt.profiles, key=lambda p: p.accuracy)
         # an SLO the best entry meets uncontended, not at the 3.5x slowdown of 6 other busy cores on 2
@@ -165,17 +168,20 @@ def test_downgrade_on_contention_then_upgrade_after_hold(ranked_pool_path):
         rt.on_switch(events.append)
         rt.on_switch(lambda ev: 1 / 0)     # a broken listener must not stop anything
         x = np.zeros((28, 28, 1), np.float32)
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 3.0:
-            rt.infer(x)
-            time.sleep(0.002)
+        assert rt.active == best.id
+        for i in range(61):                # t = 0.00 .. 3.00 s
+            now[0] = round(i * 0.05, 2)
+            rt.step()
+            if i % 20 == 0:                # serving goes on (too few requests to count as observed latency)
+                rt.infer(x)
         tl = rt.timeline()
     trail = [(round(e.time, 2), e.old, e.new, e.reason) for e in events]
     served = lambda a, b: {r["entry"] for r in tl if a <= r["t"] < b}  # noqa: E731
-    assert any(e.reason.startswith("downgrade") and 0.6 <= e.time < 0.75 for e in events), trail
-    assert best.id not in served(0.75, 1.6), trail          # no flapping back while loaded
-    assert best.id not in served(1.6, 2.05), trail          # no upgrade before the hold time
-    assert any(e.reason == "upgrade" and e.new == best.id and 2.05 <= e.time < 2.5 for e in events), trail
+    assert {best.id} == served(0.0, 0.6), trail
+    assert any(e.reason.startswith("downgrade") and e.time == 0.6 for e in events), trail
+    assert best.id not in served(0.6, 1.6), trail          # no flapping back while loaded
+    assert best.id not in served(1.6, 2.1), trail          # no upgrade before the hold time
+    assert any(e.reason == "upgrade" and e.new == best.id and e.time == 2.1 for e in events), trail
     assert any(r["other_cpu_cores"] == 6 for r in tl)
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adaptive_rt import reference
-from adaptive_rt.data import load_dataset
-from adaptive_rt.poolfile import load_pool
+from adaptive_rt.model import reference
+from adaptive_rt.io.data import load_dataset
+from adaptive_rt.io.poolfile import load_pool
 
 POOL = Path(__file__).resolve().parents[1] / "pools" / "mnist5k-mbv3.safetensors"
 

@@ -1,4 +1,4 @@
-"""SearchSpace and SubnetConfig: round trips, validation, sampling, neighbours."""
+"""SearchSpace and SubnetConfig: round trips, validation, sampling."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from adaptive_rt.space import (ConfigError, SearchSpace, SpaceError, StageSpec, SubnetConfig,
-                               get_space, list_spaces, make_divisible)
+from adaptive_rt.model.presets import get_space, list_spaces
+from adaptive_rt.model.space import ConfigError, SearchSpace, SpaceError, StageSpec, SubnetConfig, make_divisible
 
 SPACES = list_spaces()
 
@@ -75,43 +75,6 @@ def test_min_max(tiny_space):
     for s, st in enumerate(tiny_space.stages):
         assert lo.depths[s] == min(st.depths) and hi.depths[s] == max(st.depths)
         assert set(hi.kernels[s]) == {max(st.kernel_sizes)} and set(lo.expands[s]) == {min(st.expand_ratios)}
-
-
-def test_neighbours_differ_by_one_step(tiny_space):
-    cfg = tiny_space.sample(3)
-    nbs = tiny_space.neighbours(cfg)
-    assert nbs and cfg not in nbs and len(set(nbs)) == len(nbs)
-    for n in nbs:
-        n.validate(tiny_space)
-        diffs = (n.resolution != cfg.resolution) + sum(a != b for a, b in zip(n.widths, cfg.widths))
-        diffs += sum(a != b for a, b in zip(n.depths, cfg.depths))
-        if n.depths == cfg.depths:
-            diffs += sum(x != y for a, b in zip(n.kernels, cfg.kernels) for x, y in zip(a, b))
-            diffs += sum(x != y for a, b in zip(n.expands, cfg.expands) for x, y in zip(a, b))
-        assert diffs == 1, (cfg.id, n.id)
-
-
-def test_mutate_stays_valid(tiny_space):
-    rng = random.Random(5)
-    cfg = tiny_space.sample(rng)
-    changed = 0
-    for _ in range(50):
-        m = tiny_space.mutate(cfg, rng, prob=0.3)
-        m.validate(tiny_space)
-        changed += m != cfg
-    assert changed > 40
-    assert tiny_space.mutate(cfg, rng, prob=0.0) == cfg
-
-
-def test_num_configs_matches_enumeration():
-    sp = SearchSpace.from_dict({
-        "name": "t", "in_channels": 1, "num_classes": 3, "input_size": 8, "resolutions": [8, 12],
-        "stem_channels": 4, "stem_kernel": 3, "stem_stride": 1, "stem_act": "relu",
-        "stages": [{"channels": 8, "stride": 2, "depths": [1, 2], "kernel_sizes": [3, 5],
-                    "expand_ratios": [2], "width_mults": [0.5, 1.0]}],
-        "head_channels": 8, "head_act": "relu"})
-    configs = list(sp.iter_configs())
-    assert len(configs) == len(set(configs)) == sp.num_configs() == 2 * 2 * (2 + 4)
 
 
 @pytest.mark.parametrize("mutation, field", [

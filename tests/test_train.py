@@ -12,11 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from adaptive_rt import reference  # noqa: E402
-from adaptive_rt.data import load_dataset  # noqa: E402
-from adaptive_rt.graph import build_graph  # noqa: E402
-from adaptive_rt.poolfile import load_pool  # noqa: E402
-from adaptive_rt.space import get_space  # noqa: E402
+from adaptive_rt.model import reference  # noqa: E402
+from adaptive_rt.io.data import load_dataset  # noqa: E402
+from adaptive_rt.model.graph import build_graph  # noqa: E402
+from adaptive_rt.io.poolfile import load_pool  # noqa: E402
+from adaptive_rt.model.presets import get_space  # noqa: E402
 from adaptive_rt.train.loop import Trainer, TrainConfig  # noqa: E402
 from adaptive_rt.train.samplers import PSS, SAMPLERS, make_sampler  # noqa: E402
 from adaptive_rt.train.supernet import Supernet  # noqa: E402
@@ -129,7 +129,7 @@ def test_pss_pools_fill_respect_capacity_and_buckets():
     for b, pool in enumerate(s.pools):
         assert len(pool) <= 5
         for cid in pool:
-            from adaptive_rt.space import SubnetConfig
+            from adaptive_rt.model.space import SubnetConfig
             assert s.bucket(SubnetConfig.from_id(cid)) == b
     assert sum(len(p) for p in s.pools) >= 12
     st = json.loads(json.dumps(s.state_dict()))
@@ -235,7 +235,7 @@ def test_train_and_build_pool_cli(tmp_path):
     costs = [e.mflops for e in pool.entries]
     assert costs == sorted(costs) and len(pool.entries) >= 2
     # each entry is the pick of its own resource bucket: no two share one
-    from adaptive_rt.graph import subnet_cost
+    from adaptive_rt.model.graph import subnet_cost
     from adaptive_rt.train.pool import bucket_edges
     edges = bucket_edges(pool.space, 3, lambda c: subnet_cost(pool.space, c).mflops)
     buckets = [sum(c >= e for e in edges[1:-1]) for c in costs]

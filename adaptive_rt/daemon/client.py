@@ -80,7 +80,10 @@ class Client:
         if self._http is None:
             self._http = http.client.HTTPConnection(*self._hostport, timeout=self.timeout)
         try:
-            self._http.request(method, path, body=body, headers=headers or {})
+            try:
+                self._http.request(method, path, body=body, headers=headers or {})
+            except (BrokenPipeError, ConnectionResetError):
+                pass   # refused mid-send (e.g. too large): the answer may be waiting; read it below
             r = self._http.getresponse()
             data = r.read()
         except (OSError, http.client.HTTPException):

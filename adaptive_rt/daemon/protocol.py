@@ -27,7 +27,7 @@ import struct
 
 import numpy as np
 
-from ..poolfile import strict_json
+from ..io.jsonio import strict_json
 
 __all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix", "parse_header",
            "tensor_from_payload", "npy_bytes", "array_from_npy", "array_from_json"]

@@ -12,8 +12,9 @@ from typing import Mapping
 
 import numpy as np
 
-from ..graph import Graph, Op, build_graph
-from ..space import SearchSpace, SubnetConfig
+from ..model.fold import active_slice, folded_weight
+from ..model.graph import Graph, build_graph
+from ..model.space import SearchSpace, SubnetConfig
 
 __all__ = ["OPSET", "to_onnx", "save_onnx"]
 
@@ -28,24 +29,6 @@ def _onnx():
     except ImportError:  # pragma: no cover - depends on the install
         raise ImportError("ONNX export needs the 'onnx' package: pip install 'adaptive-rt[export]'") from None
     return onnx, helper, numpy_helper
-
-
-def _folded(op: Op, weights: Mapping[str, np.ndarray], bn_prefix: str, eps: float):
-    """The op's active weight as float64 with BN folded: (w, bias or None)."""
-    w = np.asarray(weights[op.weight.name][tuple(slice(0, a) for a in op.weight.active)], np.float64)
-    b = None
-    if op.bias is not None:
-        b = np.asarray(weights[op.bias.name][: op.bias.active[0]], np.float64)
-    if op.bn is not None:
-        c = op.bn.channels
-        g = np.asarray(weights[op.bn.gamma][:c], np.float64)
-        beta = np.asarray(weights[op.bn.beta][:c], np.float64)
-        mean = np.asarray(weights[op.bn.mean(bn_prefix)][:c], np.float64)
-        var = np.asarray(weights[op.bn.var(bn_prefix)][:c], np.float64)
-        scale = g / np.sqrt(var + eps)
-        w = w * scale  # broadcasts over the last (output-channel) axis
-        b = beta - mean * scale + (0.0 if b is None else b * scale)
-    return w, b
 
 
 class _Emitter:
@@ -88,7 +71,7 @@ def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.n
             graph: Graph | None = None):
     """A standalone ``onnx.ModelProto`` of subnet ``config`` (checked by
     ``onnx.checker``). ``bn_prefix`` picks the BN statistics as in
-    :func:`adaptive_rt.reference.run`."""
+    :func:`adaptive_rt.model.reference.run`."""
     onnx, helper, numpy_helper = _onnx()
     g = graph if graph is not None else build_graph(space, config, input_hw)
     e = _Emitter(helper, numpy_helper)
@@ -106,7 +89,7 @@ def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.n
         elif op.kind == "gap":
             y = e.node("Flatten", [e.node("GlobalAveragePool", [x], n)], n)
         elif op.kind == "se":
-            w1, b1, w2, b2 = (np.asarray(weights[r.name][tuple(slice(0, a) for a in r.active)]) for r in op.se)
+            w1, b1, w2, b2 = (active_slice(weights, r) for r in op.se)
             s = e.node("GlobalAveragePool", [x], n)
             s = e.node("Conv", [s, e.const(f"{n}.reduce.w", w1.T[:, :, None, None]),
                                 e.const(f"{n}.reduce.b", b1)], f"{n}.reduce")
@@ -115,7 +98,7 @@ def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.n
                                 e.const(f"{n}.expand.b", b2)], f"{n}.expand")
             y = e.node("Mul", [x, e.act(s, op.gate, f"{n}.gate")], n)
         else:
-            w, b = _folded(op, weights, bn_prefix, eps)
+            w, b = folded_weight(op, weights, bn_prefix, eps)
             if op.kind == "linear":
                 ins = [x, e.const(f"{n}.w", w)] + ([e.const(f"{n}.b", b)] if b is not None else [])
                 y = e.node("Gemm", ins, n)
@@ -152,5 +135,5 @@ def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.n
 
 def save_onnx(model, path: str | os.PathLike) -> None:
     """Write ``model`` atomically (temp file in the same folder, then rename)."""
-    from ..poolfile import atomic_write_bytes
+    from ..io.atomic import atomic_write_bytes
     atomic_write_bytes(path, model.SerializeToString())

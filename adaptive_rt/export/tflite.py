@@ -18,9 +18,9 @@ from typing import Mapping
 
 import numpy as np
 
-from ..graph import Graph, build_graph
-from ..space import SearchSpace, SubnetConfig
-from .onnx import _folded
+from ..model.fold import active_slice, folded_weight
+from ..model.graph import Graph, build_graph
+from ..model.space import SearchSpace, SubnetConfig
 
 __all__ = ["to_tflite", "save_tflite"]
 
@@ -184,7 +184,7 @@ def to_tflite(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np
             y = mean(n, x, False, [1, op.out_shape[2]])
             flat.add(op.output)
         elif op.kind == "se":
-            w1, b1, w2, b2 = (np.asarray(weights[r.name][tuple(slice(0, a) for a in r.active)], np.float64)
+            w1, b1, w2, b2 = (active_slice(weights, r)
                               for r in op.se)
             cin, red = w1.shape
             pooled = mean(f"{n}.pool", x, True, [1, 1, 1, cin])
@@ -202,7 +202,7 @@ def to_tflite(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np
             y = new(n, out)
             b.op(OP.MUL, [x, gate], [y], BO.MulOptions, s.MulOptionsT())
         else:
-            wgt, bias = _folded(op, weights, bn_prefix, eps)
+            wgt, bias = folded_weight(op, weights, bn_prefix, eps)
             if op.kind == "linear":
                 cout = op.out_shape[2]
                 shp = [1, cout]
@@ -248,5 +248,5 @@ def to_tflite(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np
 
 def save_tflite(data: bytes, path: str | os.PathLike) -> None:
     """Write a .tflite atomically (temp file in the same folder, then rename)."""
-    from ..poolfile import atomic_write_bytes
+    from ..io.atomic import atomic_write_bytes
     atomic_write_bytes(path, data)

@@ -31,10 +31,8 @@ broadcasts the state to the others.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -44,20 +42,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data import Dataset
-from ..graph import subnet_cost
-from ..poolfile import atomic_write_bytes
-from ..space import SearchSpace
+from ..io.data import Dataset
+from ..model.graph import subnet_cost
+from ..model.space import SearchSpace
 from . import distributed as distmod
 from .distributed import Dist
 from .samplers import Sampler, make_sampler
+from .checkpoint import read_checkpoint, write_checkpoint
 from .supernet import Supernet
 
-__all__ = ["TrainConfig", "Trainer", "CHECKPOINT", "STATE"]
-
-CHECKPOINT = "checkpoint.safetensors"
-OPTIMIZER = "optimizer.safetensors"
-STATE = "state.json"
+__all__ = ["TrainConfig", "Trainer"]
 
 
 @dataclass
@@ -93,19 +87,6 @@ class TrainConfig:
 
 METRICS = ("mflops", "latency")
 LATENCY_TABLE = "latency_table.json"
-
-
-def _save_tensors(path: str, tensors: dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save
-    atomic_write_bytes(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
-
-
-def _load_tensors(path: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-    return load_file(path)
-
-
-_TENSOR_FILE = re.compile(r"^(checkpoint|optimizer)(-e[0-9]+)?\.safetensors$")
 
 
 class Trainer:
@@ -176,7 +157,7 @@ class Trainer:
         the first time it is needed, so a resumed run and build-pool use the
         same one."""
         if self._latency is None:
-            from ..latency import LatencyTable
+            from .latency import LatencyTable
             table = None
             if self.dist.main:      # rank 0 measures (or reads) it; every rank then uses the same table
                 path = os.path.join(self.out_dir, LATENCY_TABLE)
@@ -346,28 +327,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self) -> None:
-        """Rank 0 writes this epoch's tensor files, then the JSON state that
-        names them (the commit point), then removes the previous epoch's."""
+        """Rank 0 writes the epoch's checkpoint (see ``checkpoint.py``)."""
         if not self.dist.main:
             return
-        os.makedirs(self.out_dir, exist_ok=True)
         tensors = self._state_tensors()
-        files = {"checkpoint": f"checkpoint-e{self.epoch}.safetensors",
-                 "optimizer": f"optimizer-e{self.epoch}.safetensors"}
-        _save_tensors(os.path.join(self.out_dir, files["checkpoint"]),
-                      {k: v for k, v in tensors if not k.startswith("m.")})
-        _save_tensors(os.path.join(self.out_dir, files["optimizer"]),
-                      {k[2:]: v for k, v in tensors if k.startswith("m.")})
         state = {"config": asdict(self.cfg), "epoch": self.epoch, "step": self.step, "history": self.history,
                  "sampler": self.sampler.state_dict(), "space": self.space.to_dict(), "format": 2,
-                 "files": files, "world_size": self.dist.world}
-        atomic_write_bytes(os.path.join(self.out_dir, STATE), json.dumps(state, indent=1).encode())
-        for f in os.listdir(self.out_dir):
-            if _TENSOR_FILE.match(f) and f not in files.values():
-                try:
-                    os.unlink(os.path.join(self.out_dir, f))
-                except OSError:
-                    pass
+                 "world_size": self.dist.world}
+        write_checkpoint(self.out_dir, self.epoch, {k: v for k, v in tensors if not k.startswith("m.")},
+                         {k[2:]: v for k, v in tensors if k.startswith("m.")}, state)
 
     def load(self) -> None:
         """Resume from the run directory: rank 0 reads and validates the
@@ -378,7 +346,8 @@ class Trainer:
         err = None
         if d.main:
             try:
-                state, tensors, opt = self._read_checkpoint()
+                state, tensors, opt = read_checkpoint(self.out_dir, {k: p.shape for k, p in self.net.params.items()},
+                                                      {k: b.shape for k, b in self.net.named_buffers()})
                 with torch.no_grad():
                     for k, p in self.net.params.items():
                         p.copy_(tensors[f"p.{k}"])
@@ -402,33 +371,3 @@ class Trainer:
         self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
         self.sampler.load_state_dict(state["sampler"])
         self.check_replicas()
-
-    def _read_checkpoint(self):
-        path = os.path.join(self.out_dir, STATE)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no checkpoint in {self.out_dir} ({STATE} missing)")
-        from ..poolfile import read_json_file
-        state = read_json_file(path, "training state", ValueError)
-        if not isinstance(state, dict) or not all(k in state for k in ("epoch", "step", "history", "sampler")):
-            raise ValueError(f"{path}: not a training state")
-        files = state.get("files") or {"checkpoint": "checkpoint.safetensors", "optimizer": "optimizer.safetensors"}
-        names = []
-        for role in ("checkpoint", "optimizer"):   # names from the file: plain names of our own pattern only
-            f = files.get(role) if isinstance(files, dict) else None
-            if not isinstance(f, str) or not _TENSOR_FILE.match(f) or not f.startswith(role):
-                raise ValueError(f"{path}: invalid {role} file name {f!r}")
-            names.append(os.path.join(self.out_dir, f))
-        tensors = _load_tensors(names[0])
-        for k, p in self.net.params.items():
-            t = tensors.get(f"p.{k}")
-            if t is None or t.shape != p.shape:
-                raise ValueError(f"{names[0]}: parameter {k} missing or of another shape")
-        for k, b in self.net.named_buffers():
-            t = tensors.get(f"b.{k}")
-            if t is None or t.shape != b.shape:
-                raise ValueError(f"{names[0]}: buffer {k} missing or of another shape")
-        opt = _load_tensors(names[1])
-        for k, v in opt.items():
-            if k not in self.net.params or v.shape != self.net.params[k].shape:
-                raise ValueError(f"{names[1]}: momentum {k} matches no parameter")
-        return state, tensors, opt

@@ -26,12 +26,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..data import load_dataset
-from ..graph import subnet_cost
-from ..poolfile import PoolFile, make_entry, read_json_file, write_pool
-from ..space import SearchSpace, SubnetConfig
+from ..io.data import load_dataset
+from ..model.graph import subnet_cost
+from ..io.poolfile import PoolFile, make_entry, write_pool
+from ..io.jsonio import read_json_file
+from ..model.space import SearchSpace, SubnetConfig
 from .distributed import Dist, all_reduce_sum, broadcast_json, broadcast_tensors
-from .loop import STATE, TrainConfig, Trainer
+from .checkpoint import STATE
+from .loop import TrainConfig, Trainer
 from .samplers import PSS
 
 __all__ = ["load_run", "build_pool", "bucket_edges"]

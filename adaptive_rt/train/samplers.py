@@ -14,8 +14,9 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from ..graph import subnet_cost
-from ..space import SearchSpace, SubnetConfig
+from ..model.graph import subnet_cost
+from ..model.space import SearchSpace, SubnetConfig
+from ..registry import Registry
 
 __all__ = ["Task", "Sampler", "SAMPLERS", "register_sampler", "make_sampler"]
 
@@ -26,21 +27,16 @@ class Task:
     kd: bool = False        # learn from the largest subnet's output instead of labels
 
 
-SAMPLERS: dict[str, type] = {}
+SAMPLERS: Registry[type["Sampler"]] = Registry("sampler")
 
 
 def register_sampler(name: str) -> Callable:
-    def deco(cls):
-        cls.name = name
-        SAMPLERS[name] = cls
-        return cls
-    return deco
+    """Class decorator: register a Sampler under ``name``."""
+    return SAMPLERS.register(name)
 
 
 def make_sampler(name: str, space: SearchSpace, seed: int = 0, **kw) -> "Sampler":
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; known: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[name](space, seed=seed, **kw)
+    return SAMPLERS.get(name)(space, seed=seed, **kw)
 
 
 class Sampler:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..space import SearchSpace, SubnetConfig
+from ..model.space import SearchSpace, SubnetConfig
 
 __all__ = ["GeneCodec", "nsga2_search"]
 

@@ -3,7 +3,7 @@
 It executes the same graph IR as the NumPy reference (``graph.build_graph``),
 op by op, on slices of its parameters, so a subnet's forward here equals
 ``reference.run`` on the packed weights. Parameters are kept in the native
-layout of DESIGN.md section 5 (``[Cin, Cout]`` for 1x1 convs, ``[k, k, C]``
+layout (``adaptive_rt.model.layout``: ``[Cin, Cout]`` for 1x1 convs, ``[k, k, C]``
 depthwise, ...), except that each depthwise block stores only its largest
 kernel plus OFA's learned kernel transforms: a smaller kernel is
 ``T_k @ centre_k(next larger kernel)`` per channel (T initialised to the
@@ -12,17 +12,18 @@ kernel variant computed once.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..graph import Graph, Op, build_graph, cached_graph, running_stat_specs, tensor_specs
-from ..space import SearchSpace, SubnetConfig
+from ..model.graph import Graph, Op, build_graph, cached_graph
+from ..model.layout import running_stat_specs, tensor_specs
+from ..model.space import SearchSpace, SubnetConfig
 
-__all__ = ["Supernet", "key"]
+__all__ = ["Supernet", "key", "activation", "run_graph", "run_op"]
 
 
 def key(name: str) -> str:
@@ -30,7 +31,7 @@ def key(name: str) -> str:
     return name.replace(".", "__")
 
 
-def _act(x: torch.Tensor, act: str) -> torch.Tensor:
+def activation(x: torch.Tensor, act: str) -> torch.Tensor:
     if act == "none":
         return x
     if act == "relu":
@@ -44,6 +45,61 @@ def _act(x: torch.Tensor, act: str) -> torch.Tensor:
     if act == "sigmoid":
         return torch.sigmoid(x)
     raise ValueError(f"unknown activation {act!r}")
+
+
+TensorFn = Callable[[str], torch.Tensor]                      # native name -> full tensor
+BatchNormFn = Callable[[torch.Tensor, Op], torch.Tensor]       # (NCHW y, op) -> normalised y
+
+
+def run_graph(g: Graph, x: torch.Tensor, tensor: TensorFn, batch_norm: BatchNormFn) -> torch.Tensor:
+    """Logits of graph ``g`` for the NHWC batch ``x``: the torch executor of
+    the graph IR, over any source of tensors (the supernet's parameters, or a
+    pool file's arrays in the torch backend) and any batch norm (training
+    statistics, running statistics, a pool entry's)."""
+    vals: list = [None] * len(g.shapes)
+    vals[0] = x.permute(0, 3, 1, 2)           # NHWC -> NCHW inside
+    for op in g.ops:
+        vals[op.output] = run_op(op, vals, tensor, batch_norm)
+    return vals[g.output].flatten(1)
+
+
+def _active(tensor: TensorFn, ref) -> torch.Tensor:
+    return tensor(ref.name)[tuple(slice(0, a) for a in ref.active)]
+
+
+def run_op(op: Op, vals: list, tensor: TensorFn, batch_norm: BatchNormFn) -> torch.Tensor:
+    """One op of the graph IR on NCHW tensors (``vals`` by value index)."""
+    x = vals[op.inputs[0]]
+    if op.kind == "resize":
+        return F.interpolate(x, size=op.out_shape[:2], mode="bilinear", align_corners=False, antialias=False)
+    if op.kind == "add":
+        return x + vals[op.inputs[1]]
+    if op.kind == "gap":
+        return x.mean(dim=(2, 3), keepdim=True)
+    if op.kind == "se":
+        w1, b1, w2, b2 = (_active(tensor, r) for r in op.se)
+        s = x.mean(dim=(2, 3))
+        gate = activation(F.relu(s @ w1 + b1) @ w2 + b2, op.gate)
+        return x * gate[:, :, None, None]
+    w = _active(tensor, op.weight)
+    if op.kind == "conv":
+        k, cin = op.kernel, op.in_shape[2]
+        wk = w.reshape(k, k, cin, -1).permute(3, 2, 0, 1)
+        y = F.conv2d(x, wk, stride=op.stride, padding=op.pad)
+    elif op.kind == "dwconv":
+        wk = w.permute(2, 0, 1).unsqueeze(1)
+        y = F.conv2d(x, wk, stride=op.stride, padding=op.pad, groups=wk.shape[0])
+    elif op.kind == "pwconv":
+        y = F.conv2d(x, w.t()[:, :, None, None])
+    elif op.kind == "linear":
+        y = (x.flatten(1) @ w)[:, :, None, None]
+    else:
+        raise ValueError(f"unknown op kind {op.kind!r}")
+    if op.bias is not None:
+        y = y + _active(tensor, op.bias)[None, :, None, None]
+    if op.bn is not None:
+        y = batch_norm(y, op)
+    return activation(y, op.act)
 
 
 class Supernet(nn.Module):
@@ -122,14 +178,7 @@ class Supernet(nn.Module):
     def forward(self, x: torch.Tensor, config: SubnetConfig, bn_stats: Mapping[str, torch.Tensor] | None = None,
                 graph: Graph | None = None) -> torch.Tensor:
         g = graph if graph is not None else cached_graph(self.space, config, tuple(x.shape[1:3]))
-        vals: list = [None] * len(g.shapes)
-        vals[0] = x.permute(0, 3, 1, 2)           # NHWC -> NCHW inside
-        for op in g.ops:
-            vals[op.output] = self._op(op, vals, bn_stats)
-        return vals[g.output].flatten(1)
-
-    def _w(self, ref) -> torch.Tensor:
-        return self.tensor(ref.name)[tuple(slice(0, a) for a in ref.active)]
+        return run_graph(g, x, self.tensor, lambda y, op: self._bn(y, op, bn_stats))
 
     def _bn(self, y: torch.Tensor, op: Op, bn_stats) -> torch.Tensor:
         bn = op.bn
@@ -174,39 +223,6 @@ class Supernet(nn.Module):
             run_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
             run_var.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp(min=1)), alpha=m)
         return out
-
-    def _op(self, op: Op, vals: list, bn_stats) -> torch.Tensor:
-        x = vals[op.inputs[0]]
-        if op.kind == "resize":
-            return F.interpolate(x, size=op.out_shape[:2], mode="bilinear", align_corners=False, antialias=False)
-        if op.kind == "add":
-            return x + vals[op.inputs[1]]
-        if op.kind == "gap":
-            return x.mean(dim=(2, 3), keepdim=True)
-        if op.kind == "se":
-            w1, b1, w2, b2 = (self._w(r) for r in op.se)
-            s = x.mean(dim=(2, 3))
-            gate = _act(F.relu(s @ w1 + b1) @ w2 + b2, op.gate)
-            return x * gate[:, :, None, None]
-        w = self._w(op.weight)
-        if op.kind == "conv":
-            k, cin = op.kernel, op.in_shape[2]
-            wk = w.reshape(k, k, cin, -1).permute(3, 2, 0, 1)
-            y = F.conv2d(x, wk, stride=op.stride, padding=op.pad)
-        elif op.kind == "dwconv":
-            wk = w.permute(2, 0, 1).unsqueeze(1)
-            y = F.conv2d(x, wk, stride=op.stride, padding=op.pad, groups=wk.shape[0])
-        elif op.kind == "pwconv":
-            y = F.conv2d(x, w.t()[:, :, None, None])
-        elif op.kind == "linear":
-            y = (x.flatten(1) @ w)[:, :, None, None]
-        else:
-            raise ValueError(f"unknown op kind {op.kind!r}")
-        if op.bias is not None:
-            y = y + self._w(op.bias)[None, :, None, None]
-        if op.bn is not None:
-            y = self._bn(y, op, bn_stats)
-        return _act(y, op.act)
 
     # ------------------------------------------------------------------ BN
     @torch.no_grad()

@@ -1,5 +1,8 @@
 // f32 kernels for avx2: impl.h instantiated with VecAVX2, a 6x(2 vectors) GEMM tile.
+// Compiled for AVX2+FMA by target attributes (isa_begin.h); used only where the CPU check finds both.
 #include "kernels.h"
+#define ART_TARGET "avx2,fma"
+#include "isa_begin.h"
 #include "vec_avx2.h"
 
 namespace art {
@@ -13,6 +16,7 @@ constexpr bool DW_SHARE_INPUTS = false;
 #include "impl.h"
 #undef ISA_NAME
 }  // namespace k_avx2
+#include "isa_end.h"
 
 const KernelTable* kernels_avx2() { return &k_avx2::table; }
 }  // namespace art

@@ -1,4 +1,4 @@
-// 8-lane AVX2 + FMA vector. Only included by files compiled with -mavx2 -mfma.
+// 8-lane AVX2 + FMA vector. Only included inside an isa_begin.h region for AVX2+FMA.
 #pragma once
 #include <immintrin.h>
 

@@ -1,4 +1,4 @@
-// 16-lane AVX-512F vector. Only included by files compiled with -mavx512f.
+// 16-lane AVX-512F vector. Only included inside an isa_begin.h region for AVX-512F.
 #pragma once
 #include <immintrin.h>
 

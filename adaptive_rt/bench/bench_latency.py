@@ -1,0 +1,120 @@
+"""Latency per pool entry: the native engine against ONNX Runtime and LiteRT
+(XNNPACK) on the same subnet (exported by adaptive_rt.export.onnx / .tflite),
+batch 1, 1 and 2 threads, interleaved in one process. Medians, p99 and the
+native/ORT and native/LiteRT ratios.
+
+    python -m adaptive_rt.bench.bench_latency --json PATH [--pool P] [--quick]
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from adaptive_rt.serve.backends import available_backends, make_backend
+from adaptive_rt.train.latency import LatencyTable
+from adaptive_rt.io.poolfile import load_pool
+
+from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
+
+
+def _litert_builtin(model: bytes, x: np.ndarray):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    it = Interpreter(model_content=model, num_threads=1,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    i = it.get_input_details()[0]["index"]
+
+    def run():
+        it.set_tensor(i, x)
+        it.invoke()
+    return run
+
+
+def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
+    pool = load_pool(path)
+    native = make_backend("native", pool, 2)
+    kinds = [("ort", "onnxruntime"), ("litert", "litert")] + ([("torch", "torch")] if "torch" in available_backends()
+                                                               else [])
+    peers = {(k, t): make_backend(b, pool, t) for k, b in kinds for t in (1, 2)}
+    for (k, t), be in peers.items():   # export each entry once per format
+        if hasattr(be, "_models"):
+            be._models = peers[(k, 1)]._models
+    rows = []
+    for e in pool.entries:
+        run = native.prepare(e.id)
+        x = np.random.default_rng(0).random((1,) + run.plan.input_shape, dtype=np.float32)
+        out = np.empty((1, run.plan.num_classes), np.float32)
+        for threads in (1, 2):
+            ort = peers[("ort", threads)].prepare(e.id)
+            lit = peers[("litert", threads)].prepare(e.id)
+            fns = {"native": lambda: native.engine.run(run.plan, x, threads=threads, out=out),
+                   "ort": lambda: ort(x, threads), "litert": lambda: lit(x, threads)}
+            if ("torch", threads) in peers:
+                fns["torch"] = (lambda tr: lambda: tr(x, threads))(peers[("torch", threads)].prepare(e.id))
+            if threads == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
+                fns["litert_builtin"] = _litert_builtin(peers[("litert", 1)].model(e.id), x)
+            budget = 1.5 if quick else 6.0
+            t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget)
+            row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
+                   "threads": threads, "samples": len(t["native"])}
+            for k, v in t.items():
+                row[f"{k}_ms_p50"] = pct(v, 50)
+                row[f"{k}_ms_p99"] = pct(v, 99)
+            row["native_over_ort"] = row["native_ms_p50"] / row["ort_ms_p50"]
+            row["native_over_litert"] = row["native_ms_p50"] / row["litert_ms_p50"]
+            if "torch_ms_p50" in row:
+                row["native_over_torch"] = row["native_ms_p50"] / row["torch_ms_p50"]
+            rows.append(row)
+            log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: native {row['native_ms_p50']:.3f} ms, "
+                f"ORT {row['ort_ms_p50']:.3f} ms, LiteRT {row['litert_ms_p50']:.3f} ms; native/ORT "
+                f"{row['native_over_ort']:.2f}, native/LiteRT {row['native_over_litert']:.2f}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(__doc__, argv)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    other = OtherCPU().start()
+    entries = []
+    with pools_for(a) as pools:
+        spaces = {}
+        for name, path in pools.items():
+            entries += bench_pool(name, path, a.quick, log)
+            spaces[name] = load_pool(path, verify_checksum=False).space
+    other_cores = other.stop()
+
+    def gm(rows, threads, peer="ort"):
+        return geomean(r[f"native_over_{peer}"] for r in rows if r["threads"] == threads)
+
+    by_pool = {p: {f"geomean_native_over_{peer}_t{t}": gm([r for r in entries if r["pool"] == p], t, peer)
+                   for peer in ("ort", "litert") for t in (1, 2)}
+               for p in dict.fromkeys(r["pool"] for r in entries)}
+    for p, space in spaces.items():   # the device latency table's error on subnets it did not fit
+        table = LatencyTable.measure(space, n=16 if a.quick else 40, repeats=7 if a.quick else 15)
+        by_pool[p]["latency_table_holdout_mape"] = table.holdout_mape
+        log(f"{p}: latency table held-out error {100 * table.holdout_mape:.1f}%")
+    from adaptive_rt.engine import default_isa
+    result = {
+        "entries": entries,
+        "geomean_native_over_ort_t1": gm(entries, 1),
+        "geomean_native_over_ort_t2": gm(entries, 2),
+        "geomean_native_over_litert_t1": gm(entries, 1, "litert"),
+        "geomean_native_over_litert_t2": gm(entries, 2, "litert"),
+        "geomean_native_over_torch_t1": gm(entries, 1, "torch") if any("native_over_torch" in r for r in entries)
+        else None,
+        "by_pool": by_pool,
+        "native_isa": default_isa(),
+        "other_processes_cpu_cores": other_cores,
+        "machine": machine(),
+    }
+    write_json(a.json, result)
+    log(f"geomean native/ORT: t1 {result['geomean_native_over_ort_t1']:.3f}, "
+        f"t2 {result['geomean_native_over_ort_t2']:.3f}; native/LiteRT: t1 "
+        f"{result['geomean_native_over_litert_t1']:.3f}, t2 {result['geomean_native_over_litert_t2']:.3f}; "
+        f"other processes used {other_cores:.2f} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""What every command shares: the command registry, the one-line usage
+error, and small argument and output helpers."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from ..registry import Registry
+
+__all__ = ["COMMANDS", "UsageError", "command", "arguments", "open_pool", "progress_bar", "int_list", "hw",
+           "need_torch", "print_entries"]
+
+#: name -> (configure-parser, run, help)
+COMMANDS: Registry[tuple] = Registry("command")
+
+
+class UsageError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def command(name: str, help: str):
+    def deco(fn):
+        COMMANDS.register(name, (fn.configure, fn, help))  # type: ignore[attr-defined]
+        return fn
+    return deco
+
+
+def arguments(configure: Callable[[argparse.ArgumentParser], None]):
+    def deco(fn):
+        fn.configure = configure
+        return fn
+    return deco
+
+
+def open_pool(path: str):
+    from ..io.poolfile import PoolFileError, load_pool
+    try:
+        return load_pool(path)
+    except PoolFileError as e:
+        raise UsageError(f"invalid pool file {e}") from None
+
+
+def progress_bar(total: int, desc: str):
+    """(bar, callback): a tqdm bar where tqdm is installed, else lines on stderr."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None, (lambda msg: print(msg, file=sys.stderr))
+    bar = tqdm(total=total, desc=desc, unit="run", leave=False)
+    return bar, (lambda msg: (bar.update(1), bar.set_postfix_str(msg)))
+
+
+def int_list(text: str, flag: str, hi: int) -> list[int]:
+    try:
+        vals = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} must be a comma-separated list of integers") from None
+    if not vals or min(vals) < 1 or max(vals) > hi:
+        raise UsageError(f"{flag} must list integers in 1..{hi}")
+    return vals
+
+
+def hw(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not H or HxW") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1 or max(parts) > 16384:
+        raise argparse.ArgumentTypeError(f"{text!r} is not H or HxW in 1..16384")
+    return parts[0], parts[1]
+
+
+def need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError("training needs torch: pip install -c constraints.txt 'adaptive-rt[train]'") from None
+
+
+def print_entries(pool) -> None:
+    """One line per entry of a freshly written pool: cost, predicted latency, accuracy, config."""
+    for e in pool.entries:
+        lat = f"  {e.latency_ms:.3f} ms (predicted)" if e.latency_ms is not None else ""
+        acc = (f"top-1 {100 * e.accuracy:.2f}% ({e.dataset}/{e.split})" if e.accuracy is not None
+               else "accuracy not measured")
+        print(f"  {e.id}: {e.mflops:7.2f} MFLOPs{lat}  {acc}  {e.config.id}")

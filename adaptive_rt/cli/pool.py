@@ -1,0 +1,100 @@
+"""Commands on pool files: inspect, export, make-random-pool."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import UsageError, arguments, command, hw, open_pool
+
+
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pool", help="pool file (.safetensors)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+@command("inspect", "validate a pool file and print its table")
+@arguments(_inspect_args)
+def cmd_inspect(a: argparse.Namespace) -> int:
+    pool = open_pool(a.pool)
+    if a.json:
+        print(json.dumps({"path": pool.path, "space": pool.space.to_dict(), "sha256": pool.sha256,
+                          "file_bytes": pool.file_bytes, "weight_bytes": pool.weight_bytes,
+                          "entries": [e.to_dict() for e in pool.entries]}, indent=2))
+        return 0
+    print(f"{pool.path}: valid pool file, space {pool.space.name}, {len(pool.entries)} entries, "
+          f"{pool.weight_bytes / 1e6:.2f} MB of weights, sha256 {pool.sha256[:16]}...")
+    for key, label in (("adaptive_rt.import", "imported"), ("adaptive_rt.note", "note")):
+        if key in pool.metadata:
+            print(f"{label}: {pool.metadata[key][:300]}")
+    lat = any(e.latency_ms is not None for e in pool.entries)
+    rows = [("id", "MFLOPs", "params", "peak act KB") + (("ms (pred.)",) if lat else ()) + ("accuracy", "config")]
+    for e in pool.entries:
+        acc = "-" if e.accuracy is None else f"{100 * e.accuracy:.2f}% ({e.dataset}/{e.split})"
+        ms = ((f"{e.latency_ms:.3f}" if e.latency_ms is not None else "-"),) if lat else ()
+        rows.append((e.id, f"{e.mflops:.2f}", f"{e.params:,}", f"{e.peak_activation_bytes / 1024:.1f}") + ms
+                    + (acc, e.config.id))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.rjust(w) if i in (1, 2, 3, 4) and not (i == 4 and not lat) else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
+    return 0
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pool", help="pool file (.safetensors)")
+    p.add_argument("--entry", required=True, help="pool entry id (see `adaptive-rt inspect`)")
+    p.add_argument("--format", choices=["onnx", "tflite"], default="onnx")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--input-size", type=hw, default=None, metavar="H[xW]",
+                   help="input image size (default: the space's input size)")
+
+
+
+
+@command("export", "export one pool entry as a standalone model")
+@arguments(_export_args)
+def cmd_export(a: argparse.Namespace) -> int:
+    pool = open_pool(a.pool)
+    try:
+        entry = pool.entry(a.entry)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    try:
+        if a.format == "tflite":
+            from ..export.tflite import save_tflite, to_tflite
+            save_tflite(to_tflite(pool.space, entry.config, pool.tensors, entry.bn, a.input_size), a.out)
+            print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), TFLite (float32, builtin ops)")
+            return 0
+        from ..export.onnx import save_onnx, to_onnx
+        model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size)
+        save_onnx(model, a.out)
+    except ImportError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
+    print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), ONNX opset {model.opset_import[0].version}")
+    return 0
+
+
+def _random_args(p: argparse.ArgumentParser) -> None:
+    from ..model.presets import list_spaces
+    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
+    p.add_argument("--entries", type=int, default=4, help="number of pool entries (spread over MFLOPs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+
+
+@command("make-random-pool", "write a pool file of random (untrained) weights, for testing a device")
+@arguments(_random_args)
+def cmd_random_pool(a: argparse.Namespace) -> int:
+    from ..io.poolfile import write_pool
+    from ..model.presets import get_space
+    from ..io.randompool import random_pool
+    if not 1 <= a.entries <= 1000:
+        raise UsageError("--entries must be in 1..1000")
+    space = get_space(a.space)
+    entries, tensors = random_pool(space, a.entries, a.seed)
+    pool = write_pool(a.out, space, entries, tensors,
+                      {"adaptive_rt.note": "random untrained weights (adaptive-rt make-random-pool)"})
+    print(f"wrote {a.out}: {len(pool.entries)} entries, {pool.file_bytes / 1e6:.2f} MB")
+    return 0

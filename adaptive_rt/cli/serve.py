@@ -1,0 +1,81 @@
+"""adaptive-rt serve: the inference daemon."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from .common import UsageError, arguments, command, open_pool
+
+
+def _default_socket() -> str:
+    run = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(run, "adaptive-rt.sock") if run else f"/tmp/adaptive-rt-{os.getuid()}.sock"
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    from ..daemon.base import Limits
+    d = Limits()
+    p.add_argument("--pool", required=True, help="pool file (.safetensors); SIGHUP reloads it")
+    p.add_argument("--socket", default=None,
+                   help="Unix socket path (default: $XDG_RUNTIME_DIR/adaptive-rt.sock, or /tmp/adaptive-rt-UID.sock)")
+    p.add_argument("--no-socket", action="store_true", help="HTTP only")
+    p.add_argument("--group-access", action="store_true", help="socket mode 0660 instead of 0600")
+    p.add_argument("--http", default=None, help="also serve HTTP on HOST:PORT (loopback only unless --allow-remote)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback HTTP address")
+    p.add_argument("--enable-admin", action="store_true", help="enable POST /v1/reload")
+    p.add_argument("--slo-ms", type=float, default=None, help="p95 latency target per request")
+    p.add_argument("--memory-cap", default=None, help="e.g. 64MB: entries needing more are never used")
+    p.add_argument("--policy", default="adaptive", help="adaptive, fixed-largest or fixed-smallest")
+    p.add_argument("--backend", default="native", help="native, onnxruntime or litert")
+    p.add_argument("--max-threads", type=int, default=None)
+    p.add_argument("--max-body", type=int, default=d.max_body, help=f"bytes (default {d.max_body})")
+    p.add_argument("--max-header", type=int, default=d.max_header, help=f"bytes (default {d.max_header})")
+    p.add_argument("--max-json-depth", type=int, default=d.max_json_depth)
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout_s, help="seconds")
+    p.add_argument("--body-timeout", type=float, default=d.body_timeout_s, help="seconds")
+    p.add_argument("--idle-timeout", type=float, default=d.idle_timeout_s, help="seconds")
+    p.add_argument("--max-concurrent", type=int, default=d.max_concurrent)
+    p.add_argument("--max-queue", type=int, default=d.max_queue)
+    p.add_argument("--drain", type=float, default=d.drain_s, help="seconds in-flight requests get on SIGTERM")
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
+
+
+@command("serve", "run the inference daemon (Unix socket, optional loopback HTTP)")
+@arguments(_serve_args)
+def cmd_serve(a: argparse.Namespace) -> int:
+    import asyncio
+    from ..daemon.base import Limits, Log
+    from ..daemon.service import Daemon
+    from ..serve.runtime import POLICIES
+    pool = open_pool(a.pool)   # a clear error for a bad file before anything listens; the daemon serves it
+    http = None
+    if a.http:
+        host, _, port = a.http.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise UsageError(f"--http {a.http!r} must be HOST:PORT")
+        http = (host.strip("[]"), int(port))
+    if a.no_socket and not http:
+        raise UsageError("--no-socket needs --http")
+    if a.policy.replace("_", "-") not in POLICIES:
+        raise UsageError(f"--policy must be one of {', '.join(POLICIES)}")
+    for name in ("max_body", "max_header", "max_json_depth", "max_concurrent"):
+        if getattr(a, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if a.max_queue < 0 or min(a.header_timeout, a.body_timeout, a.idle_timeout, a.drain) <= 0:
+        raise UsageError("--max-queue must be >= 0 and timeouts positive")
+    limits = Limits(a.max_body, a.max_header, a.max_json_depth, a.header_timeout, a.body_timeout, a.idle_timeout,
+                    a.max_concurrent, a.max_queue, a.drain)
+    from ..serve.backends import BACKENDS
+    if a.backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}")
+    kw = {"slo_ms": a.slo_ms, "memory_cap": a.memory_cap, "policy": a.policy, "backend": a.backend}
+    if a.max_threads:
+        kw["max_threads"] = a.max_threads
+    try:
+        d = Daemon(a.pool, None if a.no_socket else (a.socket or _default_socket()), http, a.allow_remote,
+                   0o660 if a.group_access else 0o600, a.enable_admin, limits, kw, Log(a.log_format, a.log_level),
+                   pool=pool)
+        return asyncio.run(d.run())
+    except (ValueError, OSError) as e:
+        raise UsageError(str(e)) from None

@@ -1,0 +1,210 @@
+"""Training commands: train, build-pool, import-ofa (torch; under torchrun too)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..train.driver import DriverError, join_group, run_distributed
+from .common import UsageError, arguments, command, need_torch, print_entries
+
+
+
+def _join(a: argparse.Namespace):
+    try:
+        return join_group(a)
+    except DriverError as e:
+        raise UsageError(str(e)) from None
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from ..model.presets import list_spaces
+    p.add_argument("--dataset", required=True, help="mnist5k, digits, or a PATH.npz with arrays x, y")
+    p.add_argument("--sampler", default="sandwich", help="uniform, rss, sandwich, ps or pss")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--out", required=True, help="run directory (checkpoints, state)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="continue from the checkpoint in --out when there is one, else start: the same command "
+                        "serves the first start and every restart (torchrun --max-restarts)")
+    p.add_argument("--labeled-fraction", type=float, default=1.0,
+                   help="fraction of the training split whose labels are used (semi-supervised below 1)")
+    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
+                   help="resource metric of the PSS buckets: MFLOPs, or ms on this device (a latency table "
+                        "measured once and kept in the run folder)")
+    p.add_argument("--bn", default="auto", choices=["auto", "sync", "local"],
+                   help="BN batch statistics: sync — over the whole global batch, exact (a run under torchrun "
+                        "then equals a one-process --bn sync run with the same --batch-size); local — per "
+                        "process, torch's fused kernel (faster, less communication); auto — sync under "
+                        "torchrun, local in one process")
+    _dist_args(p)
+
+
+def _dist_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: this process's GPU (LOCAL_RANK) when CUDA is present, else the CPU")
+    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="S",
+                   help="under torchrun: seconds a collective may wait for the other processes before this "
+                        "one gives up (a process that dies is noticed at once)")
+
+
+
+
+
+
+@command("train", "train a supernet with a subnet sampler (needs the train extra; runs under torchrun too)")
+@arguments(_train_args)
+def cmd_train(a: argparse.Namespace) -> int:
+    need_torch()
+    from ..io.data import DatasetError, load_dataset
+    from ..model.presets import get_space
+    from ..train.checkpoint import STATE
+    from ..train.loop import TrainConfig, Trainer
+    from ..train.samplers import SAMPLERS
+    if a.sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {a.sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
+    if not (0.0 < a.labeled_fraction <= 1.0):
+        raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
+    if a.epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    if a.resume and a.auto_resume:
+        raise UsageError("--resume and --auto-resume exclude each other")
+    d = _join(a)
+    err = None
+    resume = a.resume
+    if d.main:      # rank 0 alone writes the run directory and reads it on --resume
+        try:
+            os.makedirs(a.out, exist_ok=True)
+            probe = os.path.join(a.out, ".write-test")
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError as e:
+            err = f"cannot write to --out {a.out}: {e.strerror or e}"
+        if not err and a.resume and not os.path.isfile(os.path.join(a.out, STATE)):
+            err = f"--resume: no checkpoint in {a.out}"
+        if a.auto_resume:
+            resume = os.path.isfile(os.path.join(a.out, STATE))
+    from ..train.distributed import broadcast_json
+    head = broadcast_json({"error": err, "resume": resume}, d)      # rank 0's findings, on every rank
+    if head["error"]:
+        raise UsageError(head["error"])
+    resume = head["resume"]
+    try:
+        data = load_dataset(a.dataset, seed=a.seed)
+    except DatasetError as e:
+        raise UsageError(str(e)) from None
+    cfg = TrainConfig(space=a.space, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
+                      batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed,
+                      metric=a.metric, bn=a.bn)
+
+    def run() -> int:
+        try:
+            tr = Trainer(cfg, data, get_space(a.space), a.out, dist=d)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if resume:
+            try:
+                tr.load()
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            if d.main:
+                print(f"resuming {a.out} at epoch {tr.epoch}")
+        if d.main and d.enabled:
+            print(f"distributed: {d.world} processes ({d.backend}), global batch {cfg.batch_size} "
+                  f"(~{cfg.batch_size // d.world} per process), BN {tr.bn_mode}")
+        from tqdm import tqdm
+        while tr.epoch < cfg.epochs:
+            bar = tqdm(total=tr.steps_per_epoch, desc=f"epoch {tr.epoch + 1}/{cfg.epochs}", unit="step",
+                       leave=False, disable=not d.main)
+
+            def on_step(r, bar=bar):
+                bar.update(1)
+                bar.set_postfix_str(f"loss {r['loss']:.3f} {r['images_per_s']:.0f} img/s {r['subnets'][-1]}")
+            rec = tr.train_epoch(on_step)
+            bar.close()
+            tr.save()
+            if d.main:
+                print(f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f}, {rec['seconds']:.1f} s; "
+                      f"checkpoint saved", flush=True)
+        return 0
+    return run_distributed(d, "train", run, a.out)
+
+
+def _pool_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory written by adaptive-rt train")
+    p.add_argument("--buckets", type=int, default=6, help="number of resource buckets (pool entries)")
+    p.add_argument("--candidates", type=int, default=8, help="candidates evaluated per bucket")
+    p.add_argument("--metric", default=None, choices=["mflops", "latency"],
+                   help="resource metric of the buckets (default: the run's): MFLOPs, or ms predicted by this "
+                        "device's latency table")
+    p.add_argument("--search", default="auto", choices=["auto", "nsga2", "random"],
+                   help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
+    p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
+    p.add_argument("--seed", type=int, default=0)
+    _dist_args(p)
+
+
+@command("build-pool", "pick the best subnet per resource bucket of a trained run and write a pool file")
+@arguments(_pool_args)
+def cmd_build_pool(a: argparse.Namespace) -> int:
+    need_torch()
+    from ..train.pool import build_pool
+    if not 1 <= a.buckets <= 256:
+        raise UsageError("--buckets must be in 1..256")
+    d = _join(a)
+    from tqdm import tqdm
+    bar = tqdm(total=None, desc="build-pool", unit="eval", leave=False, disable=not d.main)
+
+    def progress(msg: str) -> None:
+        bar.update(1)
+        bar.set_postfix_str(msg[:60])
+
+    def run() -> int:
+        try:
+            pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress if d.main else None,
+                              seed=a.seed, search=a.search, dist=d)
+        except (FileNotFoundError, ValueError) as e:      # no run there, or a checkpoint that fails validation
+            raise UsageError(str(e)) from None
+        bar.close()
+        if pool is not None:
+            print(f"wrote {a.out}: {len(pool.entries)} entries" + (f" ({d.world} processes)" if d.enabled else ""))
+            print_entries(pool)
+        return 0
+    return run_distributed(d, "build-pool", run)
+
+
+def _ofa_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="OFA MobileNetV3 state dict (.pth; read with torch.load(weights_only=True))")
+    p.add_argument("--width", type=float, default=1.0, help="the supernet's width multiplier: 1.0 or 1.2")
+    p.add_argument("--buckets", type=int, default=6, help="pool entries, spread over MFLOPs (default 6)")
+    p.add_argument("--data", default=None,
+                   help="PATH.npz of preprocessed NHWC images (x, y): recalibrate BN per entry and measure top-1")
+    p.add_argument("--calib-batches", type=int, default=16, help="batches of 64 for BN recalibration")
+    p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
+                   help="spread the entries over MFLOPs or over this device's measured latency")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
+
+
+@command("import-ofa", "turn a Once-for-All MobileNetV3 checkpoint into a pool file (needs torch)")
+@arguments(_ofa_args)
+def cmd_import_ofa(a: argparse.Namespace) -> int:
+    need_torch()
+    from ..io.data import DatasetError
+    from ..train.ofa import OfaImportError, import_ofa
+    if not 1 <= a.buckets <= 256 or a.calib_batches < 1:
+        raise UsageError("--buckets must be in 1..256 and --calib-batches at least 1")
+    try:
+        pool = import_ofa(a.checkpoint, a.width, a.out, a.buckets, a.seed, a.data, a.calib_batches,
+                          metric=a.metric, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except (OfaImportError, DatasetError) as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
+    print(f"wrote {a.out}: {len(pool.entries)} entries of {pool.space.name}")
+    print_entries(pool)
+    return 0

@@ -1,0 +1,104 @@
+"""What every daemon transport shares: limits, the event log, timed reads and writes."""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import sys
+import time
+from dataclasses import dataclass
+
+__all__ = ["Limits", "Log", "is_loopback", "timed", "send", "linger"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body: int = 16 << 20          # bytes of a request body / frame payload (after decompression too)
+    max_header: int = 64 << 10        # bytes of HTTP headers / a frame's JSON header
+    max_json_depth: int = 8
+    header_timeout_s: float = 5.0     # to receive a request's head once it has started
+    body_timeout_s: float = 10.0      # to receive its body
+    idle_timeout_s: float = 60.0      # a kept-alive connection with no request
+    max_concurrent: int = 4           # inferences at once
+    max_queue: int = 64               # inferences waiting for a slot
+    drain_s: float = 10.0             # SIGTERM: time in-flight requests get to finish
+    inline_ms: float = 0.5            # inferences expected to take less run on the event loop itself
+
+
+class Log:
+    """One line per event on stderr: ``time event key=value ...`` or JSON."""
+
+    LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+
+    def __init__(self, fmt: str = "text", level: str = "info", stream=None):
+        self.json = fmt == "json"
+        self.level = self.LEVELS[level]
+        self.stream = stream or sys.stderr
+
+    def __call__(self, event: str, level: str = "info", **kw) -> None:
+        if self.LEVELS[level] < self.level:
+            return
+        t = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        if self.json:
+            line = json.dumps({"time": t, "level": level, "event": event, **kw}, default=str)
+        else:
+            line = f"{t} {level} {event}" + "".join(f" {k}={json.dumps(v, default=str)}" for k, v in kw.items())
+        try:
+            print(line, file=self.stream, flush=True)
+        except (OSError, ValueError):
+            pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+
+if sys.version_info >= (3, 11):
+    async def timed(aw, timeout: float):
+        """``await aw`` with a timeout (asyncio.timeout: a timer, no extra task)."""
+        async with asyncio.timeout(timeout):
+            return await aw
+else:  # pragma: no cover - Python 3.10
+    async def timed(aw, timeout: float):
+        return await asyncio.wait_for(aw, timeout)
+
+
+
+
+async def send(writer: asyncio.StreamWriter, data: bytes, timeout: float) -> None:
+    """Write ``data`` and wait (at most ``timeout`` s) until the peer has taken it."""
+    writer.write(data)
+    await timed(writer.drain(), timeout)
+
+
+async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limit: int, timeout: float) -> None:
+    """A lingering close, after answering a request whose body was not read
+    (too large, malformed): stop writing, then discard what the peer still
+    sends — at most ``limit`` bytes for at most ``timeout`` s — so that the
+    close does not reset the connection before the peer has read the answer."""
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        left = limit
+        async with asyncio.timeout(timeout) if sys.version_info >= (3, 11) else _noop():
+            while left > 0:
+                chunk = await reader.read(min(1 << 16, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError):
+        pass
+
+
+class _noop:  # pragma: no cover - Python 3.10: linger bounded by size only
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False

@@ -1,0 +1,227 @@
+"""The HTTP transport (loopback by default): request parsing within the
+daemon's limits, and the routes — ``POST /v1/infer`` (npy or JSON),
+``GET /v1/status``, ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus) and,
+with ``--enable-admin``, ``POST /v1/reload``, ``/v1/pin``, ``/v1/unpin``."""
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..io.jsonio import strict_json
+from .base import linger, send, timed
+from .protocol import ProtocolError, array_from_json, array_from_npy, npy_bytes
+
+if TYPE_CHECKING:
+    from .service import Daemon
+
+__all__ = ["HttpTransport", "Refused", "STATUS"]
+
+STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "unavailable": 503, "internal": 500}
+KIND = {408: "timeout", 413: "too_large", 404: "not_found"}     # HTTP refusals; any other 4xx/5xx: bad_request
+REASON = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+          409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
+          431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+          503: "Service Unavailable"}
+
+
+class Refused(Exception):
+    """An HTTP-level refusal (status, message, close the connection?)."""
+
+    def __init__(self, status: int, message: str, close: bool = False):
+        super().__init__(message)
+        self.status, self.close = status, close
+
+
+
+class HttpTransport:
+    """``asyncio.start_server(HttpTransport(daemon), host, port)``."""
+
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.daemon.conns.add(writer)
+        lim = self.daemon.limits
+        try:
+            while True:
+                try:   # idle until a request starts
+                    head = await timed(reader.readexactly(1), lim.idle_timeout_s)
+                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                    return
+                try:
+                    head += await timed(reader.readuntil(b"\r\n\r\n"), lim.header_timeout_s)
+                except asyncio.TimeoutError:
+                    self.daemon.refuse("http", "timeout", "request head not received in time")
+                    await self.reply(writer, 408, {"error": "timeout", "message":
+                                                         "request head not received in time"}, close=True)
+                    return
+                except asyncio.LimitOverrunError:
+                    self.daemon.refuse("http", "too_large", "request head over the limit")
+                    await self.reply(writer, 431, {"error": "too_large", "message":
+                                                         f"request head over {lim.max_header} bytes"}, close=True)
+                    return
+                except asyncio.IncompleteReadError as e:
+                    if e.partial.strip():
+                        self.daemon.refuse("http", "bad_request", "connection closed mid-head")
+                    return
+                except ConnectionError:
+                    return
+                except ValueError:   # the stream's own limit
+                    self.daemon.refuse("http", "too_large", "request head over the limit")
+                    await self.reply(writer, 431, {"error": "too_large"}, close=True)
+                    return
+                try:
+                    keep = await self.request(head, reader, writer)
+                except Refused as r:
+                    kind = KIND.get(r.status, "bad_request")
+                    if r.status != 404:
+                        self.daemon.refuse("http", kind, str(r))
+                    else:
+                        self.daemon.metrics.request("http", "not_found")
+                    await self.reply(writer, r.status, {"error": kind, "message": str(r)}, close=r.close)
+                    keep = not r.close
+                    if r.close:
+                        await linger(reader, writer, lim.max_body, lim.body_timeout_s)
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
+            self.daemon.conns.discard(writer)
+            writer.close()
+
+    async def reply(self, writer, status: int, body, content_type: str = "application/json",
+                          headers: dict | None = None, close: bool = False) -> None:
+        if not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body, default=str).encode()
+        lines = [f"HTTP/1.1 {status} {REASON.get(status, 'Status')}", f"Content-Type: {content_type}",
+                 f"Content-Length: {len(body)}", "Connection: close" if close else "Connection: keep-alive"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        await send(writer, ("\r\n".join(lines) + "\r\n\r\n").encode("latin1") + bytes(body), self.daemon.limits.body_timeout_s)
+
+    async def request(self, head: bytes, reader, writer) -> bool:
+        lim = self.daemon.limits
+        try:
+            text = head.decode("latin1")
+        except UnicodeDecodeError:   # pragma: no cover - latin1 decodes anything
+            raise Refused(400, "request head is not text", True)
+        lines = text.split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise Refused(400, "malformed request line", True)
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for ln in lines[1:]:
+            if not ln:
+                continue
+            if ":" not in ln or ln[0] in " \t":
+                raise Refused(400, "malformed header line", True)
+            k, v = ln.split(":", 1)
+            k = k.strip().lower()
+            if k in headers and k in ("content-length", "transfer-encoding", "content-type"):
+                raise Refused(400, f"duplicate {k} header", True)
+            headers[k] = v.strip()
+        keep = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+        if "transfer-encoding" in headers:
+            raise Refused(501, "transfer-encoding is not supported: send Content-Length", True)
+        body = b""
+        if "content-length" in headers:
+            cl = headers["content-length"]
+            if not cl.isdigit() or len(cl) > 12:
+                raise Refused(400, "invalid Content-Length", True)
+            n = int(cl)
+            if n > lim.max_body:
+                raise Refused(413, f"body of {n} bytes is over the limit of {lim.max_body}", True)
+            try:
+                body = await timed(reader.readexactly(n), lim.body_timeout_s) if n else b""
+            except asyncio.TimeoutError:
+                raise Refused(408, "body not received in time", True) from None
+            except asyncio.IncompleteReadError:
+                raise Refused(400, "connection closed mid-body", True) from None
+        elif method == "POST":
+            raise Refused(411, "POST needs Content-Length", True)
+        enc = headers.get("content-encoding", "identity").lower()
+        if enc in ("gzip", "deflate"):
+            body = self.inflate(body, enc)
+        elif enc != "identity":
+            raise Refused(415, f"content-encoding {enc!r} is not supported (gzip, deflate)")
+        path = target.split("?", 1)[0]
+        routes = {"/v1/infer": "POST", "/v1/status": "GET", "/healthz": "GET", "/readyz": "GET",
+                  "/metrics": "GET", "/v1/reload": "POST", "/v1/pin": "POST", "/v1/unpin": "POST"}
+        admin = ("/v1/reload", "/v1/pin", "/v1/unpin")
+        if path not in routes or (path in admin and not self.daemon.enable_admin):
+            raise Refused(404, f"no route {path[:100]!r}")
+        if method != routes[path]:
+            raise Refused(405, f"{path} takes {routes[path]}")
+        if path == "/v1/infer":
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            try:
+                if ctype == "application/x-npy":
+                    x = array_from_npy(body)
+                elif ctype == "application/json":
+                    x = array_from_json(body, lim.max_json_depth)
+                else:
+                    raise Refused(415, "send application/x-npy or application/json")
+                y, entry, ms = await self.daemon.infer(x)
+            except ProtocolError as e:
+                self.daemon.refuse("http", e.kind, str(e))
+                await self.reply(writer, STATUS.get(e.kind, 400), {"error": e.kind, "message": str(e)},
+                                       close=not keep)
+                return keep
+            self.daemon.metrics.request("http", "ok")
+            if "application/x-npy" in headers.get("accept", ""):
+                await self.reply(writer, 200, npy_bytes(np.asarray(y, np.float32)), "application/x-npy",
+                                       {"X-Entry": entry, "X-Latency-Ms": f"{ms:.4f}"}, close=not keep)
+            else:
+                await self.reply(writer, 200, {"entry": entry, "latency_ms": ms, "outputs": y.tolist()},
+                                       close=not keep)
+        elif path == "/v1/status":
+            self.daemon.metrics.request("http", "ok")
+            await self.reply(writer, 200, self.daemon.status(), close=not keep)
+        elif path == "/healthz":
+            self.daemon.metrics.request("http", "ok")
+            await self.reply(writer, 200, b"ok\n", "text/plain", close=not keep)
+        elif path == "/readyz":
+            ready = self.daemon.rt is not None and not self.daemon.draining
+            self.daemon.metrics.request("http", "ok" if ready else "unavailable")
+            await self.reply(writer, 200 if ready else 503, b"ready\n" if ready else b"not ready\n",
+                                   "text/plain", close=not keep)
+        elif path == "/metrics":
+            self.daemon.metrics.request("http", "ok")
+            await self.reply(writer, 200, self.daemon.render_metrics().encode(), "text/plain; version=0.0.4",
+                                   close=not keep)
+        elif path in ("/v1/pin", "/v1/unpin"):
+            rt = self.daemon.rt
+            try:
+                if path == "/v1/pin":
+                    d = strict_json(body.decode("utf-8", "replace"), "pin body", lim.max_json_depth, ProtocolError)
+                    if not isinstance(d, dict) or not isinstance(d.get("entry"), str):
+                        raise ProtocolError('pin body must be {"entry": ID} (optionally "threads": N)')
+                    rt.pin(d["entry"], d.get("threads"))
+                else:
+                    rt.unpin()
+            except (ProtocolError, ValueError) as e:
+                raise Refused(400, str(e)) from None
+            self.daemon.metrics.request("http", "ok")
+            await self.reply(writer, 200, {"ok": True, "active": rt.active, "pinned": rt.pinned},
+                                   close=not keep)
+        elif path == "/v1/reload":
+            ok, what = await self.daemon.reload()
+            self.daemon.metrics.request("http", "ok" if ok else "reload_failed")
+            await self.reply(writer, 200 if ok else 409, {"ok": ok, ("sha256" if ok else "error"): what},
+                                   close=not keep)
+        return keep
+
+    def inflate(self, body: bytes, enc: str) -> bytes:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS if enc == "gzip" else zlib.MAX_WBITS)
+        try:
+            out = d.decompress(body, self.daemon.limits.max_body + 1)
+        except zlib.error as e:
+            raise Refused(400, f"body is not valid {enc}: {e}") from None
+        if len(out) > self.daemon.limits.max_body or d.unconsumed_tail:
+            raise Refused(413, f"decompressed body is over the limit of {self.daemon.limits.max_body} bytes")
+        return out

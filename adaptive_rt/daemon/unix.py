@@ -1,0 +1,83 @@
+"""The Unix-socket transport: length-prefixed frames of a JSON header and a
+raw tensor payload (``protocol.py``), one connection handler per client."""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .base import linger, send, timed
+from .protocol import FRAME, ProtocolError, pack_frame, parse_frame_prefix, parse_header, tensor_from_payload
+
+if TYPE_CHECKING:
+    from .service import Daemon
+
+__all__ = ["UnixTransport"]
+
+
+class UnixTransport:
+    """``asyncio.start_unix_server(UnixTransport(daemon), path)``."""
+
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.daemon.conns.add(writer)
+        lim = self.daemon.limits
+        try:
+            while True:
+                try:   # idle until a frame starts, then the header timeout for the rest of its prefix
+                    prefix = await timed(reader.readexactly(1), lim.idle_timeout_s)
+                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                    return
+                try:
+                    prefix += await timed(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
+                    h, p = parse_frame_prefix(prefix, lim.max_header, lim.max_body)
+                    raw = await timed(reader.readexactly(h), lim.header_timeout_s)
+                    payload = await timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
+                except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ProtocolError) as e:
+                    # the stream cannot be resynchronised: answer and close
+                    kind, msg = ((e.kind, str(e)) if isinstance(e, ProtocolError) else
+                                 ("timeout", "frame not received in time") if isinstance(e, asyncio.TimeoutError)
+                                 else ("bad_request", "truncated frame"))
+                    self.daemon.refuse("unix", kind, msg)
+                    await send(writer, pack_frame({"ok": False, "error": kind, "message": msg}), lim.body_timeout_s)
+                    await linger(reader, writer, lim.max_body, lim.body_timeout_s)
+                    return
+                await send(writer, await self.request(raw, payload), lim.body_timeout_s)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
+            self.daemon.conns.discard(writer)
+            writer.close()
+
+    async def request(self, raw: bytes, payload: bytes) -> bytes:
+        rid = None
+        try:
+            header = parse_header(raw, self.daemon.limits.max_json_depth)
+            rid = header.get("id")
+            if rid is not None and not isinstance(rid, (int, str)):
+                rid = None
+            op = header.get("op")
+            if op == "infer":
+                x = tensor_from_payload(header, payload)
+                y, entry, ms = await self.daemon.infer(x)
+                y = np.ascontiguousarray(y, "<f4")
+                self.daemon.metrics.request("unix", "ok")
+                return pack_frame({"ok": True, "id": rid, "entry": entry, "dtype": "float32",
+                                   "shape": list(y.shape), "latency_ms": ms}, y.tobytes())
+            if op == "status":
+                self.daemon.metrics.request("unix", "ok")
+                return pack_frame({"ok": True, "id": rid, "status": self.daemon.status()})
+            if op == "ping":
+                self.daemon.metrics.request("unix", "ok")
+                return pack_frame({"ok": True, "id": rid})
+            raise ProtocolError(f"unknown op {op!r}; use infer, status or ping")
+        except ProtocolError as e:
+            self.daemon.refuse("unix", e.kind, str(e))
+            return pack_frame({"ok": False, "id": rid, "error": e.kind, "message": str(e)})
+        except Exception as e:   # pragma: no cover - a bug, not the client's fault: keep serving
+            self.daemon.refuse("unix", "internal", repr(e))
+            self.daemon.log("internal_error", level="error", error=repr(e))
+            return pack_frame({"ok": False, "id": rid, "error": "internal", "message": "internal error"})

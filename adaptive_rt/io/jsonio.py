@@ -1,0 +1,66 @@
+"""Strict, bounded JSON: every JSON document the package reads from a file
+or a peer (pool headers, device profiles, latency tables, traces, daemon
+requests) goes through :func:`strict_json`: duplicate keys, NaN/Infinity and
+deep nesting are refused before anything is built from the text."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+__all__ = ["MAX_JSON_DEPTH", "strict_json", "read_json_file", "json_depth"]
+
+MAX_JSON_DEPTH = 16              # our documents nest 4 deep
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """Nesting depth of a JSON text, found without recursion."""
+    br = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode()
+    if not br:
+        return 0
+    b = np.frombuffer(br, np.uint8)
+    step = np.where((b == ord("[")) | (b == ord("{")), 1, -1)
+    return int(np.cumsum(step).max())
+
+
+def _no_duplicates(pairs: list) -> dict:
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"duplicate key {k[:80]!r}")
+        d[k] = v
+    return d
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def strict_json(text: str, what: str, max_depth: int = MAX_JSON_DEPTH, error: type = ValueError) -> object:
+    """Parse JSON, rejecting duplicate keys, NaN/Infinity and nesting deeper
+    than ``max_depth`` (checked before parsing, without recursion); raises
+    ``error`` naming ``what``."""
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise error(f"{what}: JSON nests {depth} levels deep, limit {max_depth}")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise error(f"{what}: invalid JSON: {e}") from None
+
+
+def read_json_file(path: str, what: str, error: type, limit: int = 16 << 20) -> object:
+    """A small JSON file read with :func:`strict_json` (at most ``limit``
+    bytes); any failure raises ``error`` naming ``path`` and ``what``."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(limit).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read {what}: {e}") from None
+    try:
+        return strict_json(text, what)
+    except ValueError as e:
+        raise error(f"{path}: {e}") from None

@@ -1,0 +1,445 @@
+"""The pool file: one ``.safetensors`` file with the supernet's weights in the
+native layout, per-entry BN statistics, the search space and the pool table.
+
+Layout (the safetensors format): an 8-byte little-endian header length ``N``,
+``N`` bytes of UTF-8 JSON (tensor name -> dtype, shape, data offsets, plus
+``__metadata__``), then the raw little-endian tensor data. ``__metadata__``:
+
+- ``adaptive_rt.schema``: ``"1"``
+- ``adaptive_rt.space``: the :class:`SearchSpace` as JSON
+- ``adaptive_rt.pool``: JSON list of entries (see :class:`PoolEntry`)
+- ``adaptive_rt.sha256``: hex SHA-256 of the data section
+
+Loading maps the file (``numpy.memmap``) and hands out read-only views: the
+weights are never copied. Everything is validated before anything is used,
+and every problem raises :class:`PoolFileError` naming the tensor or field.
+No size read from the file is allocated before it has been checked against
+the file's real size and fixed limits. Writes are atomic: a temporary file in
+the same folder, fsync, validate, rename.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import IO, Mapping, Sequence
+
+import numpy as np
+
+from ..model.graph import Graph, build_graph, cached_graph
+from ..model.layout import bn_stat_specs, running_stat_specs, tensor_specs
+from ..model.space import ConfigError, SearchSpace, SpaceError, SubnetConfig
+from .atomic import atomic_writer
+from .jsonio import strict_json
+
+__all__ = ["SCHEMA_VERSION", "PoolFileError", "PoolEntry", "PoolFile", "make_entry", "load_pool", "write_pool"]
+
+SCHEMA_VERSION = "1"
+MAX_HEADER_BYTES = 16 << 20      # the JSON header; real pools need well under 1 MiB
+MAX_TENSORS = 200_000
+HEADER_ALIGN = 64                # data section starts 64-byte aligned in our files
+_HASH_CHUNK = 8 << 20
+
+_DTYPES: dict[str, tuple[int, str | None]] = {
+    # safetensors dtype -> (item size, numpy dtype or None where numpy has none)
+    "F64": (8, "<f8"), "F32": (4, "<f4"), "F16": (2, "<f2"), "BF16": (2, None),
+    "I64": (8, "<i8"), "I32": (4, "<i4"), "I16": (2, "<i2"), "I8": (1, "i1"),
+    "U64": (8, "<u8"), "U32": (4, "<u4"), "U16": (2, "<u2"), "U8": (1, "u1"),
+    "BOOL": (1, "?"), "F8_E4M3": (1, None), "F8_E5M2": (1, None),
+}
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.\-/]{0,128}")
+
+
+class PoolFileError(ValueError):
+    """A pool file is invalid. The message names the tensor or field."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None):
+        self.path = None if path is None else os.fspath(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+# ----------------------------------------------------------------------------- entries
+@dataclass(frozen=True)
+class PoolEntry:
+    """One row of the pool table: a subnet and what it costs and scores.
+
+    ``bn`` is the prefix of the entry's BN statistic tensors
+    (``<bn><layer>.mean`` / ``.var``, each ``[C]`` for the entry's active
+    width ``C``); ``""`` means the supernet's own full-width statistics.
+    ``accuracy`` is top-1 on ``dataset``'s ``split`` (None if not measured).
+    """
+
+    id: str
+    config: SubnetConfig
+    mflops: float
+    params: int
+    peak_activation_bytes: int
+    bn: str
+    accuracy: float | None = None
+    dataset: str | None = None
+    split: str = "test"
+    latency_ms: float | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {"id": self.id, "config": self.config.to_dict(), "mflops": self.mflops,
+                   "params": self.params, "peak_activation_bytes": self.peak_activation_bytes,
+                   "bn": self.bn, "accuracy": None}
+        if self.accuracy is not None:
+            d["accuracy"] = {"top1": self.accuracy, "dataset": self.dataset, "split": self.split}
+        if self.latency_ms is not None:
+            d["latency_ms"] = self.latency_ms
+        return d
+
+    @classmethod
+    def from_dict(cls, d: object, where: str) -> "PoolEntry":
+        if not isinstance(d, dict):
+            raise PoolFileError(f"{where} must be an object")
+        req = {"id", "config", "mflops", "params", "peak_activation_bytes", "bn", "accuracy"}
+        missing = req - d.keys()
+        if missing:
+            raise PoolFileError(f"{where}: missing field {sorted(missing)[0]!r}")
+        unknown = d.keys() - req - {"latency_ms"}
+        if unknown:
+            raise PoolFileError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        eid = d["id"]
+        if not isinstance(eid, str) or not _ID_RE.fullmatch(eid):
+            raise PoolFileError(f"{where}.id={str(eid)[:80]!r} must be 1-64 characters of [A-Za-z0-9_.-]")
+        where = f"entry {eid!r}"
+        try:
+            config = SubnetConfig.from_dict(d["config"])
+        except ConfigError as e:
+            raise PoolFileError(f"{where}.config: {e}") from None
+        if not _finite(d["mflops"]) or d["mflops"] < 0:
+            raise PoolFileError(f"{where}.mflops={d['mflops']!r} must be a non-negative number")
+        for f in ("params", "peak_activation_bytes"):
+            if not _int(d[f]) or d[f] < 0:
+                raise PoolFileError(f"{where}.{f}={d[f]!r} must be a non-negative integer")
+        if not isinstance(d["bn"], str) or not _PREFIX_RE.fullmatch(d["bn"]):
+            raise PoolFileError(f"{where}.bn={str(d['bn'])[:80]!r} must be a tensor-name prefix of [A-Za-z0-9_.-/]")
+        acc, dataset, split = None, None, "test"
+        a = d["accuracy"]
+        if a is not None:
+            if not isinstance(a, dict) or set(a) != {"top1", "dataset", "split"}:
+                raise PoolFileError(f"{where}.accuracy must be null or {{top1, dataset, split}}")
+            if not _finite(a["top1"]) or not (0.0 <= a["top1"] <= 1.0):
+                raise PoolFileError(f"{where}.accuracy.top1={a['top1']!r} must be a number in [0, 1]")
+            if not isinstance(a["dataset"], str) or not isinstance(a["split"], str):
+                raise PoolFileError(f"{where}.accuracy.dataset and .split must be strings")
+            acc, dataset, split = float(a["top1"]), a["dataset"], a["split"]
+        lat = d.get("latency_ms")
+        if lat is not None and (not _finite(lat) or lat < 0):
+            raise PoolFileError(f"{where}.latency_ms={lat!r} must be a non-negative number")
+        return cls(eid, config, float(d["mflops"]), d["params"], d["peak_activation_bytes"],
+                   d["bn"], acc, dataset, split, None if lat is None else float(lat))
+
+
+def make_entry(space: SearchSpace, config: SubnetConfig, id: str, bn: str,
+               accuracy: float | None = None, dataset: str | None = None,
+               split: str = "test", latency_ms: float | None = None) -> PoolEntry:
+    """A pool entry for ``config`` with its cost computed by the graph's cost model."""
+    cost = build_graph(space, config).cost()
+    return PoolEntry(id, config, cost.mflops, cost.params, cost.peak_activation_bytes, bn,
+                     accuracy, dataset, split, latency_ms)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# ----------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class _TensorInfo:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+def _read_header(f: IO[bytes], file_size: int) -> tuple[dict, dict[str, _TensorInfo], int]:
+    """Parse and structurally validate the safetensors header.
+    Returns (metadata, tensors, data_start)."""
+    if file_size < 8:
+        raise PoolFileError(f"file is truncated: {file_size} bytes, a safetensors file has at least 8")
+    (n,) = struct.unpack("<Q", f.read(8))
+    if n > MAX_HEADER_BYTES:
+        raise PoolFileError(f"header length {n} is over the limit of {MAX_HEADER_BYTES} bytes")
+    if 8 + n > file_size:
+        raise PoolFileError(f"file is truncated: header length {n} runs past the end of the {file_size}-byte file")
+    raw = f.read(n)
+    if len(raw) != n:
+        raise PoolFileError("file is truncated while reading the header")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PoolFileError(f"header is not valid UTF-8 (byte {e.start})") from None
+    if not text.startswith("{"):
+        raise PoolFileError("header is not a JSON object")
+    header = strict_json(text, "header", error=PoolFileError)
+    if not isinstance(header, dict):
+        raise PoolFileError("header is not a JSON object")
+    meta = header.pop("__metadata__", None)
+    if not isinstance(meta, dict):
+        raise PoolFileError("header has no __metadata__ object (not an adaptive_rt pool file)")
+    for k, v in meta.items():
+        if not isinstance(v, str):
+            raise PoolFileError(f"__metadata__[{k[:80]!r}] must be a string")
+    if len(header) > MAX_TENSORS:
+        raise PoolFileError(f"header lists {len(header)} tensors, limit {MAX_TENSORS}")
+    data_start = 8 + n
+    data_len = file_size - data_start
+    tensors: dict[str, _TensorInfo] = {}
+    for name, info in header.items():
+        tensors[name] = _tensor_info(name, info, data_len)
+    _check_coverage(tensors, data_len)
+    return meta, tensors, data_start
+
+
+def _tensor_info(name: str, info: object, data_len: int) -> _TensorInfo:
+    where = f"tensor {name[:120]!r}"
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise PoolFileError(f"{where}: entry must be an object with dtype, shape, data_offsets")
+    dtype, shape, offs = info["dtype"], info["shape"], info["data_offsets"]
+    if dtype not in _DTYPES:
+        raise PoolFileError(f"{where}: unknown dtype {str(dtype)[:40]!r}")
+    if not isinstance(shape, list) or len(shape) > 8 or not all(_int(d) and d >= 0 for d in shape):
+        raise PoolFileError(f"{where}: shape {str(shape)[:80]} must be a list of at most 8 non-negative integers")
+    if not isinstance(offs, list) or len(offs) != 2 or not all(_int(o) and o >= 0 for o in offs):
+        raise PoolFileError(f"{where}: data_offsets must be two non-negative integers")
+    begin, end = offs
+    if begin > end:
+        raise PoolFileError(f"{where}: data_offsets [{begin}, {end}] end before they begin")
+    if end > data_len:
+        raise PoolFileError(f"{where}: data_offsets [{begin}, {end}] run past the end of the "
+                            f"{data_len}-byte data section (file truncated?)")
+    numel = 1
+    for d in shape:
+        numel *= d
+    if numel >= 1 << 64 or numel * _DTYPES[dtype][0] >= 1 << 64:
+        raise PoolFileError(f"{where}: shape {shape} has {numel} elements, which overflows 64 bits")
+    nbytes = numel * _DTYPES[dtype][0]
+    if nbytes != end - begin:
+        raise PoolFileError(f"{where}: shape {shape} x {dtype} is {nbytes} bytes but data_offsets "
+                            f"span {end - begin}")
+    return _TensorInfo(name, dtype, tuple(shape), begin, end)
+
+
+def _check_coverage(tensors: Mapping[str, _TensorInfo], data_len: int) -> None:
+    pos, prev = 0, None
+    for t in sorted(tensors.values(), key=lambda t: (t.begin, t.end)):
+        if t.begin < pos:
+            raise PoolFileError(f"tensor {t.name[:120]!r} overlaps tensor {prev[:120]!r}")
+        if t.begin > pos:
+            raise PoolFileError(f"gap of {t.begin - pos} bytes in the data section before tensor {t.name[:120]!r}")
+        pos, prev = t.end, t.name
+    if pos != data_len:
+        raise PoolFileError(f"data section has {data_len - pos} bytes after the last tensor (gap at the end)")
+
+
+@dataclass
+class PoolFile:
+    """A validated, memory-mapped pool file.
+
+    ``tensors`` maps every tensor name to a read-only NumPy view of the mapped
+    file; nothing is copied. ``weight_bytes`` counts the shared weights (all
+    tensors but the per-entry BN statistics).
+    """
+
+    path: str
+    space: SearchSpace
+    entries: tuple[PoolEntry, ...]
+    tensors: Mapping[str, np.ndarray]
+    metadata: Mapping[str, str]
+    sha256: str
+    file_bytes: int
+    weight_bytes: int
+    _mm: np.memmap | None = field(default=None, repr=False)
+    _by_id: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update((e.id, e) for e in self.entries)
+
+    def entry(self, id: str) -> PoolEntry:
+        e = self._by_id.get(id) if isinstance(id, str) else None
+        if e is None:
+            raise KeyError(f"no entry {id!r} in {self.path}; entries: {', '.join(e.id for e in self.entries)}")
+        return e
+
+    def graph(self, entry: PoolEntry | str, input_hw: tuple[int, int] | None = None) -> Graph:
+        """The entry's graph, built once per (entry, input size) and shared
+        (graphs are immutable)."""
+        e = self.entry(entry) if isinstance(entry, str) else entry
+        return cached_graph(self.space, e.config, None if input_hw is None else tuple(input_hw))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one input image at the space's input size."""
+        return self.graph(self.entries[0]).input_shape
+
+    def close(self) -> None:
+        """Drop this object's references to the mapping (views handed out keep it alive)."""
+        self.tensors = {}
+        self._mm = None
+
+
+def load_pool(path: str | os.PathLike, verify_checksum: bool = True) -> PoolFile:
+    """Validate and map a pool file. Raises :class:`PoolFileError` on any problem."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            meta, infos, data_start = _read_header(f, size)
+    except PoolFileError as e:
+        raise PoolFileError(e.reason, path) from None
+    except OSError as e:
+        raise PoolFileError(f"cannot read: {e.strerror or e}", path) from None
+    try:
+        space, entries, sha = _validate_pool(meta, infos, data_start)
+        mm = np.memmap(path, dtype=np.uint8, mode="r")
+        if mm.shape[0] != size:
+            raise PoolFileError("file changed size while being loaded")
+        if verify_checksum:
+            h = hashlib.sha256()
+            for i in range(data_start, size, _HASH_CHUNK):
+                h.update(mm[i: min(size, i + _HASH_CHUNK)])
+            if h.hexdigest() != sha:
+                raise PoolFileError("checksum mismatch: the data section does not match adaptive_rt.sha256 "
+                                    "(file corrupted or modified)")
+    except PoolFileError as e:
+        raise PoolFileError(e.reason, path) from None
+    except (OSError, ValueError) as e:
+        raise PoolFileError(f"cannot map: {e}", path) from None
+    tensors = {}
+    for t in infos.values():
+        a = mm[data_start + t.begin: data_start + t.end].view(_DTYPES[t.dtype][1]).reshape(t.shape)
+        tensors[t.name] = a
+    per_entry = {n for e in entries if e.bn for n in bn_stat_specs(build_graph(space, e.config), e.bn)}
+    weight_bytes = sum(t.end - t.begin for t in infos.values() if t.name not in per_entry)
+    return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, mm)
+
+
+def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
+                   data_start: int) -> tuple[SearchSpace, list[PoolEntry], str]:
+    schema = meta.get("adaptive_rt.schema")
+    if schema is None:
+        raise PoolFileError("__metadata__ has no adaptive_rt.schema (not an adaptive_rt pool file)")
+    if schema != SCHEMA_VERSION:
+        raise PoolFileError(f"adaptive_rt.schema={schema[:20]!r} is not supported (this version reads {SCHEMA_VERSION!r})")
+    for key in ("adaptive_rt.space", "adaptive_rt.pool", "adaptive_rt.sha256"):
+        if key not in meta:
+            raise PoolFileError(f"__metadata__ has no {key}")
+    sha = meta["adaptive_rt.sha256"]
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise PoolFileError("adaptive_rt.sha256 must be 64 lowercase hex digits")
+    try:
+        space = SearchSpace.from_dict(strict_json(meta["adaptive_rt.space"], "adaptive_rt.space", error=PoolFileError))
+    except (SpaceError, TypeError) as e:
+        raise PoolFileError(f"adaptive_rt.space: {e}") from None
+    table = strict_json(meta["adaptive_rt.pool"], "adaptive_rt.pool", error=PoolFileError)
+    if not isinstance(table, list) or not table:
+        raise PoolFileError("adaptive_rt.pool must be a non-empty list of entries")
+
+    def need(name: str, shape: tuple[int, ...], why: str) -> None:
+        t = infos.get(name)
+        if t is None:
+            raise PoolFileError(f"missing tensor {name!r} ({why})")
+        if t.dtype != "F32":
+            raise PoolFileError(f"tensor {name!r} has dtype {t.dtype}, expected F32")
+        if t.shape != shape:
+            raise PoolFileError(f"tensor {name!r} has shape {list(t.shape)}, expected {list(shape)} ({why})")
+        if (data_start + t.begin) % 4:
+            raise PoolFileError(f"tensor {name!r} is not 4-byte aligned in the file")
+
+    for name, shape in tensor_specs(space).items():
+        need(name, shape, "supernet weight")
+    known = set(tensor_specs(space))
+    optional = running_stat_specs(space)
+    entries: list[PoolEntry] = []
+    ids: set[str] = set()
+    for i, d in enumerate(table):
+        e = PoolEntry.from_dict(d, f"adaptive_rt.pool[{i}]")
+        where = f"entry {e.id!r}"
+        if e.id in ids:
+            raise PoolFileError(f"{where}: duplicate entry id")
+        ids.add(e.id)
+        try:
+            g = build_graph(space, e.config)
+        except ConfigError as err:
+            raise PoolFileError(f"{where}.config is invalid for the space: {err}") from None
+        cost = g.cost()
+        if not math.isclose(e.mflops, cost.mflops, rel_tol=1e-9, abs_tol=1e-9):
+            raise PoolFileError(f"{where}.mflops={e.mflops} but the config costs {cost.mflops}")
+        if e.params != cost.params:
+            raise PoolFileError(f"{where}.params={e.params} but the config has {cost.params}")
+        if e.peak_activation_bytes != cost.peak_activation_bytes:
+            raise PoolFileError(f"{where}.peak_activation_bytes={e.peak_activation_bytes} "
+                                f"but the config needs {cost.peak_activation_bytes}")
+        if e.bn:
+            for name, shape in bn_stat_specs(g, e.bn).items():
+                need(name, shape, f"BN statistics of {where}")
+                known.add(name)
+        else:
+            for name in bn_stat_specs(g, ""):
+                need(name, optional[name], f"supernet BN statistics used by {where}")
+        entries.append(e)
+    known |= set(optional)
+    for name in infos:
+        if name not in known:
+            raise PoolFileError(f"unexpected tensor {name[:120]!r}: not a weight of the space "
+                                "nor BN statistics of an entry")
+    for name in optional:
+        if name in infos:
+            need(name, optional[name], "supernet BN statistics")
+    return space, entries, sha
+
+
+# ----------------------------------------------------------------------------- writing
+def write_pool(path: str | os.PathLike, space: SearchSpace, entries: Sequence[PoolEntry],
+               tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> PoolFile:
+    """Write a pool file atomically and return it loaded (validated).
+
+    ``tensors`` must hold every tensor of :func:`~adaptive_rt.model.graph.tensor_specs`
+    and each entry's BN statistics; other tensors are refused. Arrays are
+    stored as little-endian float32. The written file is validated in full
+    before it replaces ``path``, so an invalid pool is never published.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+        if not np.isfinite(a).all():
+            raise PoolFileError(f"tensor {name!r} has non-finite values")
+        arrays[name] = a
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    meta["adaptive_rt.schema"] = SCHEMA_VERSION
+    meta["adaptive_rt.space"] = space.to_json()
+    meta["adaptive_rt.pool"] = json.dumps([e.to_dict() for e in entries], separators=(",", ":"))
+    h = hashlib.sha256()
+    header: dict = {}
+    pos = 0
+    for name, a in arrays.items():
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [pos, pos + a.nbytes]}
+        pos += a.nbytes
+        h.update(memoryview(a).cast("B"))
+    meta["adaptive_rt.sha256"] = h.hexdigest()
+    text = json.dumps({"__metadata__": meta, **header}, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % HEADER_ALIGN)
+    path = os.fspath(path)
+    with atomic_writer(path) as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for a in arrays.values():
+            f.write(memoryview(a).cast("B"))
+        f.flush()
+        pool = load_pool(f.name)   # validate the new file before it replaces the old one
+    pool.path = path
+    return pool

@@ -1,0 +1,146 @@
+"""The native layout: names and full shapes of the supernet's tensors in a
+pool file, and the channel-width arithmetic they follow.
+
+==========================  ===================================  ===========================
+tensor                      stored shape                         a subnet uses
+==========================  ===================================  ===========================
+``stem.conv.weight``        ``[k*k*Cin, Cout_max]`` (kh,kw,cin)  first ``Cout`` columns
+``*.expand.weight``         ``[Cin_max, Cmid_max]``              top-left ``[Cin, Cmid]``
+``*.dw{k}.weight``          ``[k, k, Cmid_max]`` per kernel k    first ``Cmid`` channels
+``*.se.reduce.weight``      ``[Cmid_max, R_max]`` (+ bias R_max) top-left ``[Cmid, R]``
+``*.se.expand.weight``      ``[R_max, Cmid_max]`` (+ bias)       top-left ``[R, Cmid]``
+``*.project.weight``        ``[Cmid_max, Cout_max]``             top-left ``[Cmid, Cout]``
+``head.conv.weight``        ``[Clast_max, Chead]``               first ``Clast`` rows
+``head.mix.weight``         ``[Chead, Cfeat]`` (no bias)         all
+``classifier.weight``       ``[Cin, classes]`` (+ bias)          all
+``<layer>.bn.weight/bias``  ``[C_max]`` (gamma, beta; shared)    first ``C``
+``<prefix><layer>.bn.mean``  ``[C]`` per pool entry              all
+==========================  ===================================  ===========================
+
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .space import SearchSpace, make_divisible
+
+if TYPE_CHECKING:
+    from .graph import Graph
+
+__all__ = ["block_prefix", "stage_width", "stage_max_width", "stage_in_widths", "mid_width", "se_width",
+           "block_max_widths", "block_max_se", "last_max_width", "tensor_specs", "running_stat_specs",
+           "bn_stat_specs"]
+
+
+def block_prefix(s: int, b: int) -> str:
+    return f"s{s}.b{b}"
+
+
+# ----------------------------------------------------------------------------- widths
+def stage_width(space: SearchSpace, stage: int, mult: float) -> int:
+    """Active output channels of ``stage`` at width multiplier ``mult``."""
+    return make_divisible(space.stages[stage].channels * mult, space.channel_divisor)
+
+
+def stage_max_width(space: SearchSpace, stage: int) -> int:
+    return max(stage_width(space, stage, m) for m in space.stages[stage].width_mults)
+
+
+def stage_in_widths(space: SearchSpace, stage: int) -> tuple[int, ...]:
+    """All widths the input of ``stage`` may have."""
+    if stage == 0:
+        return (space.stem_channels,)
+    return tuple(sorted({stage_width(space, stage - 1, m) for m in space.stages[stage - 1].width_mults}))
+
+
+def mid_width(space: SearchSpace, in_width: int, expand: float) -> int:
+    """Channels inside a block (after the expand conv) for an active input width."""
+    if expand == 1.0:
+        return in_width
+    return make_divisible(round(in_width * expand), space.channel_divisor)
+
+
+def se_width(space: SearchSpace, mid: int) -> int:
+    """Squeeze-excite bottleneck width for ``mid`` channels."""
+    return make_divisible(mid * space.se_ratio, space.channel_divisor)
+
+
+def block_max_widths(space: SearchSpace, stage: int, block: int) -> tuple[int, int, int]:
+    """(max input, max mid, max output) channels of a block over all configs."""
+    st = space.stages[stage]
+    outs = {stage_width(space, stage, m) for m in st.width_mults}
+    ins = set(stage_in_widths(space, stage)) if block == 0 else outs
+    mids = {mid_width(space, c, e) for c in ins for e in st.expand_ratios}
+    return max(ins), max(mids), max(outs)
+
+
+def block_max_se(space: SearchSpace, stage: int, block: int) -> int:
+    st = space.stages[stage]
+    outs = {stage_width(space, stage, m) for m in st.width_mults}
+    ins = set(stage_in_widths(space, stage)) if block == 0 else outs
+    return max(se_width(space, mid_width(space, c, e)) for c in ins for e in st.expand_ratios)
+
+
+def last_max_width(space: SearchSpace) -> int:
+    return stage_max_width(space, space.num_stages - 1)
+
+
+# ----------------------------------------------------------------------------- tensors
+def tensor_specs(space: SearchSpace) -> dict[str, tuple[int, ...]]:
+    """Every shared tensor of the supernet (weights, biases, BN gamma/beta):
+    name -> stored shape. This is exactly the set a pool file must hold."""
+    specs: dict[str, tuple[int, ...]] = {}
+
+    def conv(name: str, shape: tuple[int, ...], bn: int | None) -> None:
+        specs[f"{name}.weight"] = shape
+        if bn is not None:
+            specs[f"{name}.bn.weight"] = (bn,)
+            specs[f"{name}.bn.bias"] = (bn,)
+
+    k, cin, c = space.stem_kernel, space.in_channels, space.stem_channels
+    conv("stem.conv", (k * k * cin, c), c)
+    for s, stage in enumerate(space.stages):
+        for b in range(stage.max_depth):
+            p = block_prefix(s, b)
+            in_max, mid_max, out_max = block_max_widths(space, s, b)
+            if stage.has_expand:
+                conv(f"{p}.expand", (in_max, mid_max), mid_max)
+            for kk in stage.kernel_sizes:
+                specs[f"{p}.dw{kk}.weight"] = (kk, kk, mid_max)
+            specs[f"{p}.dw.bn.weight"] = specs[f"{p}.dw.bn.bias"] = (mid_max,)
+            if stage.se:
+                r_max = block_max_se(space, s, b)
+                specs[f"{p}.se.reduce.weight"] = (mid_max, r_max)
+                specs[f"{p}.se.reduce.bias"] = (r_max,)
+                specs[f"{p}.se.expand.weight"] = (r_max, mid_max)
+                specs[f"{p}.se.expand.bias"] = (mid_max,)
+            conv(f"{p}.project", (mid_max, out_max), out_max)
+    ch = space.head_channels
+    conv("head.conv", (last_max_width(space), ch), ch)
+    if space.feature_channels:
+        specs["head.mix.weight"] = (ch, space.feature_channels)
+        ch = space.feature_channels
+    specs["classifier.weight"] = (ch, space.num_classes)
+    specs["classifier.bias"] = (space.num_classes,)
+    return specs
+
+
+def running_stat_specs(space: SearchSpace) -> dict[str, tuple[int, ...]]:
+    """The supernet's own full-width BN running statistics (``<layer>.bn.mean``
+    and ``.var``): optional in a pool file, which carries per-entry ones."""
+    out = {}
+    for name, shape in tensor_specs(space).items():
+        if name.endswith(".bn.weight"):
+            layer = name[: -len(".weight")]
+            out[f"{layer}.mean"] = shape
+            out[f"{layer}.var"] = shape
+    return out
+
+
+def bn_stat_specs(graph: "Graph", prefix: str) -> dict[str, tuple[int, ...]]:
+    """The per-entry BN statistics a subnet needs under ``prefix``: name -> (C,)."""
+    out = {}
+    for bn in graph.bn_refs():
+        out[bn.mean(prefix)] = (bn.channels,)
+        out[bn.var(prefix)] = (bn.channels,)
+    return out
