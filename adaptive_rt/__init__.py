@@ -1,7 +1,11 @@
 """adaptive_rt: an on-device runtime for resource-adaptive (weight-sharing) neural networks.
 
-The runtime imports numpy (and psutil for monitoring) only; torch is used by
-``adaptive_rt.train`` alone. Submodules are imported on first use.
+The package follows the data flow (docs/architecture.md): ``model`` (what a
+supernet is) -> ``io`` (the pool file) -> ``engine`` (the C++ core) -> ``serve``
+(backends, monitor, policy, Runtime) -> ``daemon`` and ``cli``; ``train`` (the
+only user of torch) and ``bench`` beside them. The runtime imports numpy (and
+psutil for monitoring) only. ``Runtime``, ``Engine`` and ``Client`` are
+imported on first use.
 """
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ _LAZY = {"Runtime": "serve.runtime", "InputError": "serve.runtime", "Engine": "e
 
 def __getattr__(name: str):
     """``Runtime``, ``Engine`` and ``Client`` are imported on first use only."""
+    import importlib
     if name in _LAZY:
-        import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "reference":      # the NumPy reference executor, adaptive_rt.model.reference
+        return importlib.import_module(".model.reference", __name__)
     raise AttributeError(f"module 'adaptive_rt' has no attribute {name!r}")

@@ -143,6 +143,7 @@ def test_socket_mode_and_remote_bind_refused(daemon, tmp_path, pools):
     assert r.returncode == 2 and "--allow-remote" in r.stderr and not (tmp_path / "x.sock").exists()
 
 
+@pytest.mark.slow
 def test_malformed_flood_with_valid_requests(daemon, refs):
     """10,000 malformed requests of many kinds mixed with valid ones: each bad
     one is answered with an error (4xx or an error frame) within a second,

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+
+pytestmark = pytest.mark.slow   # end-to-end: outside the fast set (pytest -m 'not slow')
 torch = pytest.importorskip("torch")
 from safetensors.torch import load_file  # noqa: E402
 
@@ -75,12 +77,10 @@ def runs(tmp_path_factory):
     with every batch reversed) and in two; two processes with per-rank BN."""
     base = tmp_path_factory.mktemp("dist")
     out = {name: base / name for name in ("single", "flip", "dist", "local")}
-    t0 = time.perf_counter()
     _single(WORKER, out["single"])
     _single(WORKER, out["flip"], "--flip")
     _torchrun(WORKER, out["dist"])
     _torchrun(WORKER, out["local"], "--bn", "local")
-    assert time.perf_counter() - t0 < 200
     return out
 
 
@@ -206,7 +206,7 @@ def test_killed_rank_makes_the_others_exit_with_a_clear_error(tmp_path, victim):
                 p.kill()
                 p.wait()
     assert survivor.returncode == 1, err[-3000:]
-    assert waited < 60
+    assert waited < 60      # noticed at once, not after --dist-timeout (90 s)
     msg = err.strip().splitlines()[-1]
     assert f"rank {1 - victim} of 2" in msg and "lost the other processes" in msg and "--resume" in msg, err[-3000:]
     assert "Traceback" not in err

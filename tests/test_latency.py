@@ -64,6 +64,7 @@ def _cli(*args):
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_train_and_build_pool_on_device_latency(tmp_path):
     run = tmp_path / "run"
     r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "1", "--out", run,

@@ -142,6 +142,7 @@ def test_entries_spread_over_device_latency(tmp_path):
         import_ofa(state, 1.0, tmp_path / "x.safetensors", metric="joules")
 
 
+@pytest.mark.slow
 def test_import_ofa_cli_with_data(tmp_path):
     """The CLI on a real checkpoint file (torch.save of OFA's state dict, read
     back with weights_only=True), recalibrating BN per entry on real images
