@@ -7,8 +7,12 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["Limits", "Log", "is_loopback", "timed", "send", "linger"]
+if TYPE_CHECKING:
+    from .service import Daemon
+
+__all__ = ["Limits", "Log", "Transport", "is_loopback", "timed", "send", "linger"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +106,32 @@ class _noop:  # pragma: no cover - Python 3.10: linger bounded by size only
 
     async def __aexit__(self, *exc):
         return False
+
+
+class Transport:
+    """A connection handler over the daemon core: for each request it waits
+    (at most the idle timeout) for the first byte, then ``serve_one`` reads
+    and answers the request and says whether the connection stays open."""
+
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+
+    async def serve_one(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        raise NotImplementedError
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        d = self.daemon
+        d.conns.add(writer)
+        try:
+            while True:
+                try:   # idle until a request starts
+                    first = await timed(reader.readexactly(1), d.limits.idle_timeout_s)
+                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                    return
+                if not await self.serve_one(first, reader, writer):
+                    return
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
+            d.conns.discard(writer)
+            writer.close()

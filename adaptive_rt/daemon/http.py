@@ -7,16 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ..io.jsonio import strict_json
-from .base import linger, send, timed
+from .base import Transport, linger, send, timed
 from .protocol import ProtocolError, array_from_json, array_from_npy, npy_bytes
-
-if TYPE_CHECKING:
-    from .service import Daemon
 
 __all__ = ["HttpTransport", "Refused", "STATUS"]
 
@@ -37,62 +32,46 @@ class Refused(Exception):
 
 
 
-class HttpTransport:
+class HttpTransport(Transport):
     """``asyncio.start_server(HttpTransport(daemon), host, port)``."""
 
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
-
-    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.daemon.conns.add(writer)
+    async def serve_one(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         lim = self.daemon.limits
         try:
-            while True:
-                try:   # idle until a request starts
-                    head = await timed(reader.readexactly(1), lim.idle_timeout_s)
-                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-                    return
-                try:
-                    head += await timed(reader.readuntil(b"\r\n\r\n"), lim.header_timeout_s)
-                except asyncio.TimeoutError:
-                    self.daemon.refuse("http", "timeout", "request head not received in time")
-                    await self.reply(writer, 408, {"error": "timeout", "message":
-                                                         "request head not received in time"}, close=True)
-                    return
-                except asyncio.LimitOverrunError:
-                    self.daemon.refuse("http", "too_large", "request head over the limit")
-                    await self.reply(writer, 431, {"error": "too_large", "message":
-                                                         f"request head over {lim.max_header} bytes"}, close=True)
-                    return
-                except asyncio.IncompleteReadError as e:
-                    if e.partial.strip():
-                        self.daemon.refuse("http", "bad_request", "connection closed mid-head")
-                    return
-                except ConnectionError:
-                    return
-                except ValueError:   # the stream's own limit
-                    self.daemon.refuse("http", "too_large", "request head over the limit")
-                    await self.reply(writer, 431, {"error": "too_large"}, close=True)
-                    return
-                try:
-                    keep = await self.request(head, reader, writer)
-                except Refused as r:
-                    kind = KIND.get(r.status, "bad_request")
-                    if r.status != 404:
-                        self.daemon.refuse("http", kind, str(r))
-                    else:
-                        self.daemon.metrics.request("http", "not_found")
-                    await self.reply(writer, r.status, {"error": kind, "message": str(r)}, close=r.close)
-                    keep = not r.close
-                    if r.close:
-                        await linger(reader, writer, lim.max_body, lim.body_timeout_s)
-                if not keep:
-                    return
-        except (ConnectionError, asyncio.TimeoutError):
-            pass
-        finally:
-            self.daemon.conns.discard(writer)
-            writer.close()
+            head += await timed(reader.readuntil(b"\r\n\r\n"), lim.header_timeout_s)
+        except asyncio.TimeoutError:
+            self.daemon.refuse("http", "timeout", "request head not received in time")
+            await self.reply(writer, 408, {"error": "timeout", "message": "request head not received in time"},
+                             close=True)
+            return False
+        except asyncio.LimitOverrunError:
+            self.daemon.refuse("http", "too_large", "request head over the limit")
+            await self.reply(writer, 431, {"error": "too_large", "message": f"request head over {lim.max_header} bytes"},
+                             close=True)
+            return False
+        except asyncio.IncompleteReadError as e:
+            if e.partial.strip():
+                self.daemon.refuse("http", "bad_request", "connection closed mid-head")
+            return False
+        except ConnectionError:
+            return False
+        except ValueError:   # the stream's own limit
+            self.daemon.refuse("http", "too_large", "request head over the limit")
+            await self.reply(writer, 431, {"error": "too_large"}, close=True)
+            return False
+        try:
+            keep = await self.request(head, reader, writer)
+        except Refused as r:
+            kind = KIND.get(r.status, "bad_request")
+            if r.status != 404:
+                self.daemon.refuse("http", kind, str(r))
+            else:
+                self.daemon.metrics.request("http", "not_found")
+            await self.reply(writer, r.status, {"error": kind, "message": str(r)}, close=r.close)
+            keep = not r.close
+            if r.close:
+                await linger(reader, writer, lim.max_body, lim.body_timeout_s)
+        return keep
 
     async def reply(self, writer, status: int, body, content_type: str = "application/json",
                           headers: dict | None = None, close: bool = False) -> None:

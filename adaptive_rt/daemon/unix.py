@@ -3,54 +3,35 @@ raw tensor payload (``protocol.py``), one connection handler per client."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from .base import linger, send, timed
+from .base import Transport, linger, send, timed
 from .protocol import FRAME, ProtocolError, pack_frame, parse_frame_prefix, parse_header, tensor_from_payload
-
-if TYPE_CHECKING:
-    from .service import Daemon
 
 __all__ = ["UnixTransport"]
 
 
-class UnixTransport:
+class UnixTransport(Transport):
     """``asyncio.start_unix_server(UnixTransport(daemon), path)``."""
 
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
-
-    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.daemon.conns.add(writer)
+    async def serve_one(self, prefix: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         lim = self.daemon.limits
         try:
-            while True:
-                try:   # idle until a frame starts, then the header timeout for the rest of its prefix
-                    prefix = await timed(reader.readexactly(1), lim.idle_timeout_s)
-                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-                    return
-                try:
-                    prefix += await timed(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
-                    h, p = parse_frame_prefix(prefix, lim.max_header, lim.max_body)
-                    raw = await timed(reader.readexactly(h), lim.header_timeout_s)
-                    payload = await timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
-                except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ProtocolError) as e:
-                    # the stream cannot be resynchronised: answer and close
-                    kind, msg = ((e.kind, str(e)) if isinstance(e, ProtocolError) else
-                                 ("timeout", "frame not received in time") if isinstance(e, asyncio.TimeoutError)
-                                 else ("bad_request", "truncated frame"))
-                    self.daemon.refuse("unix", kind, msg)
-                    await send(writer, pack_frame({"ok": False, "error": kind, "message": msg}), lim.body_timeout_s)
-                    await linger(reader, writer, lim.max_body, lim.body_timeout_s)
-                    return
-                await send(writer, await self.request(raw, payload), lim.body_timeout_s)
-        except (ConnectionError, asyncio.TimeoutError):
-            pass
-        finally:
-            self.daemon.conns.discard(writer)
-            writer.close()
+            prefix += await timed(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
+            h, p = parse_frame_prefix(prefix, lim.max_header, lim.max_body)
+            raw = await timed(reader.readexactly(h), lim.header_timeout_s)
+            payload = await timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ProtocolError) as e:
+            # the stream cannot be resynchronised: answer and close
+            kind, msg = ((e.kind, str(e)) if isinstance(e, ProtocolError) else
+                         ("timeout", "frame not received in time") if isinstance(e, asyncio.TimeoutError)
+                         else ("bad_request", "truncated frame"))
+            self.daemon.refuse("unix", kind, msg)
+            await send(writer, pack_frame({"ok": False, "error": kind, "message": msg}), lim.body_timeout_s)
+            await linger(reader, writer, lim.max_body, lim.body_timeout_s)
+            return False
+        await send(writer, await self.request(raw, payload), lim.body_timeout_s)
+        return True
 
     async def request(self, raw: bytes, payload: bytes) -> bytes:
         rid = None
