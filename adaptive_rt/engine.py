@@ -1,6 +1,6 @@
 """The native engine: one copy of the pool's weights, one prebuilt plan per entry.
 
-``Engine.open(pool_path)`` maps the pool file (nothing is copied);
+``Engine.open(pool_path)`` loads the pool file (one copy of the weights);
 ``engine.plan(entry_id)`` turns the entry's graph into a C++ plan once —
 kernel per op chosen for its shape and this CPU, BN folded into per-channel
 scale/shift, every pointer into the shared weights and every activation
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 import numpy as np
+import psutil
 
 from .model.fold import epilogue
 from .model.graph import Graph
@@ -62,13 +63,18 @@ class Plan:
 
 
 class Engine:
-    """One pool file's weights (memory-mapped, shared by every plan) and a
+    """One pool file's weights (one copy, shared by every plan) and a
     native engine with its thread pool and scratch arenas."""
 
-    def __init__(self, pool: PoolFile, max_threads: int | None = None, isa: str | None = None):
+    def __init__(self, pool: PoolFile, max_threads: int | None = None, isa: str | None = None,
+                 max_activation_bytes: int | None = None):
         self.pool = pool
         n = max_threads if max_threads is not None else DEFAULT_THREADS
         self._native = _core.Engine(max(1, min(int(n), 256)), isa or "")
+        #: A plan whose activations (per image, times the threads that may run it)
+        #: would need more is refused before anything is allocated. Default: this
+        #: machine's memory.
+        self.max_activation_bytes = int(max_activation_bytes or psutil.virtual_memory().total)
 
     @classmethod
     def open(cls, pool_path: str | os.PathLike, max_threads: int | None = None, isa: str | None = None,
@@ -91,8 +97,20 @@ class Engine:
     def plan(self, entry: str | PoolEntry, input_hw: tuple[int, int] | None = None) -> Plan:
         """Build the plan of a pool entry (by id) for inputs of ``input_hw``
         (default: the space's input size; other sizes get a resize op)."""
-        e = self.pool.entry(entry) if isinstance(entry, str) else entry
+        if isinstance(entry, str):
+            e = self.pool.entry(entry)
+        elif isinstance(entry, PoolEntry):
+            e = entry
+            if not self.pool.owns(e):
+                raise ValueError(f"entry {e.id!r} is not an entry of {self.pool.path} (an entry of another pool?)")
+        else:
+            raise TypeError(f"entry must be an entry id or a PoolEntry, got {type(entry).__name__}")
         g = self.pool.graph(e, input_hw)
+        need = g.cost().peak_activation_bytes * self.max_threads
+        if need > self.max_activation_bytes:
+            raise ValueError(f"entry {e.id!r} at {g.input_shape[0]}x{g.input_shape[1]} needs {need:,} bytes of "
+                             f"activations at {self.max_threads} threads, over the limit of "
+                             f"{self.max_activation_bytes:,} (this machine's memory)")
         t = self.pool.tensors
         eps = self.pool.space.bn_eps
         p = _core.Plan([tuple(s) for s in g.shapes], g.output)

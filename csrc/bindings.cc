@@ -164,7 +164,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("arena_bytes", &art::Engine::arena_bytes)
       .def("run", [](art::Engine& e, PyPlan& p, const py::object& xo, const py::object& outo, int threads) {
              if (!p.plan.finalized()) throw py::value_error("plan is not finalized");
-             if (p.plan.kernels() != e.kernels()) throw py::value_error("plan was built by another engine's kernels");
+             if (p.plan.kernels() != e.kernels() || p.plan.max_threads() != e.max_threads())
+               throw py::value_error("plan belongs to another engine (built for " + std::to_string(p.plan.max_threads()) +
+                                     " threads, kernels " + p.plan.kernels()->name + "): build it with this engine's plan()");
              if (threads < 1) throw py::value_error("threads must be at least 1");
              py::array x = checked_array(xo, "input");
              const art::Shape3& is = p.plan.input_shape();
@@ -196,7 +198,8 @@ PYBIND11_MODULE(_core, m) {
            }, py::arg("plan"), py::arg("x").noconvert(), py::arg("out") = py::none(), py::arg("threads") = 1,
            "Run a plan on an NHWC float32 batch; returns logits (N, classes).")
       .def("profile", [](art::Engine& e, PyPlan& p, const py::object& xo, int threads, int repeats) {
-             if (!p.plan.finalized() || p.plan.kernels() != e.kernels()) throw py::value_error("plan does not belong to this engine");
+             if (!p.plan.finalized() || p.plan.kernels() != e.kernels() || p.plan.max_threads() != e.max_threads())
+               throw py::value_error("plan does not belong to this engine");
              py::array x = checked_array(xo, "input");
              const art::Shape3& is = p.plan.input_shape();
              if (x.ndim() != 4 || x.shape(0) < 1 || x.shape(1) != is.h || x.shape(2) != is.w || x.shape(3) != is.c)

@@ -418,7 +418,9 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
   if (batch < 0) throw std::invalid_argument("negative batch");
   if (batch == 0) return;
   if (x == nullptr || y == nullptr) throw std::invalid_argument("null input or output");
-  threads = std::max(1, std::min(threads, max_threads()));
+  // never more threads than the plan's scratch was sized for (a plan finalized by
+  // another engine may have been sized for fewer)
+  threads = std::max(1, std::min({threads, max_threads(), plan.max_threads()}));
   const int64_t in_size = plan.input_shape().size();
   const int64_t out_size = plan.output_shape().size();
   // A batch of at least `threads` images is split by image first: a thread

@@ -66,6 +66,8 @@ class Plan {
   int64_t arena_floats() const { return arena_floats_; }
   int num_steps() const { return static_cast<int>(steps_.size()); }
   bool finalized() const { return finalized_; }
+  // The most threads a run of this plan may use: its scratch is sized for them.
+  int max_threads() const { return max_threads_; }
   const KernelTable* kernels() const { return kernels_; }
   std::string describe() const;   // one line per step: kind, name, shapes, offsets
   // (kind, name, macs) per step after fusion.

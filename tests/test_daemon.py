@@ -468,3 +468,51 @@ def test_client_gets_the_error_of_an_oversized_request(daemon):
     with Client(http=daemon.http) as c, pytest.raises(DaemonError) as e:
         c.infer(np.zeros((200, 28, 28, 1), np.float32))
     assert e.value.status == 413
+
+
+def test_pool_file_replaced_or_truncated_under_the_daemon(daemon, pools, refs):
+    """`cp other.safetensors served.safetensors` (an in-place overwrite) and
+    `truncate -s 0` while 4 clients infer: the daemon serves the pool it
+    loaded — its own copy of the weights — answering exactly as before,
+    never a mixture and never a signal; SIGHUP then loads what the file is."""
+    xs, out, scale = refs
+    errors, answers = [], []
+    stop = threading.Event()
+
+    def client():
+        try:
+            with Client(unix=daemon.sock, timeout=30) as c:
+                while not stop.is_set():
+                    i = len(answers) % 7
+                    y, entry = c.infer(xs[i:i + 2])
+                    answers.append(float(np.abs(y - out[entry][i:i + 2]).max()))
+        except Exception as e:   # noqa: BLE001
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        with open(pools[1], "rb") as src, open(daemon.pool, "r+b") as dst:   # what cp does: truncate, write
+            dst.truncate(0)
+            shutil.copyfileobj(src, dst)
+        time.sleep(0.3)
+        os.truncate(daemon.pool, 0)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert len(answers) > 20 and max(answers) <= TOL * scale
+    assert daemon.p.poll() is None
+    # a reload of the truncated file fails cleanly and the old pool keeps serving
+    st, body = daemon.post("/v1/reload")
+    assert st == 409, body
+    y, entry = Client(unix=daemon.sock).infer(xs[:1])
+    assert np.abs(y - out[entry][:1]).max() <= TOL * scale
+    shutil.copy(pools[1], daemon.pool)
+    st, body = daemon.post("/v1/reload")
+    assert st == 200, body
+    assert daemon.stop() == 0

@@ -173,7 +173,7 @@ def test_switching_plans_needs_no_rebuild(tiny_pool_path):
 
 
 def test_weights_are_not_copied(tiny_pool_path):
-    """Plans hold references to the pool's memory-mapped arrays, not copies:
+    """Plans hold references to the pool's arrays, not copies:
     building every plan adds only the folded BN vectors and tables."""
     eng = Engine.open(tiny_pool_path)
     import sys
@@ -183,6 +183,37 @@ def test_weights_are_not_copied(tiny_pool_path):
     assert used
     for name in used:
         assert sys.getrefcount(eng.pool.tensors[name]) > before[name], name
+
+
+def test_a_plan_of_another_engine_is_refused(tiny_pool_path):
+    """A plan sized for one thread, run by an engine with more threads, would
+    split work over scratch it never sized: refused with a clear error (and
+    the C++ side never runs a plan with more threads than it was sized for)."""
+    one = Engine.open(tiny_pool_path, max_threads=1)
+    four = Engine.open(tiny_pool_path, max_threads=4)
+    p1 = one.plan(one.pool.entries[-1].id)
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="another engine"):
+        four.run(p1, x, threads=4)
+    p4 = four.plan(four.pool.entries[-1].id)
+    with pytest.raises(ValueError, match="another engine"):
+        one.run(p4, x)
+    assert np.array_equal(one.run(p1, x), four.run(p4, x, threads=4))
+    other = Engine.open(tiny_pool_path)
+    foreign = random_pool(get_space("mbv3-tiny28"), 3, seed=5)[0][-1]      # an entry of another pool
+    with pytest.raises(ValueError, match="not an entry of"):
+        other.plan(foreign)
+
+
+def test_a_plan_over_the_activation_limit_is_refused_before_allocating(tiny_pool_path):
+    eng = Engine.open(tiny_pool_path, max_threads=2)
+    small = Engine(eng.pool, max_threads=2, max_activation_bytes=10_000)
+    with pytest.raises(ValueError, match="over the limit of 10,000"):
+        small.plan(eng.pool.entries[-1].id)
+    gib = Engine(eng.pool, max_threads=2, max_activation_bytes=1 << 30)
+    gib.plan(eng.pool.entries[-1].id)
+    with pytest.raises(ValueError, match="bytes of activations"):
+        gib.plan(eng.pool.entries[-1].id, input_hw=(16384, 16384))   # a 1 GiB input image, twice
 
 
 # ----------------------------------------------------------------------------- bad input

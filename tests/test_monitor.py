@@ -109,7 +109,7 @@ def test_bad_trace_files(tmp_path):
         TraceSource(path=str(tmp_path / "missing.json"))
     p = tmp_path / "bad.json"
     p.write_text("{")
-    with pytest.raises(MonitorError, match="invalid trace"):
+    with pytest.raises(MonitorError, match="trace: invalid JSON"):
         TraceSource(path=str(p))
     with pytest.raises(MonitorError, match="unknown monitor source"):
         make_source("nope")

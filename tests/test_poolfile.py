@@ -84,16 +84,18 @@ def test_round_trip_bit_exact(tmp_path, tiny_space, tiny_pool_parts):
     assert (8 + struct.unpack("<Q", path.read_bytes()[:8])[0]) % 64 == 0   # data section aligned
 
 
-def test_weights_are_views_of_the_mapped_file(tiny_pool_path):
-    pool = load_pool(tiny_pool_path)
+@pytest.mark.parametrize("mode", ["read", "mmap"])
+def test_weights_are_read_only_views_of_one_buffer(tiny_pool_path, mode):
+    pool = load_pool(tiny_pool_path, mode=mode)
     for name, t in pool.tensors.items():
         assert not t.flags.writeable and not t.flags.owndata, name
-        assert isinstance(t.base, np.memmap) or isinstance(t.base.base, np.memmap) or t.base is not None
     with pytest.raises(ValueError):
         pool.tensors["stem.conv.weight"][0, 0] = 1.0
-    # the bytes really come from the file: a view's address lies inside one mapping
+    # one copy of the data section (private, or the mapping): every view's address lies inside it
     addrs = sorted(t.__array_interface__["data"][0] for t in pool.tensors.values())
     assert addrs[-1] - addrs[0] < pool.file_bytes
+    with pytest.raises(ValueError, match="mode"):
+        load_pool(tiny_pool_path, mode="copy")
 
 
 def test_safetensors_library_reads_our_files(tiny_pool_path, tiny_pool_parts):
@@ -253,6 +255,51 @@ def test_unknown_dtype(tmp_path, good):
     name = last_tensor(header)
     header[name]["dtype"] = "F31"
     expect_error(tmp_path, join_file(header, data), name, "unknown dtype 'F31'")
+
+
+@pytest.mark.parametrize("dtype", [["F32"], {"a": 1}, 32, None, True])
+def test_dtype_of_another_json_type(tmp_path, good, dtype):
+    header, data = split_file(good)
+    name = last_tensor(header)
+    header[name]["dtype"] = dtype
+    expect_error(tmp_path, join_file(header, data), name, "unknown dtype")
+
+
+def _set_floats(header: dict, data: bytes, name: str, values) -> bytes:
+    begin = header[name]["data_offsets"][0]
+    b = bytearray(data)
+    b[begin: begin + 4 * len(values)] = np.asarray(values, "<f4").tobytes()
+    return bytes(b)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_refused(tmp_path, good, value):
+    header, data = split_file(good)
+    data = _set_floats(header, data, "stem.conv.weight", [value])
+    expect_error(tmp_path, join_file(header, data), "stem.conv.weight", "non-finite")
+
+
+def test_negative_bn_variance_refused(tmp_path, good):
+    header, data = split_file(good)
+    name = next(n for n in tensors_of(header) if n.endswith(".bn.var"))
+    data = _set_floats(header, data, name, [-0.5])
+    expect_error(tmp_path, join_file(header, data), name, "negative variance")
+
+
+def test_entry_count_limit(tmp_path, good):
+    from adaptive_rt.io.poolfile import MAX_ENTRIES
+    header, data = split_file(good)
+    table = json.loads(header["__metadata__"]["adaptive_rt.pool"])
+    header["__metadata__"]["adaptive_rt.pool"] = json.dumps(table * (MAX_ENTRIES // len(table) + 1))
+    expect_error(tmp_path, join_file(header, data), "entries, limit")
+
+
+def test_not_a_regular_file(tmp_path):
+    import os
+    fifo = tmp_path / "p.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(PoolFileError, match="not a regular file"):
+        load_pool(fifo)
 
 
 def test_wrong_dtype_for_weight(tmp_path, good):

@@ -1,6 +1,6 @@
 """Memory of holding every pool entry ready to run, each mode measured in a
 fresh process as the growth of its resident set (RSS) after its imports:
-the native engine (one mapped copy of the weights, a plan per entry) against
+the native engine (one copy of the weights, a plan per entry) against
 one ONNX Runtime session / LiteRT interpreter per entry, and each of those
 holding only the largest entry.
 

@@ -13,7 +13,7 @@ from ..io.jsonio import strict_json
 from .base import Transport, linger, send, timed
 from .protocol import ProtocolError, array_from_json, array_from_npy, npy_bytes
 
-__all__ = ["HttpTransport", "Refused", "STATUS"]
+__all__ = ["HttpTransport", "Refused", "STATUS", "parse_head"]
 
 STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "unavailable": 503, "internal": 500}
 KIND = {408: "timeout", 413: "too_large", 404: "not_found"}     # HTTP refusals; any other 4xx/5xx: bad_request
@@ -30,6 +30,34 @@ class Refused(Exception):
         super().__init__(message)
         self.status, self.close = status, close
 
+
+
+def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    """(method, target, version, headers by lower-case name) of a request
+    head ending in CRLF CRLF; Refused (400/501) for anything malformed."""
+    text = head.decode("latin1")
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise Refused(400, "malformed request line", True)
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for ln in lines[1:]:
+        if not ln:
+            continue
+        if ":" not in ln or ln[0] in " \t":
+            raise Refused(400, "malformed header line", True)
+        k, v = ln.split(":", 1)
+        k = k.strip().lower()
+        if k in headers and k in ("content-length", "transfer-encoding", "content-type"):
+            raise Refused(400, f"duplicate {k} header", True)
+        headers[k] = v.strip()
+    if "transfer-encoding" in headers:
+        raise Refused(501, "transfer-encoding is not supported: send Content-Length", True)
+    cl = headers.get("content-length")
+    if cl is not None and not (cl.isascii() and cl.isdigit() and len(cl) <= 12):
+        raise Refused(400, "invalid Content-Length", True)
+    return method, target, version, headers
 
 
 class HttpTransport(Transport):
@@ -84,35 +112,11 @@ class HttpTransport(Transport):
 
     async def request(self, head: bytes, reader, writer) -> bool:
         lim = self.daemon.limits
-        try:
-            text = head.decode("latin1")
-        except UnicodeDecodeError:   # pragma: no cover - latin1 decodes anything
-            raise Refused(400, "request head is not text", True)
-        lines = text.split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise Refused(400, "malformed request line", True)
-        method, target, version = parts
-        headers: dict[str, str] = {}
-        for ln in lines[1:]:
-            if not ln:
-                continue
-            if ":" not in ln or ln[0] in " \t":
-                raise Refused(400, "malformed header line", True)
-            k, v = ln.split(":", 1)
-            k = k.strip().lower()
-            if k in headers and k in ("content-length", "transfer-encoding", "content-type"):
-                raise Refused(400, f"duplicate {k} header", True)
-            headers[k] = v.strip()
+        method, target, version, headers = parse_head(head)
         keep = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
-        if "transfer-encoding" in headers:
-            raise Refused(501, "transfer-encoding is not supported: send Content-Length", True)
         body = b""
         if "content-length" in headers:
-            cl = headers["content-length"]
-            if not cl.isdigit() or len(cl) > 12:
-                raise Refused(400, "invalid Content-Length", True)
-            n = int(cl)
+            n = int(headers["content-length"])     # parse_head checked it: ASCII digits, at most 12
             if n > lim.max_body:
                 raise Refused(413, f"body of {n} bytes is over the limit of {lim.max_body}", True)
             try:

@@ -22,6 +22,7 @@ resynchronised); any other bad request leaves the connection open.
 from __future__ import annotations
 
 import ast
+import math
 import json
 import struct
 
@@ -52,6 +53,8 @@ def pack_frame(header: dict, payload: bytes | memoryview = b"") -> bytes:
 
 
 def parse_frame_prefix(prefix: bytes, max_header: int, max_body: int) -> tuple[int, int]:
+    if len(prefix) != FRAME.size:
+        raise ProtocolError(f"frame prefix is {len(prefix)} bytes, not {FRAME.size}")
     magic, h, p = FRAME.unpack(prefix)
     if magic != MAGIC:
         raise ProtocolError(f"bad frame magic {magic!r} (expected {MAGIC!r})")
@@ -80,11 +83,20 @@ def _shape(v, what: str) -> tuple[int, ...]:
     return tuple(v)
 
 
+def _float32_bytes(shape: tuple[int, ...], what: str) -> int:
+    """Bytes of a float32 tensor of ``shape``, computed exactly (no int64
+    wrap-around); shapes beyond 2**40 bytes are refused as too large."""
+    n = math.prod(shape) * 4
+    if n > 1 << 40:
+        raise ProtocolError(f"{what}: shape {list(shape)} is too large", "too_large")
+    return n
+
+
 def tensor_from_payload(header: dict, payload: bytes) -> np.ndarray:
     if header.get("dtype", "float32") != "float32":
         raise ProtocolError(f"dtype {header.get('dtype')!r} is not supported: send float32")
     shape = _shape(header.get("shape"), "infer")
-    n = int(np.prod(shape, dtype=np.int64)) * 4
+    n = _float32_bytes(shape, "infer")
     if n != len(payload):
         raise ProtocolError(f"payload has {len(payload)} bytes but shape {list(shape)} of float32 needs {n}")
     return np.frombuffer(payload, "<f4").reshape(shape)
@@ -121,7 +133,7 @@ def array_from_npy(body: bytes) -> np.ndarray:
     try:
         text = body[off:off + hl].decode("utf-8" if major == 3 else "latin1")
         d = ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
         raise ProtocolError(".npy header is not a valid dictionary") from None
     if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
         raise ProtocolError(".npy header must hold exactly descr, fortran_order and shape")
@@ -134,7 +146,7 @@ def array_from_npy(body: bytes) -> np.ndarray:
         raise ProtocolError(".npy shape is not a tuple")
     shape = _shape(list(shape), ".npy")
     data = memoryview(body)[off + hl:]
-    n = int(np.prod(shape, dtype=np.int64)) * 4
+    n = _float32_bytes(shape, ".npy")
     if n != len(data):
         raise ProtocolError(f".npy data has {len(data)} bytes but shape {list(shape)} of float32 needs {n}")
     return np.frombuffer(data, "<f4").reshape(shape)
@@ -151,7 +163,7 @@ def array_from_json(body: bytes, max_depth: int) -> np.ndarray:
         raise ProtocolError('JSON body must be an object with "inputs"')
     try:
         a = np.asarray(d["inputs"], dtype=np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise ProtocolError('"inputs" must be a rectangular array of numbers') from None
     if a.ndim == 0:
         raise ProtocolError('"inputs" must be an array, not a number')

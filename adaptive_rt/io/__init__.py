@@ -1,5 +1,5 @@
 """Files: strict bounded JSON (``jsonio``), atomic writes (``atomic``), the
-pool file (``poolfile``: schema, validation, memory-mapped loading), pools of
+pool file (``poolfile``: schema, validation, loading), pools of
 random weights (``randompool``) and the datasets training reads (``data``)."""
 from __future__ import annotations
 

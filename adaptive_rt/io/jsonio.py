@@ -5,11 +5,13 @@ deep nesting are refused before anything is built from the text."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 
 import numpy as np
 
-__all__ = ["MAX_JSON_DEPTH", "strict_json", "read_json_file", "json_depth"]
+__all__ = ["MAX_JSON_DEPTH", "strict_json", "read_json_file", "read_bounded", "json_depth"]
 
 MAX_JSON_DEPTH = 16              # our documents nest 4 deep
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
@@ -52,14 +54,26 @@ def strict_json(text: str, what: str, max_depth: int = MAX_JSON_DEPTH, error: ty
         raise error(f"{what}: invalid JSON: {e}") from None
 
 
+def read_bounded(path: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; OSError
+    otherwise. A FIFO or device at the path is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError("not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"larger than {limit} bytes")
+    return data
+
+
 def read_json_file(path: str, what: str, error: type, limit: int = 16 << 20) -> object:
-    """A small JSON file read with :func:`strict_json` (at most ``limit``
-    bytes); any failure raises ``error`` naming ``path`` and ``what``."""
+    """A small JSON file (:func:`read_bounded`) parsed with :func:`strict_json`;
+    any failure raises ``error`` naming ``path`` and ``what``."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(limit).decode("utf-8")
+        text = read_bounded(path, limit).decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise error(f"{path}: cannot read {what}: {e}") from None
+        raise error(f"{path}: cannot read {what}: {getattr(e, 'strerror', None) or e}") from None
     try:
         return strict_json(text, what)
     except ValueError as e:

@@ -10,9 +10,9 @@ Layout (the safetensors format): an 8-byte little-endian header length ``N``,
 - ``adaptive_rt.pool``: JSON list of entries (see :class:`PoolEntry`)
 - ``adaptive_rt.sha256``: hex SHA-256 of the data section
 
-Loading maps the file (``numpy.memmap``) and hands out read-only views: the
-weights are never copied. Everything is validated before anything is used,
-and every problem raises :class:`PoolFileError` naming the tensor or field.
+Loading reads the data section once into the process's own memory (or maps
+it, ``mode="mmap"``) and hands out read-only views of that one buffer.
+Everything is validated before anything is used, and every problem raises :class:`PoolFileError` naming the tensor or field.
 No size read from the file is allocated before it has been checked against
 the file's real size and fixed limits. Writes are atomic: a temporary file in
 the same folder, fsync, validate, rename.
@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass, field
 from typing import IO, Mapping, Sequence
@@ -36,11 +37,13 @@ from ..model.space import ConfigError, SearchSpace, SpaceError, SubnetConfig
 from .atomic import atomic_writer
 from .jsonio import strict_json
 
-__all__ = ["SCHEMA_VERSION", "PoolFileError", "PoolEntry", "PoolFile", "make_entry", "load_pool", "write_pool"]
+__all__ = ["SCHEMA_VERSION", "MAX_ENTRIES", "PoolFileError", "PoolEntry", "PoolFile", "make_entry", "load_pool",
+           "write_pool", "check_values"]
 
 SCHEMA_VERSION = "1"
 MAX_HEADER_BYTES = 16 << 20      # the JSON header; real pools need well under 1 MiB
 MAX_TENSORS = 200_000
+MAX_ENTRIES = 1024                # a pool table's rows; real pools have a few to a few dozen
 HEADER_ALIGN = 64                # data section starts 64-byte aligned in our files
 _HASH_CHUNK = 8 << 20
 
@@ -210,7 +213,7 @@ def _tensor_info(name: str, info: object, data_len: int) -> _TensorInfo:
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
         raise PoolFileError(f"{where}: entry must be an object with dtype, shape, data_offsets")
     dtype, shape, offs = info["dtype"], info["shape"], info["data_offsets"]
-    if dtype not in _DTYPES:
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise PoolFileError(f"{where}: unknown dtype {str(dtype)[:40]!r}")
     if not isinstance(shape, list) or len(shape) > 8 or not all(_int(d) and d >= 0 for d in shape):
         raise PoolFileError(f"{where}: shape {str(shape)[:80]} must be a list of at most 8 non-negative integers")
@@ -248,10 +251,10 @@ def _check_coverage(tensors: Mapping[str, _TensorInfo], data_len: int) -> None:
 
 @dataclass
 class PoolFile:
-    """A validated, memory-mapped pool file.
+    """A validated, loaded pool file.
 
-    ``tensors`` maps every tensor name to a read-only NumPy view of the mapped
-    file; nothing is copied. ``weight_bytes`` counts the shared weights (all
+    ``tensors`` maps every tensor name to a read-only NumPy view of the one
+    buffer holding the data section. ``weight_bytes`` counts the shared weights (all
     tensors but the per-entry BN statistics).
     """
 
@@ -263,7 +266,7 @@ class PoolFile:
     sha256: str
     file_bytes: int
     weight_bytes: int
-    _mm: np.memmap | None = field(default=None, repr=False)
+    _data: np.ndarray | None = field(default=None, repr=False)   # the data section (private copy or mapping)
     _by_id: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -274,6 +277,10 @@ class PoolFile:
         if e is None:
             raise KeyError(f"no entry {id!r} in {self.path}; entries: {', '.join(e.id for e in self.entries)}")
         return e
+
+    def owns(self, entry: PoolEntry) -> bool:
+        """Whether ``entry`` is a row of this pool's table (not of another pool)."""
+        return self._by_id.get(entry.id) == entry
 
     def graph(self, entry: PoolEntry | str, input_hw: tuple[int, int] | None = None) -> Graph:
         """The entry's graph, built once per (entry, input size) and shared
@@ -289,43 +296,68 @@ class PoolFile:
     def close(self) -> None:
         """Drop this object's references to the mapping (views handed out keep it alive)."""
         self.tensors = {}
-        self._mm = None
+        self._data = None
 
 
-def load_pool(path: str | os.PathLike, verify_checksum: bool = True) -> PoolFile:
-    """Validate and map a pool file. Raises :class:`PoolFileError` on any problem."""
+def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str = "read") -> PoolFile:
+    """Validate and load a pool file. Raises :class:`PoolFileError` on any problem.
+
+    ``mode="read"`` (default) reads the data section once into this
+    process's own memory and validates those bytes: the checksum and every
+    value checked are exactly what is served, and nothing done to the file
+    afterwards — truncated, overwritten in place, replaced by ``cp`` —
+    reaches the process (reload to serve a new file). ``mode="mmap"`` maps
+    the file instead (no copy; for read-only storage no one writes to while
+    it is served: a file truncated under a mapping kills the process with
+    SIGBUS, and an in-place overwrite changes weights under running plans)."""
+    if mode not in ("read", "mmap"):
+        raise ValueError(f"mode={mode!r}: use 'read' or 'mmap'")
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # a FIFO is refused, not waited on
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise PoolFileError("not a regular file")
+            size = st.st_size
             meta, infos, data_start = _read_header(f, size)
+            space, entries, sha = _validate_pool(meta, infos, data_start)
+            if mode == "read":
+                buf = np.empty(size - data_start, np.uint8)
+                f.seek(data_start)
+                if f.readinto(memoryview(buf)) != buf.size or f.read(1):
+                    raise PoolFileError("file changed size while being loaded")
+                buf.flags.writeable = False
+                data, base = buf, 0
+            else:
+                data = np.memmap(f, dtype=np.uint8, mode="r")
+                if data.shape[0] != size:
+                    raise PoolFileError("file changed size while being loaded")
+                base = data_start
     except PoolFileError as e:
         raise PoolFileError(e.reason, path) from None
     except OSError as e:
         raise PoolFileError(f"cannot read: {e.strerror or e}", path) from None
+    except ValueError as e:
+        raise PoolFileError(f"cannot map: {e}", path) from None
     try:
-        space, entries, sha = _validate_pool(meta, infos, data_start)
-        mm = np.memmap(path, dtype=np.uint8, mode="r")
-        if mm.shape[0] != size:
-            raise PoolFileError("file changed size while being loaded")
         if verify_checksum:
             h = hashlib.sha256()
-            for i in range(data_start, size, _HASH_CHUNK):
-                h.update(mm[i: min(size, i + _HASH_CHUNK)])
+            for i in range(base, data.shape[0], _HASH_CHUNK):
+                h.update(data[i: min(data.shape[0], i + _HASH_CHUNK)])
             if h.hexdigest() != sha:
                 raise PoolFileError("checksum mismatch: the data section does not match adaptive_rt.sha256 "
                                     "(file corrupted or modified)")
+        tensors = {}
+        for t in infos.values():
+            a = data[base + t.begin: base + t.end].view(_DTYPES[t.dtype][1]).reshape(t.shape)
+            check_values(t.name, a)
+            tensors[t.name] = a
     except PoolFileError as e:
         raise PoolFileError(e.reason, path) from None
-    except (OSError, ValueError) as e:
-        raise PoolFileError(f"cannot map: {e}", path) from None
-    tensors = {}
-    for t in infos.values():
-        a = mm[data_start + t.begin: data_start + t.end].view(_DTYPES[t.dtype][1]).reshape(t.shape)
-        tensors[t.name] = a
     per_entry = {n for e in entries if e.bn for n in bn_stat_specs(build_graph(space, e.config), e.bn)}
     weight_bytes = sum(t.end - t.begin for t in infos.values() if t.name not in per_entry)
-    return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, mm)
+    return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, data)
 
 
 def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
@@ -348,6 +380,8 @@ def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
     table = strict_json(meta["adaptive_rt.pool"], "adaptive_rt.pool", error=PoolFileError)
     if not isinstance(table, list) or not table:
         raise PoolFileError("adaptive_rt.pool must be a non-empty list of entries")
+    if len(table) > MAX_ENTRIES:
+        raise PoolFileError(f"adaptive_rt.pool has {len(table)} entries, limit {MAX_ENTRIES}")
 
     def need(name: str, shape: tuple[int, ...], why: str) -> None:
         t = infos.get(name)
@@ -403,6 +437,15 @@ def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
     return space, entries, sha
 
 
+def check_values(name: str, a: np.ndarray) -> None:
+    """What the bytes of a tensor must hold, on load and on write: finite
+    numbers, and BN variances that are not negative."""
+    if not np.isfinite(a).all():
+        raise PoolFileError(f"tensor {name!r} has non-finite values (NaN or infinity)")
+    if name.endswith(".bn.var") and a.size and float(a.min()) < 0:
+        raise PoolFileError(f"tensor {name!r} holds a negative variance ({float(a.min()):g})")
+
+
 # ----------------------------------------------------------------------------- writing
 def write_pool(path: str | os.PathLike, space: SearchSpace, entries: Sequence[PoolEntry],
                tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> PoolFile:
@@ -416,8 +459,7 @@ def write_pool(path: str | os.PathLike, space: SearchSpace, entries: Sequence[Po
     arrays: dict[str, np.ndarray] = {}
     for name in sorted(tensors):
         a = np.ascontiguousarray(tensors[name], dtype="<f4")
-        if not np.isfinite(a).all():
-            raise PoolFileError(f"tensor {name!r} has non-finite values")
+        check_values(name, a)
         arrays[name] = a
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta["adaptive_rt.schema"] = SCHEMA_VERSION

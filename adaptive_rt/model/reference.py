@@ -1,7 +1,7 @@
 """NumPy reference executor of the graph IR: slow, plain and exact.
 
 It runs a :class:`~adaptive_rt.model.graph.Graph` on the supernet's weights (any
-mapping of tensor name -> array, e.g. a pool file's memmap views) in float64
+mapping of tensor name -> array, e.g. a pool file's views) in float64
 and returns float32 logits. Every other executor (C++ engine, ONNX Runtime,
 LiteRT, torch) is tested against it.
 """

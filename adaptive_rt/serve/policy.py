@@ -45,12 +45,26 @@ class Budget:
     ratio_half_life_s: float = 30.0         # a learned ratio not refreshed fades to 1 this fast
 
     def __post_init__(self):
-        if not (self.slo_ms > 0):   # math.inf: no latency target
-            raise ValueError(f"slo_ms={self.slo_ms} must be a positive number")
-        if not (0 < self.headroom <= 1) or not (0 < self.ewma <= 1) or self.hold_s < 0:
-            raise ValueError("headroom and ewma must be in (0, 1], hold_s non-negative")
-        if not (self.ratio_half_life_s > 0):
-            raise ValueError("ratio_half_life_s must be positive")
+        def number(f: str, lo: float, hi: float = math.inf, lo_open: bool = False, optional: bool = False):
+            v = getattr(self, f)
+            if v is None and optional:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+                raise ValueError(f"{f}={v!r} must be a number" + (" or None" if optional else ""))
+            if v < lo or (lo_open and v == lo) or v > hi:
+                raise ValueError(f"{f}={v!r} must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+        number("slo_ms", 0, lo_open=True)               # math.inf: no latency target
+        mc = self.memory_cap_bytes
+        if mc is not None and (isinstance(mc, bool) or not isinstance(mc, int) or mc <= 0):
+            raise ValueError(f"memory_cap_bytes={mc!r} must be a positive integer or None")
+        number("battery_low_pct", 0, 100)
+        number("battery_mflops_cap", 0, lo_open=True, optional=True)
+        number("thermal_limit_c", -273.15, 1000)
+        number("thermal_mflops_cap", 0, lo_open=True, optional=True)
+        number("hold_s", 0, 1e6)
+        number("headroom", 0, 1, lo_open=True)
+        number("ewma", 0, 1, lo_open=True)
+        number("ratio_half_life_s", 0, math.inf, lo_open=True)
 
 
 @dataclass(frozen=True)

@@ -100,12 +100,15 @@ def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5,
 
 def merge_profiles(old: dict, new: dict) -> dict:
     """``new`` with the batch sizes only ``old`` measured (same pool) kept."""
-    if (old.get("pool_sha256"), old.get("schema"), old.get("backend", "native")) != (
+    if not isinstance(old, dict) or (old.get("pool_sha256"), old.get("schema"), old.get("backend", "native")) != (
             new.get("pool_sha256"), new.get("schema"), new.get("backend", "native")):
         return new
     merged = json.loads(json.dumps(new))
+    old_entries = old.get("entries")
     for eid, r in merged["entries"].items():
-        for b, per in (old.get("entries", {}).get(eid, {}).get("batches") or {}).items():
+        o = old_entries.get(eid) if isinstance(old_entries, dict) else None
+        batches = o.get("batches") if isinstance(o, dict) else None
+        for b, per in (batches.items() if isinstance(batches, dict) else ()):
             r["batches"].setdefault(b, per)
     return merged
 
@@ -141,15 +144,15 @@ def profile_entries(d: dict, pool: PoolFile, batch: int = 1, where: str = "profi
         try:
             per_batch = r["batches"]
             mem = int(r["memory_bytes"])
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, OverflowError):
             raise ProfileError(f"{where}: entry {e.id!r} is missing or malformed") from None
         if not isinstance(per_batch, dict) or str(batch) not in per_batch:
             raise ProfileError(f"{where}: entry {e.id!r} was not measured at batch {batch}")
         try:
             lat = {int(t): float(v["p95_ms"]) for t, v in per_batch[str(batch)].items()}
-        except (TypeError, KeyError, ValueError, AttributeError):
+        except (TypeError, KeyError, ValueError, AttributeError, OverflowError):
             raise ProfileError(f"{where}: entry {e.id!r} is missing or malformed") from None
-        if not lat or any(not (0 < v < 1e7) for v in lat.values()) or min(lat) < 1 or mem < 0:
+        if not lat or any(not (0 < v < 1e7) for v in lat.values()) or min(lat) < 1 or not (0 <= mem < 1 << 50):
             raise ProfileError(f"{where}: entry {e.id!r} has invalid latencies")
         out.append(EntryProfile(e.id, e.mflops, e.accuracy, mem, lat))
     return out

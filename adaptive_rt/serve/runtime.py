@@ -3,7 +3,7 @@
     with Runtime.open("pool.safetensors", slo_ms=5.0) as rt:
         logits, entry = rt.infer(image)          # HWC float32 -> [classes]
 
-``Runtime.open`` maps the pool once and prebuilds a plan for every entry
+``Runtime.open`` loads the pool once and prebuilds a plan for every entry
 (on the native engine; ``backend="onnxruntime"`` or ``"litert"`` run the
 exported entries on those runtimes instead, see ``adaptive_rt.serve.backends``);
 a controller thread reads the resource monitor at its rate (default 10 Hz),
@@ -33,6 +33,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -243,8 +244,8 @@ class Runtime:
             return self._usable(load_profile(os.fspath(profile), self.pool, self.batch, name))
         path = default_profile_path(pool_path, self.pool.sha256, name) if pool_path else None
         old = None
-        if path and os.path.exists(path):
-            try:
+        if path and os.path.lexists(path):
+            try:   # a profile that cannot be used here is measured anew, never an obstacle to opening
                 old = read_profile(path)
                 return self._usable(profile_entries(old, self.pool, self.batch, path, name))
             except ProfileError as e:
@@ -270,8 +271,8 @@ class Runtime:
         for p in profs:
             lat = {t: v for t, v in p.latency_ms.items() if t in self._threads}
             if not lat:
-                raise ValueError(f"profile of {p.id!r} has no thread count this backend runs "
-                                 f"({', '.join(map(str, self._threads))})")
+                raise ProfileError(f"profile of {p.id!r} has no thread count this backend runs "
+                                   f"({', '.join(map(str, self._threads))})")
             out.append(replace(p, latency_ms=lat))
         return out
 
@@ -447,6 +448,7 @@ class Runtime:
     # ------------------------------------------------------------------ control by the app
     def pin(self, entry: str, threads: int | None = None) -> None:
         """Serve ``entry`` until :meth:`unpin`, whatever the policy says."""
+        self._check_open()
         if entry not in self._by_id:
             raise ValueError(f"no entry {entry!r} in this pool; have: {', '.join(self._ids)}")
         p = self._by_id[entry]
@@ -465,15 +467,21 @@ class Runtime:
         """Change the budget while serving (``slo_ms``, ``memory_cap`` — bytes
         or e.g. "64MB" —, ``hold_s``, ``headroom``, battery/thermal caps);
         the policy uses it from its next step."""
+        self._check_open()
         if "memory_cap" in fields:
             fields["memory_cap_bytes"] = parse_bytes(fields.pop("memory_cap"))
         if fields.get("slo_ms", 0) is None:
             fields["slo_ms"] = math.inf
-        try:
-            self.budget = replace(self.budget, **fields)
-        except TypeError as e:
-            raise ValueError(f"unknown budget field: {e}") from None
+        known = {f.name for f in dataclass_fields(Budget)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"unknown budget field {unknown[0]!r}; known: memory_cap, {', '.join(sorted(known))}")
+        self.budget = replace(self.budget, **fields)   # Budget checks every value (ValueError naming the field)
         return self.budget
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Runtime is closed")
 
     @property
     def pinned(self) -> str | None:

@@ -3,15 +3,18 @@ source, on its own clock or driven explicitly with ``at(t)``."""
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
 import time
 from dataclasses import fields
 from typing import Callable, Iterable, Mapping
 
+from ...io.jsonio import read_bounded, read_json_file
 from .sources import MonitorError, ResourceSnapshot, Source, register_source
 
-__all__ = ["TraceSource"]
+__all__ = ["TraceSource", "MAX_TRACE_BYTES"]
+
+MAX_TRACE_BYTES = 64 << 20
 
 
 _FIELDS = {f.name for f in fields(ResourceSnapshot)}
@@ -48,18 +51,22 @@ class TraceSource(Source):
 
     @staticmethod
     def _load(path: str) -> list[dict]:
+        if path.endswith(".json"):
+            data = read_json_file(path, "trace", MonitorError, MAX_TRACE_BYTES)
+            if not isinstance(data, list):
+                raise MonitorError(f"{path}: a JSON trace is a list of readings")
+            return data
         try:
-            if path.endswith(".json"):
-                with open(path) as f:
-                    data = json.load(f)
-                if not isinstance(data, list):
-                    raise MonitorError(f"{path}: a JSON trace is a list of readings")
-                return data
-            with open(path, newline="") as f:
-                return [{k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+            text = read_bounded(path, MAX_TRACE_BYTES).decode("utf-8")
+            rows = []
+            for i, row in enumerate(csv.DictReader(io.StringIO(text, newline=""))):
+                if None in row:
+                    raise MonitorError(f"{path}: row {i + 1} has more fields than the header")
+                rows.append({k: v for k, v in row.items() if v not in ("", None)})
+            return rows
         except OSError as e:
             raise MonitorError(f"{path}: cannot read trace: {e.strerror or e}") from None
-        except ValueError as e:
+        except (ValueError, csv.Error) as e:   # UnicodeDecodeError is a ValueError
             raise MonitorError(f"{path}: invalid trace: {e}") from None
 
     @staticmethod
@@ -68,7 +75,7 @@ class TraceSource(Source):
             raise MonitorError(f"trace reading {i} is not an object")
         unknown = set(r) - _FIELDS
         if unknown:
-            raise MonitorError(f"trace reading {i}: unknown field {sorted(unknown)[0]!r}")
+            raise MonitorError(f"trace reading {i}: unknown field {sorted(map(str, unknown))[0]!r}")
         missing = _REQUIRED - set(r)
         if missing:
             raise MonitorError(f"trace reading {i}: missing field {sorted(missing)[0]!r}")
