@@ -39,7 +39,7 @@ def report_dir(tmp_path_factory):
     """`adaptive-rt bench --quick` once: every benchmark of the report, then the report."""
     out = tmp_path_factory.mktemp("bench")
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "bench", "--quick", "--out", str(out)],
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     assert "report.md" in r.stdout and "[7/7]" in r.stdout
     return out
