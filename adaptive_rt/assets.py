@@ -10,11 +10,13 @@ import os
 
 import numpy as np
 
-__all__ = ["SHIPPED_POOL", "SHIPPED_IMAGES", "shipped_path", "demo_images"]
+__all__ = ["SHIPPED_POOL", "SHIPPED_IMAGES", "SHIPPED_POOLS", "shipped_path", "pool_path", "demo_images"]
 
 SHIPPED_POOL = "mnist5k-mbv3.safetensors"
 SHIPPED_IMAGES = "mnist5k-test.npz"     # the 750 test digits the pool's accuracies were measured on
 SHIPPED = (SHIPPED_POOL, SHIPPED_IMAGES)
+#: Pools reachable by name from any folder: Runtime.open("mnist5k-mbv3"), adaptive-rt serve mnist5k-mbv3
+SHIPPED_POOLS = {"mnist5k-mbv3": SHIPPED_POOL}
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -27,6 +29,15 @@ def shipped_path(name: str) -> str:
         if os.path.isfile(p):
             return p
     raise FileNotFoundError(f"{name} is missing from this installation (reinstall adaptive-rt)")
+
+
+def pool_path(name_or_path: str) -> str:
+    """A pool file's path: ``name_or_path`` itself when it names a file, else
+    the shipped pool of that name (``mnist5k-mbv3``), else ``name_or_path``
+    unchanged (so that opening it reports the missing file)."""
+    if os.path.exists(name_or_path) or name_or_path not in SHIPPED_POOLS:
+        return name_or_path
+    return shipped_path(SHIPPED_POOLS[name_or_path])
 
 
 def demo_images() -> tuple[np.ndarray, np.ndarray]:

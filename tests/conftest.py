@@ -1,11 +1,26 @@
-"""Shared fixtures: small pools written by the real writer."""
+"""Shared fixtures: small pools written by the real writer; a private cache
+folder (device profiles) for the whole run, never the user's ~/.cache."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from adaptive_rt.io.poolfile import write_pool
 from adaptive_rt.model.presets import get_space
 from adaptive_rt.io.randompool import random_pool
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """$XDG_CACHE_HOME for this run (and the processes it starts)."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield os.environ["XDG_CACHE_HOME"]
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ EntryProfiles, refused for another pool or when malformed."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 from adaptive_rt.serve.profile import ProfileError, calibrate, default_profile_path, load_profile, save_profile
 from adaptive_rt.io.poolfile import load_pool, write_pool
 from adaptive_rt.io.randompool import random_pool
+from adaptive_rt.serve.runtime import Runtime
 
 
 def test_calibrate_and_load(tiny_pool_path, tmp_path):
@@ -51,8 +53,10 @@ def test_profile_of_another_pool_is_refused(tiny_pool_path, tmp_path, tiny_space
         load_profile(str(path), pool)
 
 
-def test_default_path_is_beside_the_pool(tiny_pool_path):
-    assert default_profile_path(str(tiny_pool_path), "ab" * 32) == str(tiny_pool_path) + ".profile.json"
+def test_profiles_live_in_the_user_cache_keyed_by_the_pool(tiny_pool_path, private_cache):
+    path = default_profile_path("ab" * 32)
+    assert path == os.path.join(private_cache, "adaptive_rt", "profiles", "ab" * 16 + ".profile.json")
+    assert default_profile_path("ab" * 32, "litert").endswith("ab" * 16 + ".litert.profile.json")
 
 
 def test_calibrate_cli(tiny_pool_path):
@@ -61,17 +65,18 @@ def test_calibrate_cli(tiny_pool_path):
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--threads", "1",
                         "--repeats", "3", "--warmup", "1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    prof = json.loads((tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json")).read_text())
+    path = default_profile_path(load_pool(tiny_pool_path).sha256)
+    prof = json.loads(open(path).read())
     assert set(prof["entries"]) == {"e0", "e1", "e2", "e3"}
+    assert not list(tiny_pool_path.parent.glob("*.profile.json"))     # nothing written beside the pool
     # a second run at another batch size keeps the first one's figures
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--threads", "1",
                         "--batch", "4", "--repeats", "3", "--warmup", "1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    prof = json.loads((tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json")).read_text())
+    prof = json.loads(open(path).read())
     assert set(prof["entries"]["e0"]["batches"]) == {"1", "4"}
     pool = load_pool(tiny_pool_path)
-    big, one = load_profile(str(tiny_pool_path) + ".profile.json", pool, batch=4), \
-        load_profile(str(tiny_pool_path) + ".profile.json", pool)
+    big, one = load_profile(path, pool, batch=4), load_profile(path, pool)
     # both batch sizes read back, each its own measurement (no timing compared: the machine may be busy)
     assert [b.id for b in big] == [o.id for o in one] and all(b.latency_ms[1] > 0 for b in big)
     assert prof["entries"]["e0"]["batches"]["4"] != prof["entries"]["e0"]["batches"]["1"]
@@ -81,3 +86,33 @@ def test_calibrate_cli(tiny_pool_path):
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--batch", "0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--batch" in r.stderr
+
+
+def test_a_profile_measured_under_load_is_provisional(tiny_pool_path, caplog):
+    """Two busy processes beside `calibrate`: the profile records their CPU,
+    is saved as provisional (and says so), and the runtime measures again
+    when it opens the pool; --force keeps it as final."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        r = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--threads", "1",
+                            "--repeats", "20", "--warmup", "1"], capture_output=True, text=True, timeout=300)
+        path = default_profile_path(load_pool(tiny_pool_path).sha256)
+        forced = subprocess.run([sys.executable, "-m", "adaptive_rt", "calibrate", str(tiny_pool_path), "--threads",
+                                 "1", "--repeats", "20", "--warmup", "1", "--force", "--out", path + ".forced"],
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert r.returncode == 0 and "provisional" in r.stderr, r.stderr
+    prof = json.loads(open(path).read())
+    assert prof["provisional"] is True and prof["other_cpu_cores"] > 0.25
+    assert forced.returncode == 0 and "provisional" not in json.loads(open(path + ".forced").read())
+    import logging
+    from adaptive_rt.serve.monitor import TraceSource
+    with caplog.at_level(logging.WARNING, logger="adaptive_rt"):
+        with Runtime.open(tiny_pool_path, monitor=TraceSource([{"time": 0, "other_cpu_cores": 0}]),
+                          max_threads=1, controller=False):
+            pass
+    assert any("provisional" in rec.getMessage() and "calibrating quickly" in rec.getMessage()
+               for rec in caplog.records), [r.getMessage() for r in caplog.records]

@@ -89,3 +89,69 @@ def test_console_script_installed(tiny_pool_path):
         pytest.fail("adaptive-rt is installed but its console script is not on PATH")
     r = subprocess.run([exe, "inspect", str(tiny_pool_path)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "valid pool file" in r.stdout
+
+
+# ----------------------------------------------------------------------------- one way to give a pool
+def test_pool_positional_or_option_and_shipped_by_name(tmp_path, tiny_pool_path):
+    a = run("inspect", tiny_pool_path).stdout
+    assert run("inspect", "--pool", tiny_pool_path).stdout == a
+    r = run("inspect", tiny_pool_path, "--pool", tmp_path / "other.safetensors", check=False)
+    assert r.returncode == 2 and "two pools given" in r.stderr
+    r = run("inspect", check=False)
+    assert r.returncode == 2 and "give the pool" in r.stderr
+    out = subprocess.run([sys.executable, "-m", "adaptive_rt", "inspect", "mnist5k-mbv3"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "6 entries" in out.stdout, out.stderr
+    r = run("serve", check=False)
+    assert r.returncode == 2 and "give the pool" in r.stderr
+
+
+def test_help_shows_defaults_and_choices():
+    h = run("serve", "--help").stdout
+    assert "{adaptive,fixed-largest,fixed-smallest}" in h and "(default: adaptive)" in h
+    h = run("train", "--help").stdout
+    assert "{uniform,rss,sandwich,ps,pss}" in h and "(default: sandwich)" in h and "(default: 10)" in h
+
+
+def test_a_file_that_is_no_pool_is_told_apart(tmp_path):
+    f = tmp_path / "notes.md"
+    f.write_text("# some markdown, long enough to have eight bytes and more\n")
+    r = run("inspect", f, check=False)
+    assert r.returncode == 2 and "not a safetensors pool file" in r.stderr
+
+
+def test_export_format_from_the_extension_and_metadata(tmp_path, tiny_pool_path):
+    onnx = pytest.importorskip("onnx")
+    pool = load_pool(tiny_pool_path)
+    run("export", tiny_pool_path, "--entry", "e1", "--out", tmp_path / "e1.onnx")
+    m = onnx.load(str(tmp_path / "e1.onnx"))
+    props = {p.key: p.value for p in m.metadata_props}
+    assert m.producer_name == "adaptive_rt" and m.producer_version
+    assert props["adaptive_rt.entry"] == "e1" and props["adaptive_rt.pool_sha256"] == pool.sha256
+    assert props["adaptive_rt.config"] == pool.entry("e1").config.id
+    r = run("export", tiny_pool_path, "--entry", "e1", "--out", tmp_path / "e1.tflite", "--format", "onnx",
+            check=False)
+    assert r.returncode == 2 and "would hold onnx bytes" in r.stderr and not (tmp_path / "e1.tflite").exists()
+    r = run("export", tiny_pool_path, "--entry", "e1", "--out", tmp_path / "e1.bin", check=False)
+    assert r.returncode == 2 and ".onnx or .tflite" in r.stderr
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert import schema_py_generated as s
+    from ai_edge_litert.interpreter import Interpreter
+    run("export", tiny_pool_path, "--entry", "e1", "--out", tmp_path / "e1.tflite")
+    it = Interpreter(model_path=str(tmp_path / "e1.tflite"))
+    assert it.get_signature_list() == {"serving_default": {"inputs": ["input"], "outputs": ["logits"]}}
+    x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
+    y = it.get_signature_runner("serving_default")(input=x)["logits"]
+    from adaptive_rt.model import reference
+    e = pool.entry("e1")
+    want = reference.run(pool.graph(e), pool.tensors, x, e.bn)
+    assert np.abs(y - want).max() <= 1e-4 * np.abs(want).max()
+    m = s.ModelT.InitFromPackedBuf((tmp_path / "e1.tflite").read_bytes(), 0)
+    md = {x.name.decode(): bytes(m.buffers[x.buffer].data).decode() for x in m.metadata}
+    assert md["adaptive_rt.entry"] == "e1" and md["adaptive_rt.pool_sha256"] == pool.sha256
+
+
+def test_output_piped_into_head_is_not_an_error(tiny_pool_path):
+    r = subprocess.run(f"{sys.executable} -m adaptive_rt inspect {tiny_pool_path} | head -1", shell=True,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "valid pool file" in r.stdout and "Traceback" not in r.stderr

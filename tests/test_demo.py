@@ -51,3 +51,12 @@ print(write_timeline_png({str(tmp_path / 'b.png')!r}, recs, tl, 1.5, sched, ['e0
     img = mpimg.imread(str(tmp_path / "b.png"))
     assert img.shape == (600, 1000, 3)
     assert (img < 0.99).any()   # something was drawn
+
+
+def test_demo_says_when_the_pool_was_not_made_for_its_digits(tmp_path, tiny_pool_path):
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "demo", str(tiny_pool_path), "--seconds", "1",
+                        "--hogs", "0", "--png", ""], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "note: the demo serves the shipped mnist5k test digits" in r.stdout
+    assert "not measured on any dataset" in r.stdout            # a pool of random weights
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.safetensors"]   # --png "": no PNG, no profile beside

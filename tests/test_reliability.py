@@ -11,7 +11,9 @@ import os
 import numpy as np
 import pytest
 
+from adaptive_rt.io.poolfile import load_pool
 from adaptive_rt.serve.monitor import MonitorError, TraceSource
+from adaptive_rt.serve.profile import default_profile_path
 from adaptive_rt.serve.runtime import Runtime
 
 
@@ -23,7 +25,11 @@ def _runtime(path, **kw):
 def _good_profile(tiny_pool_path) -> dict:
     with _runtime(tiny_pool_path):
         pass                                              # measures a quick profile and saves it beside the pool
-    return json.loads((tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json")).read_text())
+    return json.loads(open(_profile_path(tiny_pool_path)).read())
+
+
+def _profile_path(pool_path) -> str:
+    return default_profile_path(load_pool(pool_path).sha256)
 
 
 @pytest.mark.parametrize("spoil", [
@@ -37,15 +43,20 @@ def test_a_malformed_profile_is_measured_anew(tiny_pool_path, spoil):
     d = _good_profile(tiny_pool_path)
     spoil(d)
     text = json.dumps(d).replace("Infinity", "1e999")
-    path = tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json")
-    path.write_text(text)
+    path = _profile_path(tiny_pool_path)
+    with open(path, "w") as f:
+        f.write(text)
     with _runtime(tiny_pool_path) as rt:
         assert rt.infer(np.zeros((28, 28, 1), np.float32))[1] in rt.entries
-    assert json.loads(path.read_text())["entries"]["e0"]["memory_bytes"] > 0    # replaced by a good one
+    assert json.loads(open(path).read())["entries"]["e0"]["memory_bytes"] > 0    # replaced by a good one
 
 
 def test_a_fifo_at_the_profile_path_does_not_block(tiny_pool_path):
-    os.mkfifo(tiny_pool_path.parent / (tiny_pool_path.name + ".profile.json"))
+    path = _profile_path(tiny_pool_path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        os.unlink(path)
+    os.mkfifo(path)
     with _runtime(tiny_pool_path) as rt:                 # would wait forever for a writer before
         assert rt.entries
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -17,6 +18,7 @@ import pytest
 from adaptive_rt.model import reference
 from adaptive_rt.serve.monitor import TraceSource
 from adaptive_rt.io.poolfile import load_pool, write_pool
+from adaptive_rt.serve.profile import default_profile_path
 from adaptive_rt.serve.runtime import InputError, Runtime, parse_bytes
 
 TOL = 1e-4
@@ -219,11 +221,14 @@ def test_memory_cap_excludes_entries(pool_path):
 
 
 def test_first_open_calibrates_and_says_so(pool_path, caplog):
+    profile = default_profile_path(load_pool(pool_path).sha256)
+    if os.path.exists(profile):
+        os.unlink(profile)                 # another test may have opened the same pool
     with caplog.at_level(logging.WARNING, logger="adaptive_rt"):
         with Runtime.open(pool_path, slo_ms=10.0, batch=4) as rt:
             assert all(p.latency_ms for p in rt.profiles)
     assert any("calibrating quickly" in r.message for r in caplog.records)
-    prof = json.loads(open(pool_path + ".profile.json").read())
+    prof = json.loads(open(profile).read())
     assert prof["quick"] is True and set(prof["entries"]["e0"]["batches"]) == {"4"}
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="adaptive_rt"):
@@ -235,5 +240,5 @@ def test_first_open_calibrates_and_says_so(pool_path, caplog):
         with Runtime.open(pool_path, slo_ms=10.0, batch=1):
             pass
     assert any("batch 1" in r.message for r in caplog.records)
-    prof = json.loads(open(pool_path + ".profile.json").read())
+    prof = json.loads(open(profile).read())
     assert set(prof["entries"]["e0"]["batches"]) == {"1", "4"}

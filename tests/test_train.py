@@ -206,7 +206,7 @@ def _cli(*args):
 
 @pytest.mark.parametrize("args, needle", [
     (["--dataset", "nope", "--sampler", "rss"], "unknown dataset"),
-    (["--dataset", "digits", "--sampler", "nope"], "unknown sampler"),
+    (["--dataset", "digits", "--sampler", "nope"], "invalid choice: 'nope'"),
     (["--dataset", "digits", "--labeled-fraction", "0"], "must be in (0, 1]"),
     (["--dataset", "digits", "--labeled-fraction", "1.5"], "must be in (0, 1]"),
     (["--dataset", "digits", "--resume"], "no checkpoint"),

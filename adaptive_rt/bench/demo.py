@@ -26,6 +26,9 @@ from ..assets import SHIPPED_POOL, demo_images, shipped_path
 from ..io.poolfile import PoolFile, load_pool
 from ..serve.runtime import Runtime
 
+#: The dataset of the shipped test digits (and of the shipped pool)
+DEMO_DATASET = "mnist5k"
+
 __all__ = ["Hog", "Phase", "default_schedule", "stream", "summarize", "write_timeline_png", "run_demo"]
 
 _HOG = "import time\nwhile True:\n    pass\n"
@@ -269,6 +272,11 @@ def run_demo(seconds: float = 30.0, hogs: int = 1, batch: int = 16, interval_ms:
     shape = pool.input_shape
     if tuple(x.shape[1:]) != shape:
         raise ValueError(f"the demo images are {tuple(x.shape[1:])} but the pool takes {shape}")
+    trained_on = {e.dataset for e in pool.entries} - {None}
+    if trained_on != {DEMO_DATASET}:
+        out(f"note: the demo serves the shipped {DEMO_DATASET} test digits, but this pool's entries were "
+            f"{'measured on ' + ', '.join(sorted(trained_on)) if trained_on else 'not measured on any dataset'}: "
+            "the accuracy shown is of a model on data it was not made for")
     with Runtime.open(pool, batch=batch) as rt:
         slo = slo_ms if slo_ms is not None else auto_slo_ms(rt)
         rt.set_budget(slo_ms=slo)

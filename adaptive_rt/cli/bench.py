@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import UsageError, arguments, command, open_pool
+from .common import UsageError, arguments, command, open_pool, pool_argument
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
                    help="time between request starts (default 0: back to back, as fast as served)")
     p.add_argument("--slo-ms", type=float, default=None,
                    help="p95 latency target per request (default: 1.3 x the largest entry's calibrated p95)")
-    p.add_argument("--pool", default=None, help="pool file (default: the shipped MNIST pool)")
+    pool_argument(p, required=False, help="pool file or shipped pool's name (default: the shipped MNIST pool)")
     p.add_argument("--png", default="adaptive-rt-demo.png", help="timeline plot to write ('' for none)")
     p.add_argument("--json", default=None, help="write the summary as JSON here")
 
@@ -45,7 +45,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     from ..bench.report import BENCHES
-    p.add_argument("--pool", default=None, help="pool file (default: each benchmark's own test pools / the shipped pool)")
+    pool_argument(p, required=False, help="pool file (default: each benchmark's own test pools / the shipped pool)")
     p.add_argument("--out", default="adaptive-rt-bench", help="folder for the JSON results, logs, report.md and plots")
     p.add_argument("--quick", action="store_true", help="short runs on small pools (about 5 minutes in all)")
     p.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHES)}")

@@ -8,8 +8,8 @@ from typing import Callable
 
 from ..registry import Registry
 
-__all__ = ["COMMANDS", "UsageError", "command", "arguments", "open_pool", "progress_bar", "int_list", "hw",
-           "need_torch", "print_entries"]
+__all__ = ["COMMANDS", "UsageError", "command", "arguments", "open_pool", "pool_argument", "merge_pool_option",
+           "progress_bar", "int_list", "hw", "need_torch", "print_entries"]
 
 #: name -> (configure-parser, run, help)
 COMMANDS: Registry[tuple] = Registry("command")
@@ -31,6 +31,28 @@ def arguments(configure: Callable[[argparse.ArgumentParser], None]):
         fn.configure = configure
         return fn
     return deco
+
+
+POOL_HELP = "pool file (.safetensors), or a shipped pool's name (mnist5k-mbv3)"
+
+
+def pool_argument(p: argparse.ArgumentParser, required: bool = True, help: str = POOL_HELP) -> None:
+    """The pool, given the same way to every command: positional, with
+    ``--pool`` accepted as well."""
+    p.add_argument("pool", nargs="?", default=None, help=help)
+    p.add_argument("--pool", dest="pool_option", default=None, metavar="POOL", help="the same, as an option")
+    p.set_defaults(pool_required=required)
+
+
+def merge_pool_option(a: argparse.Namespace) -> None:
+    """After parsing: the positional pool or --pool, not two different ones."""
+    opt = getattr(a, "pool_option", None)
+    if opt is not None:
+        if getattr(a, "pool", None) not in (None, opt):
+            raise UsageError(f"two pools given ({a.pool} and --pool {opt}): give one")
+        a.pool = opt
+    if getattr(a, "pool_required", False) and a.pool is None:
+        raise UsageError(f"{a.command}: give the pool (a file, or a shipped pool's name such as mnist5k-mbv3)")
 
 
 def open_pool(path: str):
@@ -77,7 +99,7 @@ def need_torch() -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise UsageError("training needs torch: pip install -c constraints.txt 'adaptive-rt[train]'") from None
+        raise UsageError("training needs torch: from the adaptive_rt checkout, pip install -c constraints.txt '.[train]'") from None
 
 
 def print_entries(pool) -> None:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 
-from .common import UsageError, arguments, command, hw, open_pool
+from .common import UsageError, arguments, command, hw, open_pool, pool_argument
 
 
 def _inspect_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pool", help="pool file (.safetensors)")
+    pool_argument(p)
     p.add_argument("--json", action="store_true", help="print the table as JSON")
 
 
@@ -41,9 +42,10 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pool", help="pool file (.safetensors)")
+    pool_argument(p)
     p.add_argument("--entry", required=True, help="pool entry id (see `adaptive-rt inspect`)")
-    p.add_argument("--format", choices=["onnx", "tflite"], default="onnx")
+    p.add_argument("--format", choices=["onnx", "tflite"], default=None,
+                   help="model format (default: from --out's extension, .onnx or .tflite)")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--input-size", type=hw, default=None, metavar="H[xW]",
                    help="input image size (default: the space's input size)")
@@ -54,19 +56,29 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 @command("export", "export one pool entry as a standalone model")
 @arguments(_export_args)
 def cmd_export(a: argparse.Namespace) -> int:
+    ext = os.path.splitext(a.out)[1].lower()
+    by_ext = {".onnx": "onnx", ".tflite": "tflite"}.get(ext)
+    fmt = a.format or by_ext
+    if fmt is None:
+        raise UsageError(f"--out {a.out}: give a .onnx or .tflite file name, or --format")
+    if by_ext is not None and by_ext != fmt:
+        raise UsageError(f"--format {fmt} but --out ends in {ext}: a {by_ext} file would hold {fmt} bytes")
     pool = open_pool(a.pool)
     try:
         entry = pool.entry(a.entry)
     except KeyError as e:
         raise UsageError(e.args[0]) from None
     try:
-        if a.format == "tflite":
+        if fmt == "tflite":
             from ..export.tflite import save_tflite, to_tflite
-            save_tflite(to_tflite(pool.space, entry.config, pool.tensors, entry.bn, a.input_size), a.out)
+            save_tflite(to_tflite(pool.space, entry.config, pool.tensors, entry.bn, a.input_size,
+                                  metadata={"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256}),
+                        a.out)
             print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), TFLite (float32, builtin ops)")
             return 0
         from ..export.onnx import save_onnx, to_onnx
-        model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size)
+        model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size,
+                        metadata={"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256})
         save_onnx(model, a.out)
     except ImportError as e:
         raise UsageError(str(e)) from None
@@ -78,10 +90,10 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def _random_args(p: argparse.ArgumentParser) -> None:
     from ..model.presets import list_spaces
-    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
+    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces(), help="search space")
     p.add_argument("--entries", type=int, default=4, help="number of pool entries (spread over MFLOPs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights and entries")
+    p.add_argument("--out", required=True, help="pool file to write")
 
 
 @command("make-random-pool", "write a pool file of random (untrained) weights, for testing a device")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import UsageError, arguments, command, open_pool
+from ..serve.policy import POLICIES
+from .common import UsageError, arguments, command, merge_pool_option, open_pool, pool_argument
 
 
 def _default_socket() -> str:
@@ -15,7 +16,7 @@ def _default_socket() -> str:
 def _serve_args(p: argparse.ArgumentParser) -> None:
     from ..daemon.base import Limits
     d = Limits()
-    p.add_argument("--pool", required=True, help="pool file (.safetensors); SIGHUP reloads it")
+    pool_argument(p, required=False, help="pool file (.safetensors) or a shipped pool's name; SIGHUP reloads it")
     p.add_argument("--socket", default=None,
                    help="Unix socket path (default: $XDG_RUNTIME_DIR/adaptive-rt.sock, or /tmp/adaptive-rt-UID.sock)")
     p.add_argument("--no-socket", action="store_true", help="HTTP only")
@@ -25,20 +26,21 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enable-admin", action="store_true", help="enable POST /v1/reload")
     p.add_argument("--slo-ms", type=float, default=None, help="p95 latency target per request")
     p.add_argument("--memory-cap", default=None, help="e.g. 64MB: entries needing more are never used")
-    p.add_argument("--policy", default="adaptive", help="adaptive, fixed-largest or fixed-smallest")
-    p.add_argument("--backend", default="native", help="native, onnxruntime or litert")
-    p.add_argument("--max-threads", type=int, default=None)
+    p.add_argument("--policy", default="adaptive", choices=POLICIES, help="how the entry is chosen")
+    p.add_argument("--backend", default="native",
+                   help="what runs the entries: native, onnxruntime, litert (export extra) or torch (train extra)")
+    p.add_argument("--max-threads", type=int, default=None, help="threads an inference may use (default: up to 4)")
     p.add_argument("--max-body", type=int, default=d.max_body, help=f"bytes (default {d.max_body})")
     p.add_argument("--max-header", type=int, default=d.max_header, help=f"bytes (default {d.max_header})")
-    p.add_argument("--max-json-depth", type=int, default=d.max_json_depth)
+    p.add_argument("--max-json-depth", type=int, default=d.max_json_depth, help="nesting of a JSON request")
     p.add_argument("--header-timeout", type=float, default=d.header_timeout_s, help="seconds")
     p.add_argument("--body-timeout", type=float, default=d.body_timeout_s, help="seconds")
     p.add_argument("--idle-timeout", type=float, default=d.idle_timeout_s, help="seconds")
-    p.add_argument("--max-concurrent", type=int, default=d.max_concurrent)
-    p.add_argument("--max-queue", type=int, default=d.max_queue)
+    p.add_argument("--max-concurrent", type=int, default=d.max_concurrent, help="inferences at once")
+    p.add_argument("--max-queue", type=int, default=d.max_queue, help="inferences waiting; beyond: busy (503)")
     p.add_argument("--drain", type=float, default=d.drain_s, help="seconds in-flight requests get on SIGTERM")
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
+    p.add_argument("--log-format", default="text", choices=["text", "json"], help="one line per event")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"], help="least level logged")
 
 
 @command("serve", "run the inference daemon (Unix socket, optional loopback HTTP)")
@@ -47,7 +49,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
     import asyncio
     from ..daemon.base import Limits, Log
     from ..daemon.service import Daemon
-    from ..serve.runtime import POLICIES
+    if a.pool is None:
+        raise UsageError("serve: give the pool (a file, or a shipped pool's name such as mnist5k-mbv3)")
     pool = open_pool(a.pool)   # a clear error for a bad file before anything listens; the daemon serves it
     http = None
     if a.http:

@@ -19,19 +19,20 @@ def _join(a: argparse.Namespace):
 def _train_args(p: argparse.ArgumentParser) -> None:
     from ..model.presets import list_spaces
     p.add_argument("--dataset", required=True, help="mnist5k, digits, or a PATH.npz with arrays x, y")
-    p.add_argument("--sampler", default="sandwich", help="uniform, rss, sandwich, ps or pss")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--sampler", default="sandwich", choices=["uniform", "rss", "sandwich", "ps", "pss"],
+                   help="which subnets each step trains")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training split")
     p.add_argument("--out", required=True, help="run directory (checkpoints, state)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--auto-resume", action="store_true",
                    help="continue from the checkpoint in --out when there is one, else start: the same command "
                         "serves the first start and every restart (torchrun --max-restarts)")
     p.add_argument("--labeled-fraction", type=float, default=1.0,
                    help="fraction of the training split whose labels are used (semi-supervised below 1)")
-    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces())
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces(), help="search space")
+    p.add_argument("--batch-size", type=int, default=64, help="global batch (over all processes)")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD, cosine)")
     p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
                    help="resource metric of the PSS buckets: MFLOPs, or ms on this device (a latency table "
                         "measured once and kept in the run folder)")
@@ -63,9 +64,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     from ..model.presets import get_space
     from ..train.checkpoint import STATE
     from ..train.loop import TrainConfig, Trainer
-    from ..train.samplers import SAMPLERS
-    if a.sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {a.sampler!r}; choose from {', '.join(sorted(SAMPLERS))}")
     if not (0.0 < a.labeled_fraction <= 1.0):
         raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
     if a.epochs < 1:
@@ -144,7 +142,7 @@ def _pool_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", default="auto", choices=["auto", "nsga2", "random"],
                    help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
     _dist_args(p)
 
 
@@ -179,14 +177,14 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
 
 def _ofa_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="OFA MobileNetV3 state dict (.pth; read with torch.load(weights_only=True))")
-    p.add_argument("--width", type=float, default=1.0, help="the supernet's width multiplier: 1.0 or 1.2")
+    p.add_argument("--width", type=float, default=1.0, choices=[1.0, 1.2], help="the supernet's width multiplier")
     p.add_argument("--buckets", type=int, default=6, help="pool entries, spread over MFLOPs (default 6)")
     p.add_argument("--data", default=None,
                    help="PATH.npz of preprocessed NHWC images (x, y): recalibrate BN per entry and measure top-1")
     p.add_argument("--calib-batches", type=int, default=16, help="batches of 64 for BN recalibration")
     p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
                    help="spread the entries over MFLOPs or over this device's measured latency")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
 
 

@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import __version__
 from ..model.fold import active_slice, folded_weight
 from ..model.graph import Graph, build_graph
 from ..model.space import SearchSpace, SubnetConfig
@@ -27,7 +28,7 @@ def _onnx():
         import onnx
         from onnx import helper, numpy_helper
     except ImportError:  # pragma: no cover - depends on the install
-        raise ImportError("ONNX export needs the 'onnx' package: pip install 'adaptive-rt[export]'") from None
+        raise ImportError("ONNX export needs the 'onnx' package: from the adaptive_rt checkout, pip install -c constraints.txt '.[export]'") from None
     return onnx, helper, numpy_helper
 
 
@@ -68,10 +69,12 @@ class _Emitter:
 
 def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.ndarray],
             bn_prefix: str = "", input_hw: tuple[int, int] | None = None,
-            graph: Graph | None = None):
+            graph: Graph | None = None, metadata: dict[str, str] | None = None):
     """A standalone ``onnx.ModelProto`` of subnet ``config`` (checked by
     ``onnx.checker``). ``bn_prefix`` picks the BN statistics as in
-    :func:`adaptive_rt.model.reference.run`."""
+    :func:`adaptive_rt.model.reference.run`. The model carries
+    ``producer_name/version`` and ``metadata_props`` (space, config id, BN
+    prefix, plus ``metadata``: e.g. the entry id and the pool's SHA-256)."""
     onnx, helper, numpy_helper = _onnx()
     g = graph if graph is not None else build_graph(space, config, input_hw)
     e = _Emitter(helper, numpy_helper)
@@ -127,8 +130,11 @@ def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.n
         [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", g.num_classes])],
         e.inits)
     model = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="adaptive_rt", ir_version=IR_VERSION)
+                              producer_name="adaptive_rt", producer_version=__version__, ir_version=IR_VERSION)
     model.doc_string = f"space={space.name} config={config.id}"
+    props = {"adaptive_rt.space": space.name, "adaptive_rt.config": config.id, "adaptive_rt.bn": bn_prefix,
+             **(metadata or {})}
+    helper.set_model_props(model, {str(k): str(v) for k, v in props.items()})
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -18,6 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import __version__
 from ..model.fold import active_slice, folded_weight
 from ..model.graph import Graph, build_graph
 from ..model.space import SearchSpace, SubnetConfig
@@ -30,7 +31,7 @@ def _schema():
         import flatbuffers
         from ai_edge_litert import schema_py_generated as s
     except ImportError:  # pragma: no cover - depends on the install
-        raise ImportError("TFLite export needs ai-edge-litert: pip install 'adaptive-rt[export]'") from None
+        raise ImportError("TFLite export needs ai-edge-litert: from the adaptive_rt checkout, pip install -c constraints.txt '.[export]'") from None
     return flatbuffers, s
 
 
@@ -80,8 +81,12 @@ class _Builder:
 
 
 def to_tflite(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.ndarray],
-              bn_prefix: str = "", input_hw: tuple[int, int] | None = None, graph: Graph | None = None) -> bytes:
-    """The ``.tflite`` flatbuffer (bytes) of subnet ``config``."""
+              bn_prefix: str = "", input_hw: tuple[int, int] | None = None, graph: Graph | None = None,
+              metadata: dict[str, str] | None = None) -> bytes:
+    """The ``.tflite`` flatbuffer (bytes) of subnet ``config``, with a
+    ``serving_default`` signature (``input`` -> ``logits``) and metadata
+    entries (space, config id, BN prefix, plus ``metadata``: e.g. the entry
+    id and the pool's SHA-256; each a UTF-8 buffer, as TFLite metadata is)."""
     flatbuffers, s = _schema()
     g = graph if graph is not None else build_graph(space, config, input_hw)
     b = _Builder(s)
@@ -239,6 +244,23 @@ def to_tflite(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np
     m.version = 3
     m.operatorCodes = b.code_list
     m.subgraphs = [sg]
+    sig = s.SignatureDefT()
+    sig.signatureKey = b"serving_default"
+    sig.subgraphIndex = 0
+    sig.inputs, sig.outputs = [s.TensorMapT()], [s.TensorMapT()]
+    sig.inputs[0].name, sig.inputs[0].tensorIndex = b"input", inp
+    sig.outputs[0].name, sig.outputs[0].tensorIndex = b"logits", logits
+    m.signatureDefs = [sig]
+    props = {"adaptive_rt.version": __version__, "adaptive_rt.space": space.name, "adaptive_rt.config": config.id,
+             "adaptive_rt.bn": bn_prefix, **(metadata or {})}
+    m.metadata = []
+    for k, v in props.items():
+        buf = s.BufferT()
+        buf.data = np.frombuffer(str(v).encode(), np.uint8)
+        b.buffers.append(buf)
+        md = s.MetadataT()
+        md.name, md.buffer = str(k).encode(), len(b.buffers) - 1
+        m.metadata.append(md)
     m.buffers = b.buffers
     m.description = f"adaptive_rt space={space.name} config={config.id}".encode()
     fb = flatbuffers.Builder(1024)

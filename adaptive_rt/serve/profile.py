@@ -4,8 +4,9 @@
 engine at each batch size and thread count (warm-up, then repeats; median and
 p95 of one request) and the memory each entry needs (the weights it reads plus
 its activation arena). The profile is JSON, tied to the pool by
-its SHA-256, written atomically beside the pool (``POOL.profile.json``) or,
-where that folder is not writable, in the user's cache folder.
+its SHA-256, written atomically into the user's cache folder
+(``$XDG_CACHE_HOME/adaptive_rt/profiles/``, default ``~/.cache``), named by
+that hash: never into the pool's folder (which may be the installed package).
 """
 from __future__ import annotations
 
@@ -22,26 +23,27 @@ from ..io.atomic import atomic_write_bytes
 from ..io.jsonio import read_json_file
 from ..io.poolfile import PoolFile
 from .backends import make_backend
+from .monitor import PsutilSource
 from .policy import EntryProfile
 
 __all__ = ["calibrate", "default_profile_path", "save_profile", "load_profile", "read_profile", "profile_entries",
-           "merge_profiles", "ProfileError"]
+           "merge_profiles", "ProfileError", "taken_under_load", "LOADED_CORES"]
 
 PROFILE_SCHEMA = 2
+#: Other processes busier than this (in cores) during a calibration make its profile provisional
+LOADED_CORES = 0.25
 
 
 class ProfileError(ValueError):
     """A device profile is missing, invalid or belongs to another pool."""
 
 
-def default_profile_path(pool_path: str, sha256: str, backend: str = "native") -> str:
+def default_profile_path(sha256: str, backend: str = "native") -> str:
+    """Where the device profile of the pool with this SHA-256 lives: the
+    user's cache folder, keyed by the hash (the same pool anywhere shares it)."""
     suffix = ".profile.json" if backend == "native" else f".{backend}.profile.json"
-    beside = os.path.abspath(pool_path) + suffix
-    folder = os.path.dirname(beside)
-    if os.access(folder, os.W_OK):
-        return beside
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "adaptive_rt", f"{sha256[:32]}{suffix}")
+    return os.path.join(cache, "adaptive_rt", "profiles", f"{sha256[:32]}{suffix}")
 
 
 def _positive_ints(values, what: str) -> list[int]:
@@ -67,6 +69,7 @@ def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5,
     batches = _positive_ints(batches or [1], "batch sizes")
     if repeats < 1 or warmup < 0:
         raise ValueError("repeats must be at least 1 and warmup not negative")
+    load = PsutilSource()     # the other processes' CPU over the whole measurement
     entries = {}
     shape = pool.input_shape
     for e in pool.entries:
@@ -95,7 +98,14 @@ def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5,
     return {"schema": PROFILE_SCHEMA, "pool_sha256": pool.sha256, "backend": backend.name, "isa": isa,
             "device": {"machine": platform.machine(), "processor": platform.processor(), "cpus": ncpu},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "warmup": warmup, "repeats": repeats,
-            "entries": entries}
+            "other_cpu_cores": round(load.sample().other_cpu_cores, 3), "entries": entries}
+
+
+def taken_under_load(profile: dict) -> bool:
+    """Whether other processes used more than ``LOADED_CORES`` of the CPUs
+    while the profile was measured (its latencies are then too slow)."""
+    v = profile.get("other_cpu_cores")
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > LOADED_CORES
 
 
 def merge_profiles(old: dict, new: dict) -> dict:

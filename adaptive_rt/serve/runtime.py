@@ -42,15 +42,14 @@ from ..engine import DEFAULT_THREADS
 from ..io.poolfile import PoolFile, load_pool
 from .backends import make_backend
 from .monitor import ResourceMonitor, ResourceSnapshot, Source
-from .policy import Budget, Decision, EntryProfile, PolicyState, decide
+from .policy import POLICIES, Budget, Decision, EntryProfile, PolicyState, decide
 from .profile import (ProfileError, calibrate, default_profile_path, load_profile, merge_profiles, profile_entries,
-                      read_profile, save_profile)
+                      read_profile, save_profile, taken_under_load)
 
 __all__ = ["Runtime", "InputError", "SwitchEvent", "POLICIES", "parse_bytes"]
 
 log = logging.getLogger("adaptive_rt")
 
-POLICIES = ("adaptive", "fixed-largest", "fixed-smallest")
 
 
 class InputError(ValueError):
@@ -164,7 +163,7 @@ class Runtime:
         self._threads = self.backend.thread_counts()
         self._ids = [e.id for e in pool.entries]
         self._input_shape = pool.input_shape
-        self.profiles = self._profiles(profile, pool.path)
+        self.profiles = self._profiles(profile)
         small = min(self.profiles, key=lambda p: p.memory_bytes)
         if cap is not None and small.memory_bytes > cap:
             raise ValueError(f"memory_cap {cap:,} bytes is below what the smallest entry needs "
@@ -231,7 +230,7 @@ class Runtime:
             pool = load_pool(os.fspath(pool))
         return cls(pool, slo_ms=slo_ms, memory_cap=memory_cap, policy=policy, backend=backend, **kw)
 
-    def _profiles(self, profile, pool_path: str | None) -> list[EntryProfile]:
+    def _profiles(self, profile) -> list[EntryProfile]:
         if profile is not None and not isinstance(profile, (str, os.PathLike)):
             profs = list(profile)
             ids = {p.id for p in profs}
@@ -242,27 +241,34 @@ class Runtime:
         name = self.backend.name
         if profile is not None:
             return self._usable(load_profile(os.fspath(profile), self.pool, self.batch, name))
-        path = default_profile_path(pool_path, self.pool.sha256, name) if pool_path else None
+        path = default_profile_path(self.pool.sha256, name)
         old = None
-        if path and os.path.lexists(path):
+        if os.path.lexists(path):
             try:   # a profile that cannot be used here is measured anew, never an obstacle to opening
                 old = read_profile(path)
-                return self._usable(profile_entries(old, self.pool, self.batch, path, name))
+                usable = self._usable(profile_entries(old, self.pool, self.batch, path, name))
+                if not old.get("provisional"):
+                    return usable
+                reason = (f"{path} was measured while other processes used {old.get('other_cpu_cores')} cores "
+                          "(provisional)")
             except ProfileError as e:
                 reason = str(e)
         else:
-            reason = "none found" + (f" at {path}" if path else "")
+            reason = f"none found at {path}"
         threads = self._threads
         log.warning("adaptive_rt: no usable device profile (%s): calibrating quickly (%d entries x %d thread "
                     "counts, batch %d, backend %s); run `adaptive-rt calibrate POOL --batch %d` for a full one",
                     reason, len(self.pool.entries), len(threads), self.batch, name, self.batch)
         prof = calibrate(self.pool, warmup=2, repeats=12, batches=[self.batch], backend=self.backend)
         prof["quick"] = True
-        if path:
-            try:
-                save_profile(merge_profiles(old, prof) if old else prof, path)
-            except OSError as e:
-                log.warning("adaptive_rt: cannot save the device profile to %s: %s", path, e)
+        if taken_under_load(prof):
+            prof["provisional"] = True
+            log.warning("adaptive_rt: other processes used %.2f cores during the quick calibration: its profile "
+                        "is provisional and is measured again at the next open", prof["other_cpu_cores"])
+        try:
+            save_profile(merge_profiles(old, prof) if old else prof, path)
+        except OSError as e:
+            log.warning("adaptive_rt: cannot save the device profile to %s: %s", path, e)
         return self._usable(profile_entries(prof, self.pool, self.batch, backend=name))
 
     def _usable(self, profs: list[EntryProfile]) -> list[EntryProfile]:
@@ -496,6 +502,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ reporting
     def stats(self) -> dict:
+        """Counts and latencies since open, overall and per entry. ``latency_ms``
+        percentiles are of whole requests as they ran (a batch of N images is
+        one request); SLO violations compare each request's latency scaled to
+        the planned batch size (``batch=`` of :meth:`open`: a request of n
+        images counts as ``ms * batch / n``) with ``slo_ms``, as the policy plans."""
         now = self._clock()
         with self._lock:
             per = {}

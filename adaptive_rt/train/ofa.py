@@ -146,8 +146,8 @@ def load_ofa_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         import torch
     except ImportError:
-        raise OfaImportError("reading an OFA checkpoint needs torch: pip install -c constraints.txt "
-                             "'adaptive-rt[train]'") from None
+        raise OfaImportError("reading an OFA checkpoint needs torch: from the adaptive_rt checkout, "
+                             "pip install -c constraints.txt '.[train]'") from None
     try:
         obj = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
