@@ -49,8 +49,13 @@ def test_report_has_every_section(report_dir):
     text = (report_dir / "report.md").read_text()
     for section in ("## Headline", "## Latency per entry", "## Switching subnet", "## Memory holding entries",
                     "## Adaptation under a CPU hog", "## Daemon vs in-process", "## Training: samplers compared",
-                    "## Distributed training"):
+                    "## Distributed training", "## Conditions"):
         assert section in text, section
+    head = text.split("## Headline")[1].split("##")[0]
+    rows = [ln for ln in head.splitlines() if ln.startswith("| ") and not ln.startswith("| what")]
+    assert rows and all(("met" in r) for r in rows), rows          # "met" or "**missed**" on every row
+    cond = json.loads((report_dir / "conditions.json").read_text())
+    assert set(cond) == set(REPORTED.values()) and all(c["background_cpu_cores"] >= 0 for c in cond.values())
     for png in ("latency.png", "switch.png", "memory.png", "adapt.png", "train.png"):
         assert (report_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
         assert f"({png})" in text

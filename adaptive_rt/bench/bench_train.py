@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             ax.plot(xs, ys, marker="o", label=f"{name} (HV {r['hypervolume']:.3f})")
         ax.set_xlabel("MFLOPs")
         ax.set_ylabel(f"test accuracy on {dataset} (%)")
-        ax.set_title(f"pool fronts, {epochs} epochs each, seed 0")
+        ax.set_title(f"pool fronts, {epochs} epoch{'s' if epochs != 1 else ''} each, seed 0")
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()

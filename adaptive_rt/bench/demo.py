@@ -322,7 +322,7 @@ def run_demo(seconds: float = 30.0, hogs: int = 1, batch: int = 16, interval_ms:
     if png:
         how = write_timeline_png(png, records, timeline, slo, schedule, entries,
                                  f"adaptive-rt demo: {len(entries)}-entry pool, SLO {slo:.2f} ms")
-        out(f"timeline: {png}" + ("" if how == "matplotlib" else " (plain plot: install matplotlib for labels)"))
+        out(f"timeline: {png}" + ("" if how == "matplotlib" else " (a plain plot without axes or labels: pip install matplotlib for a labelled one)"))
         summary["png"] = png
     if json_path:
         with open(json_path, "w") as f:

@@ -155,17 +155,22 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
         raise UsageError("--buckets must be in 1..256")
     d = _join(a)
     from tqdm import tqdm
-    bar = tqdm(total=None, desc="build-pool", unit="eval", leave=False, disable=not d.main)
+    bar = tqdm(total=0, desc="build-pool", unit="step", leave=False, disable=not d.main)
 
     def progress(msg: str) -> None:
         bar.update(1)
         bar.set_postfix_str(msg[:60])
 
+    def expect(n: int) -> None:      # more work known: the bar's total grows with it
+        bar.total += n
+        bar.refresh()
+
     def run() -> int:
         try:
             pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress if d.main else None,
-                              seed=a.seed, search=a.search, dist=d)
+                              seed=a.seed, search=a.search, dist=d, expect=expect if d.main else None)
         except (FileNotFoundError, ValueError) as e:      # no run there, or a checkpoint that fails validation
+            bar.close()                                   # the error on a line of its own
             raise UsageError(str(e)) from None
         bar.close()
         if pool is not None:

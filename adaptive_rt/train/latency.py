@@ -89,7 +89,8 @@ class LatencyTable:
     # ------------------------------------------------------------------ measuring
     @classmethod
     def measure(cls, space: SearchSpace, n: int = 40, threads: int = 1, seed: int = 0, repeats: int = 15,
-                progress: Callable[[str], None] | None = None) -> "LatencyTable":
+                progress: Callable[[str], None] | None = None,
+                expect: Callable[[int], None] | None = None) -> "LatencyTable":
         from ..engine import Engine
         from ..io.poolfile import write_pool
         from ..io.randompool import random_pool
@@ -103,6 +104,8 @@ class LatencyTable:
             write_pool(path, space, entries, tensors)
             eng = Engine.open(path, max_threads=threads)
             measured = []
+            if expect:
+                expect(len(eng.pool.entries))
             for e in eng.pool.entries:
                 plan = eng.plan(e)
                 x = np.random.default_rng(0).random((1,) + plan.input_shape, dtype=np.float32)

@@ -151,7 +151,8 @@ class Trainer:
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True, **kw)
 
-    def latency_table(self, progress: Callable[[str], None] | None = None):
+    def latency_table(self, progress: Callable[[str], None] | None = None,
+                      expect: Callable[[int], None] | None = None):
         """This device's latency table of the space: the run's own
         (``latency_table.json`` in the run folder), measured and saved there
         the first time it is needed, so a resumed run and build-pool use the
@@ -164,7 +165,7 @@ class Trainer:
                 if os.path.isfile(path):
                     table = LatencyTable.load(path, self.space)
                 else:
-                    table = LatencyTable.measure(self.space, progress=progress)
+                    table = LatencyTable.measure(self.space, progress=progress, expect=expect)
                     os.makedirs(self.out_dir, exist_ok=True)
                     table.save(path)
             d = distmod.broadcast_json(table.to_dict() if table is not None else None, self.dist)

@@ -111,12 +111,15 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
 
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
                calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
-               search: str = "auto", dist: Dist | None = None) -> PoolFile | None:
+               search: str = "auto", dist: Dist | None = None,
+               expect: Callable[[int], None] | None = None) -> PoolFile | None:
     """The best subnet per bucket of ``metric`` (default: the run's own —
     ``mflops``, or ``latency``: ms predicted by this device's latency table,
     which is then also stored as each entry's ``latency_ms``). Distributed,
     every rank must call it; rank 0 writes ``out`` and returns the pool, the
-    others return None."""
+    others return None. ``progress(msg)`` is called as each unit of work
+    finishes (a candidate scored, an entry made), ``expect(n)`` as ``n`` more
+    units are known to come, so a caller can show a bar with a total."""
     import torch
     d = dist or Dist()
     if search not in ("auto", "nsga2", "random"):
@@ -127,27 +130,41 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
     space = tr.space
     metric = metric or tr.cfg.metric
     if metric == "latency":
-        fn = tr.latency_table(progress).predict
+        fn = tr.latency_table(progress, expect).predict
     else:
         fn = lambda c: subnet_cost(space, c).mflops  # noqa: E731
     edges = bucket_edges(space, buckets, fn)
 
     def val_scores(configs: list[SubnetConfig]) -> list[float]:
-        return spread_map(lambda c: tr.evaluate(c, "val"), configs, d)
+        """Validation accuracy of each config, spread over the processes;
+        progress as each finishes here, then for those the others scored."""
+        here = set()
+
+        def one(c: SubnetConfig) -> float:
+            acc = tr.evaluate(c, "val")
+            here.add(c)
+            if progress:
+                progress(f"{c.id} val {acc:.4f}")
+            return acc
+        if expect:
+            expect(len(configs))
+        accs = spread_map(one, configs, d)
+        for c, acc in zip(configs, accs):
+            if progress and c not in here:
+                progress(f"{c.id} val {acc:.4f}")
+        return accs
 
     scored: list[list[tuple[float, float, SubnetConfig]]] = [[] for _ in range(buckets)]
     if search == "nsga2" or (search == "auto" and not isinstance(tr.sampler, PSS)):
         from .search import nsga2_search
         found = nsga2_search(space, val_scores, fn, pop_size=max(8, 2 * per_bucket),
-                             generations=max(2, buckets), seed=seed, progress=progress)
+                             generations=max(2, buckets), seed=seed)
         for c, acc, cost in found:
             scored[_bucket(edges, cost)].append((acc, -cost, c))
     else:
         flat = [(b, c) for b, cs in enumerate(_candidates(tr, buckets, per_bucket, fn, seed)) for c in cs]
         for (b, c), acc in zip(flat, val_scores([c for _, c in flat])):
             scored[b].append((acc, -fn(c), c))
-            if progress:
-                progress(f"bucket {b + 1}/{buckets}: {c.id} val {acc:.4f}")
     chosen: list[SubnetConfig] = []
     for b in range(buckets):
         if scored[b]:
@@ -159,6 +176,8 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
     hw = tuple(calib[0].shape[1:3])
     tensors = {k: v for k, v in tr.net.pack().items() if not k.endswith((".bn.mean", ".bn.var"))}
     entries = []
+    if expect:
+        expect(len(chosen))
     for i, c in enumerate(chosen):
         prefix, owner = f"bn.e{i}.", i % d.world
         names = tr.net.bn_stat_names(c, hw, prefix)

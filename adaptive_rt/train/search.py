@@ -56,8 +56,8 @@ class GeneCodec:
 
 
 def nsga2_search(space: SearchSpace, accuracy: Callable[[list[SubnetConfig]], list[float]],
-                 cost: Callable[[SubnetConfig], float], pop_size: int = 20, generations: int = 6, seed: int = 0,
-                 progress: Callable[[str], None] | None = None) -> list[tuple[SubnetConfig, float, float]]:
+                 cost: Callable[[SubnetConfig], float], pop_size: int = 20, generations: int = 6,
+                 seed: int = 0) -> list[tuple[SubnetConfig, float, float]]:
     """(config, accuracy, cost) of every distinct candidate evaluated; the
     caller picks per bucket. The min and max configs are always included.
     ``accuracy`` scores a list of configs at once — a whole generation's new
@@ -79,8 +79,6 @@ def nsga2_search(space: SearchSpace, accuracy: Callable[[list[SubnetConfig]], li
         if new:
             for c, a in zip(new, accuracy(new)):
                 seen[c] = float(a)
-                if progress:
-                    progress(f"{c.id} val {seen[c]:.4f}")
 
     score([space.min_config(), space.max_config()])
 
