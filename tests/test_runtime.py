@@ -234,7 +234,11 @@ def test_first_open_calibrates_and_says_so(pool_path, caplog):
     with caplog.at_level(logging.WARNING, logger="adaptive_rt"):
         with Runtime.open(pool_path, slo_ms=10.0, batch=4):
             pass
-    assert not caplog.records
+    msgs = [r.getMessage() for r in caplog.records]
+    if prof.get("provisional"):        # other processes loaded the CPU during the first one: measured again
+        assert msgs and all("provisional" in m for m in msgs if "no usable device profile" in m), msgs
+    else:                              # a good profile is used as it is
+        assert not msgs, msgs
     # another batch size is measured and added; the first one is kept
     with caplog.at_level(logging.WARNING, logger="adaptive_rt"):
         with Runtime.open(pool_path, slo_ms=10.0, batch=1):
