@@ -28,6 +28,7 @@ with atheris.instrument_imports(include=["adaptive_rt"]):
     from adaptive_rt.model.space import SearchSpace, SpaceError
     from adaptive_rt.serve.monitor import MonitorError, TraceSource
     from adaptive_rt.serve.profile import ProfileError, profile_entries
+    from adaptive_rt.train.latency import LatencyTable, LatencyTableError
     from adaptive_rt.io.jsonio import strict_json
 
 _SCRATCH = tempfile.mkdtemp(prefix="art-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -102,6 +103,21 @@ def profile(data: bytes) -> None:
         pass
 
 
+def latency(data: bytes) -> None:
+    """A device latency table read back for the seed pool's space."""
+    global _PROFILE_POOL
+    if _PROFILE_POOL is None:
+        _PROFILE_POOL = load_pool(os.path.join(_SEEDS, "poolfile", "tiny.safetensors"))
+    try:
+        d = strict_json(data.decode("utf-8", "replace"), "latency table", 16, LatencyTableError)
+        if isinstance(d, dict):
+            d["space"] = _PROFILE_POOL.space.to_dict()      # get past the space check to the rest
+        table = LatencyTable.from_dict(d, _PROFILE_POOL.space)
+        table.predict(_PROFILE_POOL.entries[0].config)
+    except LatencyTableError:
+        pass
+
+
 def trace(data: bytes) -> None:
     """Trace files (JSON and CSV) for the trace monitor source."""
     for name in ("t.json", "t.csv"):
@@ -155,4 +171,4 @@ def plan(data: bytes) -> None:
                                      f"(scale {scale:g}) in space {json.dumps(d)}")
 
 
-TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, profile, trace, plan)}
+TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, profile, latency, trace, plan)}

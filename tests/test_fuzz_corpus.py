@@ -17,8 +17,9 @@ from targets import TARGETS  # noqa: E402
 CASES = [(name, p) for name in TARGETS for p in sorted((FUZZ / "corpus" / name).iterdir())]
 
 
-def test_every_target_has_seeds():
-    assert {name for name, _ in CASES} == set(TARGETS)
+def test_every_target_has_seeds_and_runs_in_ci():
+    import run
+    assert {name for name, _ in CASES} == set(TARGETS) == set(run.NAMES)
 
 
 @pytest.mark.parametrize("name, path", CASES, ids=[f"{n}-{p.name}" for n, p in CASES])

@@ -300,8 +300,7 @@ class Runtime:
         return list(self._ids)
 
     def _check(self, x) -> tuple[np.ndarray, bool]:
-        if self._closed:
-            raise RuntimeError("runtime is closed")
+        self._check_open()
         if not isinstance(x, np.ndarray):
             raise TypeError(f"input must be a numpy array, got {type(x).__name__}")
         if x.dtype != np.float32:

@@ -166,8 +166,12 @@ class LatencyTable:
         threads = d.get("threads")
         if not isinstance(threads, int) or threads < 1:
             raise LatencyTableError(f"{path}: threads missing or invalid")
-        samples = [(s["config"], float(s["p50_ms"])) for s in d.get("samples", [])
-                   if isinstance(s, dict) and isinstance(s.get("config"), str)]
+        raw = d.get("samples", [])
+        if not isinstance(raw, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("config"), str) and isinstance(s.get("p50_ms"), (int, float))
+                and not isinstance(s.get("p50_ms"), bool) for s in raw):
+            raise LatencyTableError(f"{path}: samples must be a list of {{config, p50_ms}}")
+        samples = [(s["config"], float(s["p50_ms"])) for s in raw]
         mape = d.get("holdout_mape")
         return cls(space, threads, np.array(coef, float), samples,
                    float(mape) if isinstance(mape, (int, float)) else None,
