@@ -86,34 +86,37 @@ def http(data: bytes) -> None:
         pass
 
 
-_PROFILE_POOL = None
+_SEED_POOL = []
+
+
+def _seed_pool():
+    """The seed pool of the corpus, loaded once."""
+    if not _SEED_POOL:
+        _SEED_POOL.append(load_pool(os.path.join(_SEEDS, "poolfile", "tiny.safetensors")))
+    return _SEED_POOL[0]
 
 
 def profile(data: bytes) -> None:
     """A device profile read back for a pool (the seed pool of the corpus)."""
-    global _PROFILE_POOL
-    if _PROFILE_POOL is None:
-        _PROFILE_POOL = load_pool(os.path.join(_SEEDS, "poolfile", "tiny.safetensors"))
+    pool = _seed_pool()
     try:
         d = strict_json(data.decode("utf-8", "replace"), "profile", 16, ProfileError)
         if isinstance(d, dict):
-            d["pool_sha256"] = _PROFILE_POOL.sha256      # get past the pool check to the entries
-            profile_entries(d, _PROFILE_POOL)
+            d["pool_sha256"] = pool.sha256      # get past the pool check to the entries
+            profile_entries(d, pool)
     except ProfileError:
         pass
 
 
 def latency(data: bytes) -> None:
     """A device latency table read back for the seed pool's space."""
-    global _PROFILE_POOL
-    if _PROFILE_POOL is None:
-        _PROFILE_POOL = load_pool(os.path.join(_SEEDS, "poolfile", "tiny.safetensors"))
+    pool = _seed_pool()
     try:
         d = strict_json(data.decode("utf-8", "replace"), "latency table", 16, LatencyTableError)
         if isinstance(d, dict):
-            d["space"] = _PROFILE_POOL.space.to_dict()      # get past the space check to the rest
-        table = LatencyTable.from_dict(d, _PROFILE_POOL.space)
-        table.predict(_PROFILE_POOL.entries[0].config)
+            d["space"] = pool.space.to_dict()      # get past the space check to the rest
+        table = LatencyTable.from_dict(d, pool.space)
+        table.predict(pool.entries[0].config)
     except LatencyTableError:
         pass
 
