@@ -34,8 +34,8 @@ def test_demo_end_to_end(tmp_path):
 
 
 def test_builtin_png_without_matplotlib(tmp_path):
-    """Where matplotlib is absent the demo's own PNG writer draws the
-    timeline; the file reads back as a real PNG of the expected size."""
+    """Where matplotlib is absent the demo's own plot writer draws the
+    timeline with axes, ticks and labels; the file reads back as a real PNG."""
     code = f"""
 import sys
 sys.modules['matplotlib'] = None
@@ -43,14 +43,29 @@ from adaptive_rt.bench.demo import Phase, Record, write_timeline_png
 recs = [Record(t * 0.01, 1.0 + (t % 7) * 0.1, 'e%d' % (t // 300), 16, 16, t // 300) for t in range(900)]
 tl = [{{'t': t * 0.1, 'other_cpu_cores': 1.0 if 3 <= t * 0.1 < 6 else 0.0}} for t in range(90)]
 sched = [Phase('calm', 0, 3, 0), Phase('contended', 3, 6, 1), Phase('calm', 6, 9, 0)]
-print(write_timeline_png({str(tmp_path / 'b.png')!r}, recs, tl, 1.5, sched, ['e0', 'e1', 'e2']))
+print(write_timeline_png({str(tmp_path / 'b.png')!r}, recs, tl, 1.5, sched, ['e0', 'e1', 'e2'], 'title'))
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "builtin", r.stderr
     import matplotlib.image as mpimg
     img = mpimg.imread(str(tmp_path / "b.png"))
-    assert img.shape == (600, 1000, 3)
-    assert (img < 0.99).any()   # something was drawn
+    assert img.shape[1] == 1000 and img.shape[0] > 600
+    dark = img.max(axis=2) < 0.3
+    assert dark[:, 96].sum() > 500                    # the y axes
+    assert dark[:30, 100:900].any()                   # the title
+    assert dark[:, :20].sum() > 200                   # rotated y-axis labels
+    assert dark[-50:, 100:900].sum() > 300            # x tick labels and the x-axis label
+
+
+def test_plot_text_and_ticks():
+    from adaptive_rt.bench.plot import nice_ticks, text_image
+    assert nice_ticks(0, 9, 8) == [0, 2, 4, 6, 8] and nice_ticks(0, 30, 8) == [0, 5, 10, 15, 20, 25, 30]
+    assert nice_ticks(0, 4.5) == [0, 2, 4] and nice_ticks(0, 4.5, 6) == [0, 1, 2, 3, 4]
+    assert nice_ticks(0.0, 2.0) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert nice_ticks(1, 1) == [1]
+    m = text_image("E1", scale=1)
+    assert m.shape == (7, 11) and m[:, 5].sum() == 0  # two 5-wide glyphs, one column apart
+    assert (text_image("a") == text_image("A")).all() and text_image("\u00b5").any()   # capitals; '?' for unknown
 
 
 def test_demo_says_when_the_pool_was_not_made_for_its_digits(tmp_path, tiny_pool_path):

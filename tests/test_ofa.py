@@ -132,7 +132,11 @@ def test_wrong_checkpoint_names_the_tensor(tmp_path):
 
 def test_entries_spread_over_device_latency(tmp_path):
     state = {k: v.numpy() for k, v in _random_ofa(1.0).state_dict().items()}
-    pool = import_ofa(state, 1.0, tmp_path / "lat.safetensors", buckets=3, metric="latency")
+    done, known = [], []
+    pool = import_ofa(state, 1.0, tmp_path / "lat.safetensors", buckets=3, metric="latency",
+                      progress=done.append, expect=known.append)
+    # the progress bar's total grows as work is known and ends where the work does
+    assert sum(known) == len(done) and len(known) >= 3 and done[-1].startswith("e2:")
     lat = [e.latency_ms for e in pool.entries]
     assert all(v is not None and v > 0 for v in lat) and lat == sorted(lat) and lat[-1] > 2 * lat[0]
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "inspect", str(tmp_path / "lat.safetensors")],
@@ -173,3 +177,5 @@ def test_import_ofa_cli_with_data(tmp_path):
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "import-ofa", str(bad), "--width", "1.0", "--out",
                         str(tmp_path / "b.safetensors")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "bad.pth" in r.stderr
+    last = r.stderr.rstrip("\n").split("\n")[-1].split("\r")[-1]   # the error on a line of its own, not the bar's
+    assert last.startswith("adaptive-rt") and "bad.pth" in last, r.stderr

@@ -34,6 +34,22 @@ def test_docs_have_no_untagged_code_blocks():
                 opened = not opened
 
 
+DOCS_WITH_EXAMPLES = sorted(p.name for p in (ROOT / "docs").glob("*.md") if FENCE.search(p.read_text()))
+
+
+def test_docs_with_examples_are_found():
+    assert "runtime.md" in DOCS_WITH_EXAMPLES
+
+
+@pytest.mark.parametrize("name", DOCS_WITH_EXAMPLES)
+def test_docs_examples_run_as_pasted(tmp_path, name):
+    """Each doc's sh and python blocks, in order, in one shell session in an empty folder."""
+    r = subprocess.run(["bash", "-c", script_of((ROOT / "docs" / name).read_text())], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, (r.stdout[-4000:], r.stderr[-4000:])
+    assert "Traceback" not in r.stderr
+
+
 @pytest.mark.slow
 def test_readme_walkthrough_runs_as_pasted(tmp_path):
     if shutil.which("curl") is None:

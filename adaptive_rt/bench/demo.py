@@ -5,18 +5,16 @@ request of ``batch`` digits every ``interval`` seconds, while a real CPU-hog
 child process (a busy loop in another Python) takes a core for the middle
 phase. Each second one line: active entry, p95 vs SLO, accuracy so far,
 switches, the other processes' CPU. Then a summary and a PNG timeline.
-Runtime only: no torch, no matplotlib needed (a small built-in PNG writer
-draws the timeline when matplotlib is absent).
+Runtime only: no torch, no matplotlib needed (``bench/plot.py`` draws the
+timeline, axes and labels included, when matplotlib is absent).
 """
 from __future__ import annotations
 
 import json
 import math
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -166,48 +164,6 @@ def summarize(records: Sequence[Record], slo_ms: float, schedule: Sequence[Phase
 
 
 # ----------------------------------------------------------------------------- timeline PNG
-def _png(path: str, img: np.ndarray) -> None:
-    """Write an RGB uint8 image as PNG (zlib, filter 0): no dependency."""
-    h, w, _ = img.shape
-    raw = b"".join(b"\x00" + img[r].tobytes() for r in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def _builtin_plot(path: str, panels: list[dict], shade: list[tuple[float, float]], t_end: float) -> None:
-    """Stacked panels of points/steps over time, contended phases shaded:
-    a plain plot where matplotlib is not installed (no text)."""
-    W, H, pad = 1000, 200 * len(panels), 12
-    img = np.full((H, W, 3), 255, np.uint8)
-    for k, p in enumerate(panels):
-        top, bottom = k * 200 + pad, (k + 1) * 200 - pad
-        x0, x1 = pad, W - pad
-        for a, b in shade:
-            img[top:bottom, int(x0 + (x1 - x0) * a / t_end):int(x0 + (x1 - x0) * b / t_end)] = (235, 235, 250)
-        img[top:bottom, x0] = img[bottom, x0:x1] = (0, 0, 0)
-        lo, hi = p["range"]
-        for ys, colour, *style in p["series"]:
-            ts, vs = ys
-            if not len(ts):
-                continue
-            px = x0 + (x1 - x0) * np.asarray(ts, float) / t_end
-            py = bottom - (bottom - top) * (np.clip(np.asarray(vs, float), lo, hi) - lo) / (hi - lo or 1.0)
-            if style and style[0] == "line" and len(px) > 1:   # join the points
-                n = np.maximum(2, np.ceil(np.maximum(np.abs(np.diff(px)), np.abs(np.diff(py)))).astype(int) + 1)
-                px = np.concatenate([np.linspace(a, b, k) for a, b, k in zip(px[:-1], px[1:], n)])
-                py = np.concatenate([np.linspace(a, b, k) for a, b, k in zip(py[:-1], py[1:], n)])
-            cx = np.clip(px.astype(int), x0, x1 - 1)
-            cy = np.clip(py.astype(int), top, bottom - 1)
-            img[cy, cx] = colour
-            img[np.clip(cy + 1, top, bottom - 1), cx] = colour
-    _png(path, img)
-
-
 def write_timeline_png(path: str, records: Sequence[Record], timeline: Sequence[dict], slo_ms: float,
                        schedule: Sequence[Phase], entry_order: Sequence[str], title: str = "") -> str:
     """Latency per request (with the SLO), active entry and the other
@@ -225,12 +181,15 @@ def write_timeline_png(path: str, records: Sequence[Record], timeline: Sequence[
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        slo_line = (list(np.linspace(0, t_end, 800)), [slo_ms] * 800)
-        _builtin_plot(path, [
-            {"range": (0, 3 * slo_ms), "series": [((rt, lat), (200, 30, 30)), (slo_line, (0, 0, 0))]},
-            {"range": (0, max(1, len(entry_order) - 1)), "series": [((rt, er), (30, 90, 200), "line")]},
-            {"range": (0, max(2.0, max(oc, default=0))), "series": [((tt, oc), (30, 150, 60), "line")]}],
-            shade, t_end)
+        from .plot import Panel, Series, plot_panels
+        slo_line = Series([0.0, t_end], [slo_ms, slo_ms], (0, 0, 0), "line", f"SLO {slo_ms:.2f} ms")
+        plot_panels(path, [
+            Panel("latency (ms)", (0.0, max(3 * slo_ms, 1e-3)),
+                  [Series(rt, lat, (200, 30, 30), "points", "request latency"), slo_line]),
+            Panel("active entry", (0.0, max(1.0, len(entry_order) - 1.0)),
+                  [Series(rt, er, (30, 90, 200), "step")], yticks=[(float(i), e) for i, e in enumerate(entry_order)]),
+            Panel("other CPU (cores)", (0.0, max(2.0, max(oc, default=0.0))), [Series(tt, oc, (30, 150, 60), "line")])],
+            t_end, xlabel="time (s); shaded: CPU-hog child running", title=title, shade=shade)
         return "builtin"
     fig, ax = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
     for a in ax:
@@ -322,7 +281,7 @@ def run_demo(seconds: float = 30.0, hogs: int = 1, batch: int = 16, interval_ms:
     if png:
         how = write_timeline_png(png, records, timeline, slo, schedule, entries,
                                  f"adaptive-rt demo: {len(entries)}-entry pool, SLO {slo:.2f} ms")
-        out(f"timeline: {png}" + ("" if how == "matplotlib" else " (a plain plot without axes or labels: pip install matplotlib for a labelled one)"))
+        out(f"timeline: {png}" + ("" if how == "matplotlib" else " (built-in plot writer; matplotlib draws a finer one)"))
         summary["png"] = png
     if json_path:
         with open(json_path, "w") as f:

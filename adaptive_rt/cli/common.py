@@ -9,7 +9,7 @@ from typing import Callable
 from ..registry import Registry
 
 __all__ = ["COMMANDS", "UsageError", "command", "arguments", "open_pool", "pool_argument", "merge_pool_option",
-           "progress_bar", "int_list", "hw", "need_torch", "print_entries"]
+           "progress_bar", "GrowingBar", "int_list", "hw", "need_torch", "print_entries"]
 
 #: name -> (configure-parser, run, help)
 COMMANDS: Registry[tuple] = Registry("command")
@@ -71,6 +71,36 @@ def progress_bar(total: int, desc: str):
         return None, (lambda msg: print(msg, file=sys.stderr))
     bar = tqdm(total=total, desc=desc, unit="run", leave=False)
     return bar, (lambda msg: (bar.update(1), bar.set_postfix_str(msg)))
+
+
+class GrowingBar:
+    """A tqdm bar for work whose size becomes known as it goes: ``expect(n)``
+    grows the total, ``progress(msg)`` moves it by one finished unit.
+    ``close()`` before printing an error, so the error gets a line of its
+    own. Disabled (no output) where ``enabled`` is false, e.g. on the
+    non-main processes of a distributed run."""
+
+    def __init__(self, desc: str, unit: str = "step", enabled: bool = True):
+        from tqdm import tqdm
+        self.bar = tqdm(total=0, desc=desc, unit=unit, leave=False, disable=not enabled)
+        self.enabled = enabled
+
+    def progress(self, msg: str) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix_str(msg[:60])
+
+    def expect(self, n: int) -> None:
+        self.bar.total += n
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> "GrowingBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def int_list(text: str, flag: str, hi: int) -> list[int]:

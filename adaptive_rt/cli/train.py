@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from ..train.driver import DriverError, join_group, run_distributed
-from .common import UsageError, arguments, command, need_torch, print_entries
+from .common import GrowingBar, UsageError, arguments, command, need_torch, print_entries
 
 
 
@@ -154,25 +153,17 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     if not 1 <= a.buckets <= 256:
         raise UsageError("--buckets must be in 1..256")
     d = _join(a)
-    from tqdm import tqdm
-    bar = tqdm(total=0, desc="build-pool", unit="step", leave=False, disable=not d.main)
-
-    def progress(msg: str) -> None:
-        bar.update(1)
-        bar.set_postfix_str(msg[:60])
-
-    def expect(n: int) -> None:      # more work known: the bar's total grows with it
-        bar.total += n
-        bar.refresh()
+    bar = GrowingBar("build-pool", "step", enabled=d.main)
 
     def run() -> int:
-        try:
-            pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric, progress=progress if d.main else None,
-                              seed=a.seed, search=a.search, dist=d, expect=expect if d.main else None)
-        except (FileNotFoundError, ValueError) as e:      # no run there, or a checkpoint that fails validation
-            bar.close()                                   # the error on a line of its own
-            raise UsageError(str(e)) from None
-        bar.close()
+        with bar:                                         # closed before any error prints: a line of its own
+            try:
+                pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric,
+                                  progress=bar.progress if d.main else None, seed=a.seed, search=a.search, dist=d,
+                                  expect=bar.expect if d.main else None)
+            except (FileNotFoundError, ValueError) as e:  # no run there, or a checkpoint that fails validation
+                bar.close()
+                raise UsageError(str(e)) from None
         if pool is not None:
             print(f"wrote {a.out}: {len(pool.entries)} entries" + (f" ({d.world} processes)" if d.enabled else ""))
             print_entries(pool)
@@ -201,13 +192,16 @@ def cmd_import_ofa(a: argparse.Namespace) -> int:
     from ..train.ofa import OfaImportError, import_ofa
     if not 1 <= a.buckets <= 256 or a.calib_batches < 1:
         raise UsageError("--buckets must be in 1..256 and --calib-batches at least 1")
-    try:
-        pool = import_ofa(a.checkpoint, a.width, a.out, a.buckets, a.seed, a.data, a.calib_batches,
-                          metric=a.metric, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    except (OfaImportError, DatasetError) as e:
-        raise UsageError(str(e)) from None
-    except OSError as e:
-        raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
+    with GrowingBar("import-ofa", "step") as bar:
+        try:
+            pool = import_ofa(a.checkpoint, a.width, a.out, a.buckets, a.seed, a.data, a.calib_batches,
+                              metric=a.metric, progress=bar.progress, expect=bar.expect)
+        except (OfaImportError, DatasetError) as e:
+            bar.close()
+            raise UsageError(str(e)) from None
+        except OSError as e:
+            bar.close()
+            raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
     print(f"wrote {a.out}: {len(pool.entries)} entries of {pool.space.name}")
     print_entries(pool)
     return 0

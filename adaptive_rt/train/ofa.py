@@ -153,7 +153,9 @@ def load_ofa_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise OfaImportError(f"{path}: no such file") from None
     except Exception as e:   # torch raises many kinds for a file that is not a checkpoint
-        raise OfaImportError(f"{path}: cannot read as a torch checkpoint (weights only): {str(e)[:300]}") from None
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        why = f"{type(e).__name__}: {first}" if first else type(e).__name__
+        raise OfaImportError(f"{path}: not a torch checkpoint readable with weights_only=True ({why})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj:
@@ -199,7 +201,8 @@ def ofa_supernet(state: Mapping[str, np.ndarray], space: SearchSpace):
 def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: float, out: str | os.PathLike,
                buckets: int = 6, seed: int = 0, data: str | None = None, calib_batches: int = 16,
                configs: list | None = None, metric: str = "mflops",
-               progress: Callable[[str], None] | None = None):
+               progress: Callable[[str], None] | None = None,
+               expect: Callable[[int], None] | None = None):
     """Write a pool file of ``buckets`` OFA subnets spread over MFLOPs (the
     smallest and largest included; or exactly ``configs``; ``metric="latency"``
     spreads them over this device's latency table instead, measured now, and
@@ -208,10 +211,14 @@ def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: 
     file's metadata says so); with ``data`` (a dataset name or PATH.npz of
     preprocessed NHWC images) each entry's BN statistics are recalibrated on
     ``calib_batches`` batches of its train split and its top-1 measured on
-    its test split. Returns the PoolFile."""
+    its test split. ``progress(msg)`` is called as each unit of work
+    finishes and ``expect(n)`` as ``n`` more units become known (for a
+    progress bar whose total grows). Returns the PoolFile."""
     from ..io.poolfile import make_entry, write_pool
     from ..model.weights import entry_bn_stats, spread_configs
     space = ofa_space(width)
+    if expect:
+        expect(1)
     state = checkpoint if isinstance(checkpoint, Mapping) else load_ofa_checkpoint(checkpoint)
     weights = ofa_tensors(state, space)
     if progress:
@@ -222,9 +229,11 @@ def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: 
     table = None
     if metric == "latency":
         from .latency import LatencyTable
-        table = LatencyTable.measure(space, n=24, seed=seed, repeats=7, progress=progress)
+        table = LatencyTable.measure(space, n=24, seed=seed, repeats=7, progress=progress, expect=expect)
     chosen = list(configs) if configs is not None else spread_configs(
         space, buckets, seed, metric=table.predict if table else None)
+    if expect:
+        expect(len(chosen))
     net = ds = None
     if data is not None:
         import torch
