@@ -29,6 +29,7 @@ def test_headline_verdicts_and_load_flags(tmp_path):
     assert sw.endswith("| met |")
     assert "**missed**" in dm and "under load (1.30 cores of other processes)" in dm
     assert "## Conditions" in text and "| daemon | 10 | 1.30 | **under load** |" in text
+    assert "| **all** | 20.0 | | |" in text
 
 
 def test_background_load_excludes_the_benchmark_itself(tmp_path):

@@ -190,7 +190,8 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
             v = c.get("background_cpu_cores")
             flag = "**under load**" if isinstance(v, (int, float)) and v > LOADED_CORES else "quiet"
             L.append(f"| {name} | {c.get('seconds')} | {_f(v, '{:.2f}')} | {flag} |")
-        L.append("")
+        secs = [c.get("seconds") for c in conditions.values() if isinstance(c.get("seconds"), (int, float))]
+        L += [f"| **all** | {sum(secs):.1f} | | |", ""]
 
     if lat:
         has_torch = any("torch_ms_p50" in r for r in lat["entries"])
