@@ -10,6 +10,7 @@ Environment knobs (build time):
   ADAPTIVE_RT_NATIVE=1     add -march=native (a build for this CPU only)
   ADAPTIVE_RT_OPENMP=1     parallel regions on OpenMP instead of the engine's pool (comparison)
 """
+import glob
 import os
 import platform
 
@@ -24,8 +25,11 @@ machine = platform.machine().lower()
 X86 = machine in ("x86_64", "amd64")
 ARM64 = machine in ("aarch64", "arm64")
 
-sources = ["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cpu.cc",
-           "csrc/kernels/f32_scalar.cc"]
+# the engine, its operators (csrc/ops, one per file) and plan passes (csrc/plan), the kernel
+# test, and the kernels of every ISA this machine's family has (the scalar table always)
+sources = (["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cpu.cc",
+            "csrc/kernels/f32_scalar.cc", "csrc/kernels/kernel_test.cc"]
+           + sorted(glob.glob("csrc/ops/*.cc")) + sorted(glob.glob("csrc/plan/*.cc")))
 if X86:
     sources += ["csrc/kernels/f32_avx2.cc", "csrc/kernels/f32_avx512.cc"]
 if ARM64:
@@ -62,9 +66,7 @@ ext = Pybind11Extension(
     cxx_std=17,
     extra_compile_args=compile_args,
     extra_link_args=link_args,
-    depends=[os.path.join("csrc", f) for f in ("engine.h", "threadpool.h", "cpu.h")]
-    + [os.path.join("csrc", "kernels", f) for f in ("kernels.h", "impl.h", "vec_scalar.h", "vec_avx2.h",
-                                                     "vec_avx512.h", "vec_neon.h", "isa_begin.h", "isa_end.h")],
+    depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/*/*.h")),
 )
 
 setup(ext_modules=[ext], cmdclass={"build_ext": build_ext, "build_py": BuildPy})

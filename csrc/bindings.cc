@@ -10,6 +10,7 @@
 
 #include "cpu.h"
 #include "engine.h"
+#include "kernels/kernel_test.h"
 
 namespace py = pybind11;
 
@@ -88,6 +89,17 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("built_with_openmp") = false;
 #endif
+
+  m.def("_kernel_test", [](const std::string& isa) {
+    const art::KernelTable* t = art::table_by_name(isa.c_str());
+    if (!t) throw py::value_error("no kernel table '" + isa + "'");
+    art::KernelTestReport r;
+    {
+      py::gil_scoped_release nogil;
+      r = art::test_kernel_table(*t);
+    }
+    return py::make_tuple(r.checks, r.failures);
+  }, py::arg("isa"), "Every kernel of one table against a double-precision reference: (cases, failures).");
 
   // Direct kernel calls for the kernel tests (tests/test_kernels.py): every
   // table's kernel against NumPy on shapes the networks may never produce.

@@ -12,8 +12,10 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 flags=(-std=c++17 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -I"$root/csrc")
 objs=()
-for src in engine.cc threadpool.cc cpu.cc kernels/f32_scalar.cc kernels/f32_neon.cc; do
-  o="$out/$(basename "$src" .cc).o"
+srcs=(engine.cc threadpool.cc cpu.cc kernels/f32_scalar.cc kernels/f32_neon.cc kernels/kernel_test.cc)
+for f in "$root"/csrc/ops/*.cc "$root"/csrc/plan/*.cc; do srcs+=("${f#"$root/csrc/"}"); done
+for src in "${srcs[@]}"; do
+  o="$out/${src//\//_}"; o="${o%.cc}.o"
   "$cxx" "${flags[@]}" -c "$root/csrc/$src" -o "$o"
   objs+=("$o")
 done

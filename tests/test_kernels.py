@@ -54,3 +54,40 @@ def test_dwconv(isa, k, stride, h, w, c):
     for act in ("none", "hswish"):
         got = core._kernel_dwconv(isa, x, wt, c, stride, scale, shift, act)
         _close(got, reference.activation(conv * scale + shift, act), (isa, k, stride, h, w, c, act))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_every_kernel_of_every_table_against_double_reference(isa):
+    """csrc/kernels/kernel_test.cc: every kernel family of the table (GEMM,
+    GEMV, each depthwise kernel, channel sums, scaling, add, every activation
+    incl. the vector sigmoid, im2col, bilinear resize) against a
+    double-precision reference over tail shapes."""
+    checks, failures = core._kernel_test(isa)
+    assert failures == [] and checks >= 500, failures[:10]
+
+
+def test_kernel_test_refuses_an_unknown_table():
+    with pytest.raises(ValueError, match="no kernel table 'sse9'"):
+        core._kernel_test("sse9")
+
+
+def test_plans_name_the_kernels_each_step_runs(tmp_path):
+    """Kernel choice happens at plan time and is visible: every step of a
+    plan names its kernels "f32-<op>-<tile>-<isa>" (the 224 net has a stem
+    im2col, specialised depthwise kernels, fused expand rings, SE GEMVs)."""
+    from adaptive_rt.engine import Engine
+    from adaptive_rt.io.poolfile import write_pool
+    from adaptive_rt.io.randompool import random_pool
+    from adaptive_rt.model.presets import get_space
+    sp = get_space("mbv3-224")
+    entries, tensors = random_pool(sp, 0, seed=0, configs=[sp.max_config()])
+    write_pool(tmp_path / "p.safetensors", sp, entries, tensors)
+    for isa in ISAS:
+        eng = Engine.open(tmp_path / "p.safetensors", max_threads=1, isa=isa)
+        plan = eng.plan("e0")
+        steps = plan.native.steps()
+        assert all(k.endswith(isa) or f"-{isa} " in k for _, _, _, k in steps), steps
+        kernels = " ".join(k for _, _, _, k in steps)
+        assert f"f32-im2col-3x3s2-{isa}" in kernels and f"f32-dwconv-7x7s2-{isa}" in kernels
+        assert "ring of" in kernels and f"f32-gemv-1x" in kernels and f"f32-channel-sum-{isa}" in kernels
+        assert f"[f32-" in plan.describe()

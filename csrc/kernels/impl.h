@@ -144,7 +144,7 @@ static void gemv(const GemmArgs& a, int n0, int n1) {
   }
 }
 
-static void channel_sum_strided(const float* x, int64_t pixels, int C, int64_t stride, float* out) {
+static void channel_sum_strided(const float* x, int64_t pixels, int C, int64_t stride, float mul, float* out) {
   for (int c = 0; c < C; c += V::W) {
     const int n = C - c < V::W ? C - c : V::W;
     typename V::T acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};   // 4 chains hide the add latency
@@ -152,12 +152,111 @@ static void channel_sum_strided(const float* x, int64_t pixels, int C, int64_t s
     for (; i + 4 <= pixels; i += 4)
       for (int u = 0; u < 4; ++u) acc[u] = V::add(acc[u], V::load_n(x + (i + u) * stride + c, n));
     for (; i < pixels; ++i) acc[0] = V::add(acc[0], V::load_n(x + i * stride + c, n));
-    V::store_n(out + c, V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3])), n);
+    V::store_n(out + c, V::mul(V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3])), V::set1(mul)), n);
   }
 }
 
-static void channel_sum(const float* x, int64_t pixels, int C, float* out) {
-  channel_sum_strided(x, pixels, C, C, out);
+static void channel_sum(const float* x, int64_t pixels, int C, float mul, float* out) {
+  channel_sum_strided(x, pixels, C, C, mul, out);
+}
+
+// sigmoid(x) = (1 + tanh(x / 2)) / 2, tanh as a [13/6] rational on [-7.9, 7.9]
+// (Eigen's float tanh; error a few ulp), so it vectorises without exp.
+static inline V::T sigmoid_vec(V::T x) {
+  const V::T h = V::mul(x, V::set1(0.5f));
+  const V::T t = V::min(V::max(h, V::set1(-7.90531110763549805f)), V::set1(7.90531110763549805f));
+  const V::T t2 = V::mul(t, t);
+  V::T p = V::set1(-2.76076847742355e-16f);
+  p = V::fma(p, t2, V::set1(2.00018790482477e-13f));
+  p = V::fma(p, t2, V::set1(-8.60467152213735e-11f));
+  p = V::fma(p, t2, V::set1(5.12229709037114e-08f));
+  p = V::fma(p, t2, V::set1(1.48572235717979e-05f));
+  p = V::fma(p, t2, V::set1(6.37261928875436e-04f));
+  p = V::fma(p, t2, V::set1(4.89352455891786e-03f));
+  p = V::mul(p, t);
+  V::T q = V::set1(1.19825839466702e-06f);
+  q = V::fma(q, t2, V::set1(1.18534705686654e-04f));
+  q = V::fma(q, t2, V::set1(2.26843463243900e-03f));
+  q = V::fma(q, t2, V::set1(4.89352518554385e-03f));
+  return V::fma(V::div(p, q), V::set1(0.5f), V::set1(0.5f));
+}
+
+static void activation(const float* x, int64_t n, Act act, float* out) {
+  int64_t i = 0;
+  for (; i < n; i += V::W) {
+    const int m = n - i < V::W ? (int)(n - i) : V::W;
+    const typename V::T v = m == V::W ? V::load(x + i) : V::load_n(x + i, m);
+    const typename V::T y = act == Act::Sigmoid ? sigmoid_vec(v) : act_vec(v, act);
+    if (m == V::W) V::store(out + i, y); else V::store_n(out + i, y, m);
+  }
+}
+
+static inline void copy_floats(float* d, const float* s, int n) {
+  if (n < V::W) {   // a short span (a stem with few channels): plain moves beat a masked vector
+    for (int j = 0; j < n; ++j) d[j] = s[j];
+    return;
+  }
+  int j = 0;
+  for (; j + V::W <= n; j += V::W) V::store(d + j, V::load(s + j));
+  if (j < n) V::store_n(d + j, V::load_n(s + j, n - j), n - j);
+}
+
+static inline void zero_floats(float* d, int n) {
+  if (n < V::W) {
+    for (int j = 0; j < n; ++j) d[j] = 0.f;
+    return;
+  }
+  int j = 0;
+  for (; j + V::W <= n; j += V::W) V::store(d + j, V::zero());
+  if (j < n) V::store_n(d + j, V::zero(), n - j);
+}
+
+static void im2col_row(const Im2colArgs& a, int oy, float* cols) {
+  const int k = a.k, p = k / 2, C = a.C;
+  const int64_t kk = (int64_t)k * k * C;
+  for (int ox = 0; ox < a.Wo; ++ox) {
+    float* row = cols + (int64_t)ox * kk;
+    const int ix0 = ox * a.stride - p;
+    const bool inside_x = ix0 >= 0 && ix0 + k <= a.W;
+    for (int ky = 0; ky < k; ++ky) {
+      const int iy = oy * a.stride - p + ky;
+      float* d = row + (int64_t)ky * k * C;
+      if (iy < 0 || iy >= a.H) {
+        zero_floats(d, k * C);
+      } else if (inside_x) {   // the k taps of this kernel row are contiguous in NHWC
+        copy_floats(d, a.in + ((int64_t)iy * a.W + ix0) * C, k * C);
+      } else {
+        for (int kx = 0; kx < k; ++kx) {
+          const int ix = ix0 + kx;
+          if (ix < 0 || ix >= a.W) zero_floats(d + kx * C, C);
+          else copy_floats(d + kx * C, a.in + ((int64_t)iy * a.W + ix) * C, C);
+        }
+      }
+    }
+  }
+}
+
+static void resize_row(const ResizeArgs& a, int oy, float* out) {
+  const int C = a.C;
+  const float fy = a.fy[oy];
+  const float* r0 = a.in + (int64_t)a.ry0[oy] * a.W * C;
+  const float* r1 = a.in + (int64_t)a.ry1[oy] * a.W * C;
+  const typename V::T wy0 = V::set1(1.f - fy), wy1 = V::set1(fy);
+  for (int ox = 0; ox < a.Wo; ++ox) {
+    const float fx = a.fx[ox];
+    const typename V::T wx0 = V::set1(1.f - fx), wx1 = V::set1(fx);
+    const float* p0 = r0 + (int64_t)a.rx0[ox] * C;
+    const float* p1 = r0 + (int64_t)a.rx1[ox] * C;
+    const float* q0 = r1 + (int64_t)a.rx0[ox] * C;
+    const float* q1 = r1 + (int64_t)a.rx1[ox] * C;
+    float* o = out + (int64_t)ox * C;
+    for (int c = 0; c < C; c += V::W) {
+      const int n = C - c < V::W ? C - c : V::W;
+      const typename V::T top = V::add(V::mul(V::load_n(p0 + c, n), wx0), V::mul(V::load_n(p1 + c, n), wx1));
+      const typename V::T bot = V::add(V::mul(V::load_n(q0 + c, n), wx0), V::mul(V::load_n(q1 + c, n), wx1));
+      V::store_n(o + c, V::add(V::mul(top, wy0), V::mul(bot, wy1)), n);
+    }
+  }
 }
 
 static void scale_rows(const float* b, int64_t ldb, int K, int N, const float* g, float* out) {
@@ -329,16 +428,25 @@ static void dw_generic(const DwArgs& a, int oy0, int oy1) {
     }
 }
 
-static void dwconv(const DwArgs& a, int oy0, int oy1) {
-  switch (a.k * 10 + a.stride) {
-    case 31: return dw_fixed<3, 1>(a, oy0, oy1);
-    case 32: return dw_fixed<3, 2>(a, oy0, oy1);
-    case 51: return dw_fixed<5, 1>(a, oy0, oy1);
-    case 52: return dw_fixed<5, 2>(a, oy0, oy1);
-    case 71: return dw_fixed<7, 1>(a, oy0, oy1);
-    case 72: return dw_fixed<7, 2>(a, oy0, oy1);
-    default: return dw_generic(a, oy0, oy1);
+static DwKernel dwconv_select(int k, int stride, bool* specialised) {
+  DwKernel f = nullptr;
+  switch (k * 10 + stride) {
+    case 31: f = &dw_fixed<3, 1>; break;
+    case 32: f = &dw_fixed<3, 2>; break;
+    case 51: f = &dw_fixed<5, 1>; break;
+    case 52: f = &dw_fixed<5, 2>; break;
+    case 71: f = &dw_fixed<7, 1>; break;
+    case 72: f = &dw_fixed<7, 2>; break;
+    default: break;
   }
+  if (specialised) *specialised = f != nullptr;
+  return f ? f : &dw_generic;
 }
 
-static const KernelTable table = {ISA_NAME, MR, NR, &gemm, &dwconv, &channel_sum, &channel_sum_strided, &scale_channels, &scale_rows, &add};
+static void dwconv(const DwArgs& a, int oy0, int oy1) {
+  dwconv_select(a.k, a.stride, nullptr)(a, oy0, oy1);
+}
+
+static const KernelTable table = {ISA_NAME, MR, NR, GV * V::W, V::W, &gemm, &dwconv, &dwconv_select, &channel_sum,
+                                  &channel_sum_strided, &scale_channels, &scale_rows, &add, &activation,
+                                  &im2col_row, &resize_row};

@@ -41,21 +41,53 @@ static inline const float* dw_row_ptr(const DwArgs& a, int iy) {
   return a.ring ? a.ring + (int64_t)(iy % a.k) * a.W * a.C : a.in + (int64_t)iy * a.W * a.C;
 }
 
+using DwKernel = void (*)(const DwArgs& a, int oy0, int oy1);
+
+// The rows of one output row of a KxK conv over an NHWC image, im2col style:
+// cols[ox, (ky*k + kx)*C + c] = in[oy*s - p + ky, ox*s - p + kx, c], zero outside.
+struct Im2colArgs {
+  int H = 0, W = 0, C = 0, Wo = 0, k = 1, stride = 1;
+  const float* in = nullptr;
+};
+
+// Bilinear resize of one output row (half-pixel centres, clamped): the plan
+// precomputes the source rows/columns and weights of every output row/column.
+struct ResizeArgs {
+  int W = 0, C = 0, Wo = 0;
+  const float* in = nullptr;          // the source image, rows of W*C
+  const int* ry0 = nullptr; const int* ry1 = nullptr; const float* fy = nullptr;   // per output row
+  const int* rx0 = nullptr; const int* rx1 = nullptr; const float* fx = nullptr;   // per output column
+};
+
+// One table per ISA. Every family is a vector kernel; names are
+// "f32-<op>-<tile>-<isa>" (kernel_name()).
 struct KernelTable {
-  const char* name;
+  const char* name;               // the ISA: scalar, avx2, avx512, neon
   int gemm_mr, gemm_nr;           // tile of the GEMM micro-kernel (threads split on it)
+  int gemv_nr;                    // columns per pass of the GEMV kernel (M = 1)
+  int vec_w;                      // floats per vector
   void (*gemm)(const GemmArgs& a, int m0, int m1, int n0, int n1);
+  // any k and stride: picks the specialised kernel when there is one
   void (*dwconv)(const DwArgs& a, int oy0, int oy1);
-  // out[c] = sum over pixels of x[p, c]   (x: pixels x C, NHWC)
-  void (*channel_sum)(const float* x, int64_t pixels, int C, float* out);
-  // out[c] = sum over pixels of x[p * stride + c], c < C (a channel slice)
-  void (*channel_sum_strided)(const float* x, int64_t pixels, int C, int64_t stride, float* out);
+  // the kernel for (k, stride), chosen once at plan time; *specialised is set
+  // false where only the generic one exists
+  DwKernel (*dwconv_select)(int k, int stride, bool* specialised);
+  // out[c] = mul * sum over pixels of x[p, c]   (x: pixels x C, NHWC)
+  void (*channel_sum)(const float* x, int64_t pixels, int C, float mul, float* out);
+  // out[c] = mul * sum over pixels of x[p * stride + c], c < C (a channel slice)
+  void (*channel_sum_strided)(const float* x, int64_t pixels, int C, int64_t stride, float mul, float* out);
   // out[p, c] = x[p, c] * g[c]
   void (*scale_channels)(const float* x, int64_t pixels, int C, const float* g, float* out);
   // out[k, n] = b[k, n] * g[k] for n < N (b with leading dimension ldb; out dense)
   void (*scale_rows)(const float* b, int64_t ldb, int K, int N, const float* g, float* out);
   // out[i] = a[i] + b[i]
   void (*add)(const float* a, const float* b, int64_t n, float* out);
+  // out[i] = act(x[i]), every Act including Sigmoid (in place allowed)
+  void (*activation)(const float* x, int64_t n, Act act, float* out);
+  // one output row of im2col: Wo x (k*k*C) floats into cols
+  void (*im2col_row)(const Im2colArgs& a, int oy, float* cols);
+  // one output row of a bilinear resize: Wo x C floats into out
+  void (*resize_row)(const ResizeArgs& a, int oy, float* out);
 };
 
 const KernelTable* kernels_scalar();

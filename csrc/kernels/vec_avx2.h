@@ -19,6 +19,7 @@ struct VecAVX2 {
   static inline T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static inline T add(T a, T b) { return _mm256_add_ps(a, b); }
   static inline T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static inline T div(T a, T b) { return _mm256_div_ps(a, b); }
   static inline T max(T a, T b) { return _mm256_max_ps(a, b); }
   static inline T min(T a, T b) { return _mm256_min_ps(a, b); }
 };

@@ -17,6 +17,7 @@ struct VecAVX512 {
   static inline T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static inline T add(T a, T b) { return _mm512_add_ps(a, b); }
   static inline T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static inline T div(T a, T b) { return _mm512_div_ps(a, b); }
   static inline T max(T a, T b) { return _mm512_max_ps(a, b); }
   static inline T min(T a, T b) { return _mm512_min_ps(a, b); }
 };

@@ -24,6 +24,7 @@ struct VecNEON {
   static inline T fma(T a, T b, T c) { return vfmaq_f32(c, a, b); }
   static inline T add(T a, T b) { return vaddq_f32(a, b); }
   static inline T mul(T a, T b) { return vmulq_f32(a, b); }
+  static inline T div(T a, T b) { return vdivq_f32(a, b); }
   static inline T max(T a, T b) { return vmaxq_f32(a, b); }
   static inline T min(T a, T b) { return vminq_f32(a, b); }
 };

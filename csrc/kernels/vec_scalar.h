@@ -19,6 +19,7 @@ struct VecScalar {
   static inline T fma(T a, T b, T c) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] * b.v[i] + c.v[i]; return r; }
   static inline T add(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] + b.v[i]; return r; }
   static inline T mul(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] * b.v[i]; return r; }
+  static inline T div(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] / b.v[i]; return r; }
   static inline T max(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r; }
   static inline T min(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return r; }
 };

@@ -1,6 +1,7 @@
-// Kernel and engine self-test without Python: every kernel table this CPU
-// has against a plain double-precision reference, then a small plan on every
-// table at 1 and 2 threads against the scalar table. Built and run by
+// Kernel and engine self-test without Python: every kernel of every kernel
+// table this CPU has against a plain double-precision reference
+// (kernels/kernel_test.cc), then a small plan on every table at 1 and 2
+// threads against the scalar table. Built and run by
 // scripts/cross_aarch64.sh under qemu for the NEON table (and runnable
 // natively). Exit code 0 on success; prints the first mismatch otherwise.
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include "cpu.h"
 #include "engine.h"
+#include "kernels/kernel_test.h"
 
 using namespace art;
 
@@ -29,16 +31,6 @@ std::vector<float> rand_vec(size_t n) {
   return v;
 }
 
-double act_ref(double x, Act a) {
-  switch (a) {
-    case Act::Relu: return x > 0 ? x : 0;
-    case Act::Relu6: return x < 0 ? 0 : (x > 6 ? 6 : x);
-    case Act::HSwish: { double g = x + 3; g = g < 0 ? 0 : (g > 6 ? 6 : g); return x * g / 6; }
-    case Act::HSigmoid: { double g = x + 3; g = g < 0 ? 0 : (g > 6 ? 6 : g); return g / 6; }
-    default: return x;
-  }
-}
-
 int failures = 0;
 bool close(const std::vector<float>& got, const std::vector<double>& want, const std::string& what) {
   double mx = 1e-6, err = 0;
@@ -50,61 +42,6 @@ bool close(const std::vector<float>& got, const std::vector<double>& want, const
     return false;
   }
   return true;
-}
-
-void test_gemm(const KernelTable& t) {
-  const int shapes[][3] = {{1, 1, 1}, {1, 9, 10}, {5, 3, 7}, {7, 16, 16}, {13, 24, 40}, {64, 33, 17}, {100, 144, 24}, {9, 160, 96}};
-  for (auto& s : shapes) {
-    const int M = s[0], K = s[1], N = s[2], ldb = N + 5;
-    auto A = rand_vec(size_t(M) * K), B = rand_vec(size_t(K + 2) * ldb), sc = rand_vec(N), sh = rand_vec(N), R = rand_vec(size_t(M) * N);
-    for (Act act : {Act::None, Act::Relu, Act::HSwish}) {
-      std::vector<float> C(size_t(M) * N, 0.f);
-      GemmArgs g;
-      g.M = M; g.N = N; g.K = K; g.A = A.data(); g.lda = K; g.B = B.data(); g.ldb = ldb;
-      g.C = C.data(); g.ldc = N; g.scale = sc.data(); g.shift = sh.data(); g.res = R.data(); g.ldr = N; g.act = act;
-      t.gemm(g, 0, M, 0, N);
-      std::vector<double> want(size_t(M) * N);
-      for (int m = 0; m < M; ++m)
-        for (int n = 0; n < N; ++n) {
-          double acc = 0;
-          for (int k = 0; k < K; ++k) acc += double(A[size_t(m) * K + k]) * B[size_t(k) * ldb + n];
-          want[size_t(m) * N + n] = act_ref(acc * sc[n] + sh[n], act) + R[size_t(m) * N + n];
-        }
-      close(C, want, std::string(t.name) + " gemm " + std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N));
-    }
-  }
-}
-
-void test_dw(const KernelTable& t) {
-  const int shapes[][3] = {{1, 1, 1}, {2, 3, 5}, {7, 7, 16}, {20, 21, 24}, {9, 40, 17}};
-  for (auto& s : shapes)
-    for (int k : {3, 5, 7, 9})
-      for (int stride : {1, 2}) {
-        const int H = s[0], W = s[1], C = s[2], wc = C + 8, p = k / 2;
-        const int Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
-        auto x = rand_vec(size_t(H) * W * C), w = rand_vec(size_t(k) * k * wc), sc = rand_vec(C), sh = rand_vec(C);
-        std::vector<float> out(size_t(Ho) * Wo * C);
-        DwArgs d;
-        d.H = H; d.W = W; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = k; d.stride = stride;
-        d.in = x.data(); d.w = w.data(); d.wc = wc; d.out = out.data(); d.scale = sc.data(); d.shift = sh.data();
-        d.act = Act::HSwish;
-        t.dwconv(d, 0, Ho);
-        std::vector<double> want(out.size());
-        for (int oy = 0; oy < Ho; ++oy)
-          for (int ox = 0; ox < Wo; ++ox)
-            for (int c = 0; c < C; ++c) {
-              double acc = 0;
-              for (int ky = 0; ky < k; ++ky)
-                for (int kx = 0; kx < k; ++kx) {
-                  const int iy = oy * stride - p + ky, ix = ox * stride - p + kx;
-                  if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                  acc += double(x[(size_t(iy) * W + ix) * C + c]) * w[(size_t(ky) * k + kx) * wc + c];
-                }
-              want[(size_t(oy) * Wo + ox) * C + c] = act_ref(acc * sc[c] + sh[c], Act::HSwish);
-            }
-        close(out, want, std::string(t.name) + " dwconv " + std::to_string(H) + "x" + std::to_string(W) + "x" +
-                             std::to_string(C) + " k" + std::to_string(k) + " s" + std::to_string(stride));
-      }
 }
 
 // stem conv -> expand -> dw (+ fused expand) -> SE -> project (+ residual) -> head -> gap -> linear
@@ -145,9 +82,12 @@ int main() {
   std::vector<const KernelTable*> tables;
   for (const char* n : {"scalar", "avx2", "avx512", "neon"})
     if (const KernelTable* t = table_by_name(n)) tables.push_back(t);
-  for (const KernelTable* t : tables) {
-    test_gemm(*t);
-    test_dw(*t);
+  int checks = 0;
+  for (const KernelTable* t : tables) {   // every kernel of every table (csrc/kernels/kernel_test.cc)
+    const KernelTestReport r = test_kernel_table(*t);
+    checks += r.checks;
+    for (const std::string& f : r.failures) std::printf("FAIL %s\n", f.c_str());
+    failures += static_cast<int>(r.failures.size());
   }
   const std::vector<size_t> sizes = {27 * 16, 128, 128, 16 * 128, 25 * 128, 96 * 32, 32, 32 * 96, 96, 96 * 16, 16 * 32, 32 * 10};
   std::vector<std::vector<float>> wts;
@@ -161,7 +101,7 @@ int main() {
     close(y1, refd, std::string(t->name) + " plan t1");
     if (y1 != y2) { std::printf("FAIL %s: plan results differ between 1 and 2 threads\n", t->name); ++failures; }
   }
-  std::printf("kernel_selftest: %zu kernel tables (", tables.size());
+  std::printf("kernel_selftest: %d kernel cases over %zu kernel tables (", checks, tables.size());
   for (size_t i = 0; i < tables.size(); ++i) std::printf("%s%s", i ? ", " : "", tables[i]->name);
   std::printf("), %d failures\n", failures);
   return failures ? 1 : 0;

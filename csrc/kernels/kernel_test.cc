@@ -1,0 +1,271 @@
+#include "kernel_test.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace art {
+namespace {
+
+struct Rng {   // xorshift, uniform in [-1, 1)
+  uint64_t s = 88172645463325252ull;
+  float next() {
+    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+    return static_cast<float>((s >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
+  }
+  std::vector<float> vec(size_t n, float scale = 1.f, float offset = 0.f) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = next() * scale + offset;
+    return v;
+  }
+};
+
+double act_ref(double x, Act a) {
+  switch (a) {
+    case Act::Relu: return x > 0 ? x : 0;
+    case Act::Relu6: return x < 0 ? 0 : (x > 6 ? 6 : x);
+    case Act::HSwish: { double g = x + 3; g = g < 0 ? 0 : (g > 6 ? 6 : g); return x * g / 6; }
+    case Act::HSigmoid: { double g = x + 3; g = g < 0 ? 0 : (g > 6 ? 6 : g); return g / 6; }
+    case Act::Sigmoid: return 1 / (1 + std::exp(-x));
+    default: return x;
+  }
+}
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::None: return "none"; case Act::Relu: return "relu"; case Act::Relu6: return "relu6";
+    case Act::HSwish: return "hswish"; case Act::HSigmoid: return "hsigmoid"; case Act::Sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+
+struct Checker {
+  const KernelTable& t;
+  double tol;
+  KernelTestReport r;
+  void check(const float* got, const std::vector<double>& want, const std::string& what) {
+    r.checks++;
+    double mx = 1e-6, err = 0;
+    for (double w : want) mx = std::fmax(mx, std::fabs(w));
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (std::isnan(got[i])) { err = INFINITY; break; }
+      err = std::fmax(err, std::fabs(got[i] - want[i]));
+    }
+    if (!(err <= tol * mx))
+      r.failures.push_back(std::string("f32-") + what + "-" + t.name + ": max abs error " + std::to_string(err) +
+                           " (max |want| " + std::to_string(mx) + ")");
+  }
+};
+
+std::string dims(std::initializer_list<int> d) {
+  std::string s;
+  for (int v : d) s += (s.empty() ? "" : "x") + std::to_string(v);
+  return s;
+}
+
+void test_gemm(Checker& c, Rng& rng) {
+  const int shapes[][3] = {{1, 1, 1}, {1, 9, 10}, {1, 200, 130}, {5, 3, 7}, {7, 16, 16}, {13, 24, 40},
+                           {64, 33, 17}, {100, 144, 24}, {9, 160, 96}, {3, 5, 33}};
+  for (auto& s : shapes) {
+    const int M = s[0], K = s[1], N = s[2], ldb = N + 5;
+    auto A = rng.vec(size_t(M) * K), B = rng.vec(size_t(K + 2) * ldb), sc = rng.vec(N), sh = rng.vec(N),
+         R = rng.vec(size_t(M) * N);
+    for (Act act : {Act::None, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid})
+      for (bool res : {false, true}) {
+        std::vector<float> C(size_t(M) * N, 0.f);
+        GemmArgs g;
+        g.M = M; g.N = N; g.K = K; g.A = A.data(); g.lda = K; g.B = B.data(); g.ldb = ldb;
+        g.C = C.data(); g.ldc = N; g.scale = sc.data(); g.shift = sh.data(); g.act = act;
+        if (res) { g.res = R.data(); g.ldr = N; }
+        c.t.gemm(g, 0, M, 0, N);
+        std::vector<double> want(size_t(M) * N);
+        for (int m = 0; m < M; ++m)
+          for (int n = 0; n < N; ++n) {
+            double acc = 0;
+            for (int k = 0; k < K; ++k) acc += double(A[size_t(m) * K + k]) * B[size_t(k) * ldb + n];
+            want[size_t(m) * N + n] = act_ref(acc * sc[n] + sh[n], act) + (res ? R[size_t(m) * N + n] : 0.0);
+          }
+        c.check(C.data(), want, std::string(M == 1 ? "gemv" : "gemm") + "-" + dims({M, K, N}) + "-" + act_name(act) +
+                                    (res ? "-residual" : ""));
+      }
+  }
+}
+
+void test_dwconv(Checker& c, Rng& rng) {
+  const int shapes[][3] = {{1, 1, 1}, {2, 3, 5}, {7, 7, 16}, {20, 21, 24}, {9, 40, 17}, {5, 12, 36}};
+  for (auto& s : shapes)
+    for (int k : {3, 5, 7, 9})
+      for (int stride : {1, 2}) {
+        const int H = s[0], W = s[1], C = s[2], wc = C + 8, p = k / 2;
+        const int Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
+        auto x = rng.vec(size_t(H) * W * C), w = rng.vec(size_t(k) * k * wc), sc = rng.vec(C), sh = rng.vec(C);
+        bool spec = false;
+        DwKernel fn = c.t.dwconv_select(k, stride, &spec);
+        for (Act act : {Act::Relu6, Act::HSwish}) {
+          std::vector<float> out(size_t(Ho) * Wo * C);
+          DwArgs d;
+          d.H = H; d.W = W; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = k; d.stride = stride;
+          d.in = x.data(); d.w = w.data(); d.wc = wc; d.out = out.data(); d.scale = sc.data(); d.shift = sh.data();
+          d.act = act;
+          fn(d, 0, Ho);
+          std::vector<double> want(out.size());
+          for (int oy = 0; oy < Ho; ++oy)
+            for (int ox = 0; ox < Wo; ++ox)
+              for (int ch = 0; ch < C; ++ch) {
+                double acc = 0;
+                for (int ky = 0; ky < k; ++ky)
+                  for (int kx = 0; kx < k; ++kx) {
+                    const int iy = oy * stride - p + ky, ix = ox * stride - p + kx;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                    acc += double(x[(size_t(iy) * W + ix) * C + ch]) * w[(size_t(ky) * k + kx) * wc + ch];
+                  }
+                want[(size_t(oy) * Wo + ox) * C + ch] = act_ref(acc * sc[ch] + sh[ch], act);
+              }
+          c.check(out.data(), want, "dwconv-" + std::to_string(k) + "x" + std::to_string(k) + "s" +
+                                        std::to_string(stride) + (spec ? "" : "-generic") + "-" + dims({H, W, C}) +
+                                        "-" + act_name(act));
+        }
+      }
+}
+
+void test_reductions_and_elementwise(Checker& c, Rng& rng) {
+  for (int C : {1, 3, 8, 16, 17, 40, 100})
+    for (int64_t P : {int64_t(1), int64_t(3), int64_t(7), int64_t(49), int64_t(196)}) {
+      const int stride = C + 5;
+      auto x = rng.vec(size_t(P) * stride), g = rng.vec(C);
+      const float mul = 1.f / float(P);
+      std::vector<float> out(C);
+      c.t.channel_sum(x.data(), P, C, mul, out.data());        // dense: stride C (reads the first P*C)
+      std::vector<double> want(C, 0.0);
+      for (int64_t i = 0; i < P; ++i)
+        for (int ch = 0; ch < C; ++ch) want[ch] += x[size_t(i) * C + ch];
+      for (double& w : want) w *= mul;
+      c.check(out.data(), want, "channel-sum-" + dims({int(P), C}));
+      c.t.channel_sum_strided(x.data(), P, C, stride, 1.f, out.data());
+      std::fill(want.begin(), want.end(), 0.0);
+      for (int64_t i = 0; i < P; ++i)
+        for (int ch = 0; ch < C; ++ch) want[ch] += x[size_t(i) * stride + ch];
+      c.check(out.data(), want, "channel-sum-strided-" + dims({int(P), C, stride}));
+      std::vector<float> y(size_t(P) * C);
+      std::vector<double> wy(y.size());
+      c.t.scale_channels(x.data(), P, C, g.data(), y.data());
+      for (int64_t i = 0; i < P; ++i)
+        for (int ch = 0; ch < C; ++ch) wy[size_t(i) * C + ch] = double(x[size_t(i) * C + ch]) * g[ch];
+      c.check(y.data(), wy, "scale-channels-" + dims({int(P), C}));
+    }
+  for (int K : {1, 5, 24})
+    for (int N : {1, 7, 16, 33}) {
+      const int ldb = N + 3;
+      auto b = rng.vec(size_t(K) * ldb), g = rng.vec(K);
+      std::vector<float> out(size_t(K) * N);
+      c.t.scale_rows(b.data(), ldb, K, N, g.data(), out.data());
+      std::vector<double> want(out.size());
+      for (int k = 0; k < K; ++k)
+        for (int n = 0; n < N; ++n) want[size_t(k) * N + n] = double(b[size_t(k) * ldb + n]) * g[k];
+      c.check(out.data(), want, "scale-rows-" + dims({K, N, ldb}));
+    }
+  for (int64_t n : {int64_t(1), int64_t(3), int64_t(15), int64_t(16), int64_t(17), int64_t(100), int64_t(1001)}) {
+    auto a = rng.vec(size_t(n)), b = rng.vec(size_t(n));
+    std::vector<float> out(static_cast<size_t>(n));
+    c.t.add(a.data(), b.data(), n, out.data());
+    std::vector<double> want(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) want[size_t(i)] = double(a[size_t(i)]) + b[size_t(i)];
+    c.check(out.data(), want, "add-" + std::to_string(n));
+    auto x = rng.vec(size_t(n), 9.f);       // [-9, 9): every piece of every activation
+    for (Act act : {Act::None, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid, Act::Sigmoid}) {
+      c.t.activation(x.data(), n, act, out.data());
+      for (int64_t i = 0; i < n; ++i) want[size_t(i)] = act_ref(x[size_t(i)], act);
+      c.check(out.data(), want, std::string(act == Act::Sigmoid ? "sigmoid" : "activation") + "-" + act_name(act) +
+                                    "-" + std::to_string(n));
+    }
+  }
+  {   // sigmoid far out in the tails and at zero
+    std::vector<float> x = {-100.f, -30.f, -16.f, -8.f, -1e-3f, 0.f, 1e-3f, 8.f, 16.f, 30.f, 100.f};
+    std::vector<float> out(x.size());
+    std::vector<double> want(x.size());
+    c.t.activation(x.data(), int64_t(x.size()), Act::Sigmoid, out.data());
+    for (size_t i = 0; i < x.size(); ++i) want[i] = act_ref(x[i], Act::Sigmoid);
+    c.check(out.data(), want, "sigmoid-tails");
+  }
+}
+
+void test_im2col(Checker& c, Rng& rng) {
+  const int shapes[][3] = {{1, 1, 1}, {5, 6, 3}, {8, 9, 1}, {11, 7, 16}, {12, 12, 17}};
+  for (auto& s : shapes)
+    for (int k : {1, 3, 5})
+      for (int stride : {1, 2}) {
+        const int H = s[0], W = s[1], C = s[2], p = k / 2;
+        const int Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
+        auto x = rng.vec(size_t(H) * W * C);
+        Im2colArgs a;
+        a.H = H; a.W = W; a.C = C; a.Wo = Wo; a.k = k; a.stride = stride; a.in = x.data();
+        const size_t kk = size_t(k) * k * C;
+        std::vector<float> cols(size_t(Wo) * kk, NAN);
+        for (int oy = 0; oy < Ho; ++oy) {
+          c.t.im2col_row(a, oy, cols.data());
+          std::vector<double> want(cols.size());
+          for (int ox = 0; ox < Wo; ++ox)
+            for (int ky = 0; ky < k; ++ky)
+              for (int kx = 0; kx < k; ++kx)
+                for (int ch = 0; ch < C; ++ch) {
+                  const int iy = oy * stride - p + ky, ix = ox * stride - p + kx;
+                  const bool in = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                  want[size_t(ox) * kk + (size_t(ky) * k + kx) * C + ch] = in ? x[(size_t(iy) * W + ix) * C + ch] : 0.0;
+                }
+          c.check(cols.data(), want, "im2col-" + std::to_string(k) + "x" + std::to_string(k) + "s" +
+                                         std::to_string(stride) + "-" + dims({H, W, C}) + "-row" + std::to_string(oy));
+        }
+      }
+}
+
+void test_resize(Checker& c, Rng& rng) {
+  const int shapes[][5] = {{28, 28, 1, 14, 14}, {4, 5, 3, 9, 7}, {7, 7, 16, 7, 7}, {10, 3, 17, 4, 11}, {1, 1, 5, 3, 2}};
+  for (auto& s : shapes) {
+    const int H = s[0], W = s[1], C = s[2], Ho = s[3], Wo = s[4];
+    auto x = rng.vec(size_t(H) * W * C);
+    auto axis = [](int n_in, int n_out, std::vector<int>& i0, std::vector<int>& i1, std::vector<float>& f) {
+      for (int o = 0; o < n_out; ++o) {
+        double cc = (o + 0.5) * double(n_in) / n_out - 0.5;
+        cc = std::min(std::max(cc, 0.0), double(n_in - 1));
+        const int a = static_cast<int>(std::floor(cc));
+        i0.push_back(a); i1.push_back(std::min(a + 1, n_in - 1)); f.push_back(float(cc - a));
+      }
+    };
+    std::vector<int> ry0, ry1, rx0, rx1;
+    std::vector<float> fy, fx;
+    axis(H, Ho, ry0, ry1, fy);
+    axis(W, Wo, rx0, rx1, fx);
+    ResizeArgs a;
+    a.W = W; a.C = C; a.Wo = Wo; a.in = x.data();
+    a.ry0 = ry0.data(); a.ry1 = ry1.data(); a.fy = fy.data(); a.rx0 = rx0.data(); a.rx1 = rx1.data(); a.fx = fx.data();
+    std::vector<float> out(size_t(Wo) * C);
+    for (int oy = 0; oy < Ho; ++oy) {
+      c.t.resize_row(a, oy, out.data());
+      std::vector<double> want(out.size());
+      auto px = [&](int y, int xx, int ch) { return double(x[(size_t(y) * W + xx) * C + ch]); };
+      for (int ox = 0; ox < Wo; ++ox)
+        for (int ch = 0; ch < C; ++ch) {
+          const double top = px(ry0[oy], rx0[ox], ch) * (1 - fx[ox]) + px(ry0[oy], rx1[ox], ch) * fx[ox];
+          const double bot = px(ry1[oy], rx0[ox], ch) * (1 - fx[ox]) + px(ry1[oy], rx1[ox], ch) * fx[ox];
+          want[size_t(ox) * C + ch] = top * (1 - fy[oy]) + bot * fy[oy];
+        }
+      c.check(out.data(), want, "resize-bilinear-" + dims({H, W, C, Ho, Wo}) + "-row" + std::to_string(oy));
+    }
+  }
+}
+
+}  // namespace
+
+KernelTestReport test_kernel_table(const KernelTable& t, double tol) {
+  Checker c{t, tol, {}};
+  Rng rng;
+  test_gemm(c, rng);
+  test_dwconv(c, rng);
+  test_reductions_and_elementwise(c, rng);
+  test_im2col(c, rng);
+  test_resize(c, rng);
+  return c.r;
+}
+
+}  // namespace art

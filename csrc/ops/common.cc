@@ -1,0 +1,94 @@
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include "op.h"
+
+namespace art {
+
+const char* kind_name(OpKind k) {
+  switch (k) {
+    case OpKind::Resize: return "resize";
+    case OpKind::Conv: return "conv";
+    case OpKind::PwConv: return "pwconv";
+    case OpKind::DwConv: return "dwconv";
+    case OpKind::SE: return "se";
+    case OpKind::Add: return "add";
+    case OpKind::GAP: return "gap";
+    case OpKind::Linear: return "linear";
+  }
+  return "?";
+}
+
+void fail(const OpDesc& op, const std::string& msg) {
+  throw std::invalid_argument("op '" + op.name + "' (" + kind_name(op.kind) + "): " + msg);
+}
+
+namespace {
+std::string dims(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+}  // namespace
+
+void check_buffer(const OpDesc& op, const char* what, const Buffer& b, std::vector<int64_t> need) {
+  if (b.data == nullptr) fail(op, std::string(what) + " is missing");
+  if (b.shape.size() != need.size())
+    fail(op, std::string(what) + " has rank " + std::to_string(b.shape.size()) + ", expected " +
+                 std::to_string(need.size()));
+  for (size_t i = 0; i < need.size(); ++i)
+    if (b.shape[i] < need[i])
+      fail(op, std::string(what) + " of shape " + dims(b.shape) + " is too small for the view " + dims(need));
+}
+
+void check_vec(const OpDesc& op, const char* what, const std::vector<float>& v, int c) {
+  if (!v.empty() && static_cast<int>(v.size()) != c)
+    fail(op, std::string(what) + " has " + std::to_string(v.size()) + " values, expected " + std::to_string(c));
+}
+
+int conv_out(int n, int k, int s) { return (n + 2 * (k / 2) - k) / s + 1; }
+
+void check_conv_shape(const OpDesc& op, const Shape3& si, const Shape3& so) {
+  if (op.k < 1 || op.k % 2 == 0 || op.k > 31) fail(op, "kernel " + std::to_string(op.k) + " must be odd, 1..31");
+  if (op.stride < 1 || op.stride > 4) fail(op, "stride must be 1..4");
+  if (so.h != conv_out(si.h, op.k, op.stride) || so.w != conv_out(si.w, op.k, op.stride))
+    fail(op, "output size does not follow from input size, kernel and stride");
+}
+
+void check_same_hw(const OpDesc& op, const Shape3& si, const Shape3& so) {
+  if (si.h != so.h || si.w != so.w) fail(op, "input and output sizes differ");
+}
+
+std::string kernel_name(const KernelTable& kt, const std::string& op, const std::string& tile) {
+  return "f32-" + op + (tile.empty() ? "" : "-" + tile) + "-" + kt.name;
+}
+
+std::string gemm_kernel_name(const KernelTable& kt, int64_t m) {
+  if (m == 1) return kernel_name(kt, "gemv", "1x" + std::to_string(kt.gemv_nr));
+  return kernel_name(kt, "gemm", std::to_string(kt.gemm_mr) + "x" + std::to_string(kt.gemm_nr));
+}
+
+int64_t default_macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size(); }
+
+void no_prepare(Step& s, const PrepareCtx& c) {}
+
+void RunCtx::gemm(const GemmArgs& a, int64_t macs) const {
+  if (threads <= 1 || macs < kParallelMacs) {
+    kt.gemm(a, 0, a.M, 0, a.N);
+    return;
+  }
+  if (a.M >= 2 * kt.gemm_mr * threads) {
+    const int chunk = static_cast<int>(round_up((a.M + threads - 1) / threads, kt.gemm_mr));
+    const int tasks = (a.M + chunk - 1) / chunk;
+    pool.parallel_for(tasks, threads, [&](int t) { kt.gemm(a, t * chunk, std::min(a.M, (t + 1) * chunk), 0, a.N); });
+  } else {
+    const int chunk = static_cast<int>(round_up((a.N + threads - 1) / threads, kt.gemm_nr));
+    const int tasks = (a.N + chunk - 1) / chunk;
+    pool.parallel_for(tasks, threads, [&](int t) { kt.gemm(a, 0, a.M, t * chunk, std::min(a.N, (t + 1) * chunk)); });
+  }
+}
+
+}  // namespace art

@@ -1,0 +1,59 @@
+// 1x1 convolution (and the classifier's linear layer): one GEMM over the
+// pixels, BN/bias, activation and an optional residual in its epilogue; a
+// fused SE gate scales the weight rows once per image instead of a pass over
+// the activation.
+#include "op.h"
+
+namespace art {
+namespace {
+
+void validate_pw(OpDesc& op, const std::vector<Shape3>& shapes) {
+  const Shape3 &si = shapes[op.in0], &so = shapes[op.out];
+  check_same_hw(op, si, so);
+  check_buffer(op, "weight", op.w, {si.c, so.c});
+}
+
+void validate_linear(OpDesc& op, const std::vector<Shape3>& shapes) {
+  const Shape3 &si = shapes[op.in0], &so = shapes[op.out];
+  if (si.h != 1 || si.w != 1 || so.h != 1 || so.w != 1) fail(op, "linear works on 1x1 values");
+  check_buffer(op, "weight", op.w, {si.c, so.c});
+}
+
+int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * si.c; }
+
+void prepare(Step& s, const PrepareCtx& c) {
+  const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
+  s.kernel = gemm_kernel_name(c.kt, int64_t(si.h) * si.w);
+  if (s.gate_step >= 0) {   // the gated weight block
+    s.scratch_floats = int64_t(si.c) * so.c;
+    s.kernel = kernel_name(c.kt, "scale-rows", "") + " + " + s.kernel;
+  }
+}
+
+void run(const Step& s, const RunCtx& c) {
+  const OpDesc& op = s.op;
+  const Shape3 &si = c.plan.shape(op.in0), &so = c.plan.shape(s.out);
+  GemmArgs a;
+  a.M = si.h * si.w; a.N = so.c; a.K = si.c;
+  a.A = c.in(op.in0); a.lda = si.c;
+  a.B = op.w.data; a.ldb = op.w.shape[1];
+  a.C = c.out(s.out); a.ldc = so.c;
+  a.scale = op.scale.empty() ? nullptr : op.scale.data();
+  a.shift = op.shift.empty() ? nullptr : op.shift.data();
+  a.act = op.act;
+  if (s.res >= 0) { a.res = c.in(s.res); a.ldr = so.c; }
+  if (s.gate_step >= 0) {
+    float* gated = c.scratch(s);
+    c.kt.scale_rows(a.B, a.ldb, a.K, a.N, c.arena + c.plan.step(s.gate_step).gate_off, gated);
+    a.B = gated;
+    a.ldb = a.N;
+  }
+  c.gemm(a, s.macs);
+}
+
+}  // namespace
+
+extern const OpImpl kPwConvOp = {"pwconv", validate_pw, macs, prepare, run};
+extern const OpImpl kLinearOp = {"linear", validate_linear, macs, prepare, run};
+
+}  // namespace art

@@ -1,0 +1,97 @@
+// The fusion passes (plan/passes.h). Each rewrites the step list in place;
+// a value another step still reads is never fused away.
+#include <cstdlib>
+#include <cstring>
+
+#include "passes.h"
+
+namespace art {
+
+std::vector<int> count_uses(const std::vector<Step>& steps, int num_values) {
+  std::vector<int> uses(num_values, 0);
+  for (const Step& s : steps) {
+    uses[s.op.in0]++;
+    if (s.op.kind == OpKind::Add) uses[s.op.in1]++;
+  }
+  return uses;
+}
+
+// "pwconv -> add" into the pwconv's epilogue when the conv's result feeds
+// nothing else (MobileNet's project + residual).
+void fuse_residual_add(std::vector<Step>& steps, std::vector<int>& producer, const std::vector<int>& uses) {
+  std::vector<Step> fused;
+  for (Step& s : steps) {
+    if (s.op.kind == OpKind::Add && !fused.empty()) {
+      Step& prev = fused.back();
+      const int a = s.op.in0, b = s.op.in1;
+      int conv_val = -1, res_val = -1;
+      if (prev.out == a && uses[a] == 1) { conv_val = a; res_val = b; }
+      else if (prev.out == b && uses[b] == 1) { conv_val = b; res_val = a; }
+      if (conv_val >= 0 && prev.op.kind == OpKind::PwConv && prev.res < 0 && res_val != conv_val) {
+        prev.out = s.op.out;
+        prev.res = res_val;
+        producer[s.op.out] = static_cast<int>(fused.size()) - 1;
+        continue;
+      }
+    }
+    fused.push_back(std::move(s));
+  }
+  steps = std::move(fused);
+}
+
+namespace {
+bool fuse_expand_enabled() {   // read once
+  static const bool on = [] {
+    const char* v = std::getenv("ART_FUSE");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+}  // namespace
+
+// "expand pwconv -> dwconv" where the expanded tensor is large: the
+// depthwise step computes expanded rows as it needs them (ops/dwconv.cc).
+void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                        int output) {
+  if (!fuse_expand_enabled()) return;
+  std::vector<Step> out;
+  for (Step& s : steps) {
+    if (s.op.kind == OpKind::DwConv && !out.empty()) {
+      Step& prev = out.back();
+      const int v = s.op.in0;
+      const Shape3& sv = shapes[v];
+      if (prev.op.kind == OpKind::PwConv && prev.out == v && prev.res < 0 && prev.gate_step < 0 && uses[v] == 1 &&
+          v != output && sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
+        s.fused_expand = true;
+        s.expand = std::move(prev.op);
+        s.expand_c = sv.c;
+        s.op.in0 = s.expand.in0;
+        s.macs += prev.macs;
+        out.back() = std::move(s);
+        continue;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  steps = std::move(out);
+}
+
+// "SE -> pwconv" where the activation is larger than the conv's weight
+// block: (x * g) B = x (diag(g) B), so the conv reads x as it is and scales
+// its [K, N] weight block by the gate once per image.
+void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                  int output) {
+  for (size_t i = 0; i + 1 < steps.size(); ++i) {
+    Step& se = steps[i];
+    Step& pw = steps[i + 1];
+    const Shape3& sx = shapes[se.op.in0];
+    if (se.op.kind == OpKind::SE && pw.op.kind == OpKind::PwConv && pw.op.in0 == se.out && uses[se.out] == 1 &&
+        se.out != output && int64_t(sx.h) * sx.w > shapes[pw.out].c) {
+      se.gate_only = true;
+      pw.gate_step = static_cast<int>(i);
+      pw.op.in0 = se.op.in0;
+    }
+  }
+}
+
+}  // namespace art

@@ -1,0 +1,37 @@
+// The passes Plan::finalize runs, in this order, each a named function over
+// the step list (so each can be read, tested and switched off on its own):
+//   fuse_residual_add      pwconv -> add           : the add in the conv's epilogue
+//   fuse_expand_dwconv     expand pwconv -> dwconv : expanded rows streamed through a ring
+//   fuse_se_gate           SE -> pwconv            : the gate scales the conv's weight rows
+//   prepare_ops            each op's prepare step  : kernels, tables, scratch sizes
+//   plan_arena             lifetimes -> offsets    : greedy first fit, largest first
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "plan.h"
+
+namespace art {
+
+constexpr int64_t kAlignFloats = 16;              // 64-byte aligned activations
+constexpr int64_t kFuseExpandBytes = 256 << 10;   // expand outputs this large are streamed by rows
+
+inline int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+// How many steps read each value (the graph's output may be read by none).
+std::vector<int> count_uses(const std::vector<Step>& steps, int num_values);
+
+void fuse_residual_add(std::vector<Step>& steps, std::vector<int>& producer, const std::vector<int>& uses);
+// ART_FUSE=0 in the environment turns this pass off (profiles, comparisons).
+void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                        int output);
+void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                  int output);
+void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads);
+
+// Sets every step's scratch_off/gate_off; returns value -> offset (-1: not in
+// the arena) and the arena's size in floats.
+std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<Shape3>& shapes, int output,
+                                int64_t* arena_floats);
+
+}  // namespace art

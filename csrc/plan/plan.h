@@ -1,0 +1,127 @@
+// The plan: one subnet's graph as validated ops, fused, prepared (kernel per
+// op, packed parameters, scratch sizes) and laid out in an arena.
+//
+// A Plan is built once from the graph IR (adaptive_rt/model/graph.py): each
+// op is validated against its shapes and its weight buffers when added
+// (bounds checks that stay on in release builds; ops/<op>.cc), then
+// finalize() runs the named passes of plan/passes.h — fusion, each op's
+// prepare step, the arena planner. Weights are read in place: a narrower
+// subnet reads a prefix block of the wide tensor with the stored width as
+// leading dimension. Switching subnet is choosing another Plan.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "../kernels/kernels.h"
+
+namespace art {
+
+struct Shape3 {
+  int h = 0, w = 0, c = 0;
+  int64_t size() const { return static_cast<int64_t>(h) * w * c; }
+  bool operator==(const Shape3& o) const { return h == o.h && w == o.w && c == o.c; }
+};
+
+// A stored tensor as the pool file holds it (C-contiguous float32).
+struct Buffer {
+  const float* data = nullptr;
+  std::vector<int64_t> shape;
+  int64_t dim(size_t i) const { return i < shape.size() ? shape[i] : 0; }
+};
+
+enum class OpKind : int { Resize = 0, Conv, PwConv, DwConv, SE, Add, GAP, Linear };
+constexpr int kNumOpKinds = 8;
+
+struct OpDesc {
+  OpKind kind = OpKind::PwConv;
+  std::string name;
+  int in0 = -1, in1 = -1, out = -1;
+  int k = 1, stride = 1;
+  Act act = Act::None;
+  Buffer w;                               // conv [k*k*Cin, Cout_max]; pw/linear [Cin_max, Cout_max]; dw [k, k, C_max]
+  std::vector<float> scale, shift;        // per output channel (BN and bias folded); empty: 1 / 0
+  int se_r = 0;                           // SE bottleneck width
+  Buffer se_w1, se_b1, se_w2, se_b2;      // [C_max, R_max], [R_max], [R_max, C_max], [C_max]
+  Act se_gate = Act::HSigmoid;
+};
+
+struct RunCtx;   // ops/op.h
+
+// One step of a finalized plan: an op, what fusion folded into it, and what
+// its prepare step chose.
+struct Step {
+  OpDesc op;
+  int out = -1;                 // value written (after fusion)
+  int res = -1;                 // residual value added in the epilogue, or -1
+  int64_t macs = 0;
+  // fusion (plan/fuse.cc)
+  bool gate_only = false;       // SE whose gate is applied by the next pwconv (fused)
+  int gate_step = -1;           // pwconv: the SE step whose gate scales its input channels
+  bool fused_expand = false;    // dwconv: computes its expand conv row by row into a ring
+  OpDesc expand;                //   that expand conv (its input is op.in0)
+  int expand_c = 0;             //   its output channels (= the depthwise channels)
+  // prepare (ops/<op>.cc)
+  void (*run)(const Step& s, const RunCtx& c) = nullptr;   // the operator's run step
+  std::string kernel;           // the kernels chosen, "f32-<op>-<tile>-<isa>"
+  DwKernel dw = nullptr;        // dwconv: the kernel for its k and stride
+  int64_t scratch_floats = 0;   // per-run scratch this step needs (all threads)
+  int64_t ring_floats = 0;      // fused dwconv: one thread's ring of k expanded rows
+  std::vector<int> ry0, ry1, rx0, rx1;   // resize tables
+  std::vector<float> rfy, rfx;
+  // arena (plan/arena.cc)
+  int64_t scratch_off = 0;      // the scratch's place in the arena
+  int64_t gate_off = -1;        // a gate-only SE's gate in the arena
+};
+
+const char* kind_name(OpKind k);
+
+class Plan {
+ public:
+  Plan(std::vector<Shape3> shapes, int output);
+
+  // Validate and append one op (in graph order). Throws std::invalid_argument
+  // naming the op and the problem.
+  void add(OpDesc op);
+  // Fuse, prepare every op for `kernels` and lay out the arena for runs of
+  // up to `max_threads` threads. No ops may be added after.
+  void finalize(const KernelTable* kernels, int max_threads = 1);
+
+  const Shape3& input_shape() const { return shapes_[0]; }
+  const Shape3& output_shape() const { return shapes_[output_]; }
+  const Shape3& shape(int v) const { return shapes_[v]; }
+  const std::vector<Shape3>& shapes() const { return shapes_; }
+  int output() const { return output_; }
+  int64_t arena_floats() const { return arena_floats_; }
+  int num_steps() const { return static_cast<int>(steps_.size()); }
+  const Step& step(size_t i) const { return steps_[i]; }
+  bool finalized() const { return finalized_; }
+  // The most threads a run of this plan may use: its scratch is sized for them.
+  int max_threads() const { return max_threads_; }
+  const KernelTable* kernels() const { return kernels_; }
+  std::string describe() const;   // one line per step: kind, name, shapes, kernels, macs
+  // (kind, name, macs, kernel) per step after fusion.
+  std::vector<std::tuple<std::string, std::string, int64_t, std::string>> step_info() const;
+
+  // Where value v lives during a run: x (the input), y (the output) or the arena.
+  const float* in_ptr(int v, const float* x, const float* arena) const {
+    return v == 0 ? x : (offset_[v] >= 0 ? arena + offset_[v] : nullptr);
+  }
+  float* out_ptr(int v, float* y, float* arena) const {
+    return v == output_ ? y : (offset_[v] >= 0 ? arena + offset_[v] : nullptr);
+  }
+
+ private:
+  std::vector<Shape3> shapes_;
+  int output_;
+  std::vector<int> producer_;     // value -> op index (-1: input / not produced)
+  std::vector<Step> steps_;
+  std::vector<int64_t> offset_;   // value -> arena offset (floats), -1 for external values
+  int64_t arena_floats_ = 0;
+  int max_threads_ = 1;
+  const KernelTable* kernels_ = nullptr;
+  bool finalized_ = false;
+};
+
+}  // namespace art
