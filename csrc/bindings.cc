@@ -260,7 +260,7 @@ PYBIND11_MODULE(_core, m) {
       .def("finalize", [](PyPlan& p, const art::Engine& e) { e.finalize(p.plan); }, py::arg("engine"))
       .def("describe", [](const PyPlan& p) { return p.plan.describe(); })
       .def("steps", [](const PyPlan& p) { return p.plan.step_info(); },
-           "(kind, name, macs) of each step after fusion.")
+           "(kind, name, macs, kernels) of each step after fusion.")
       .def_property_readonly("finalized", [](const PyPlan& p) { return p.plan.finalized(); })
       .def_property_readonly("num_steps", [](const PyPlan& p) { return p.plan.num_steps(); })
       .def_property_readonly("arena_bytes", [](const PyPlan& p) { return p.plan.arena_floats() * 4; })

@@ -323,10 +323,11 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
     typename V::T wv[K];
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
     const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
-    if constexpr (DW_SHARE_INPUTS) {
+    constexpr int NX = S * (T - 1) + K;
+    if constexpr (DW_SHARE_INPUTS && NX + K + T <= 30) {
       // the row's input columns are loaded once each and shared by the
-      // accumulators whose windows overlap them (needs ~2K+T registers)
-      constexpr int NX = S * (T - 1) + K;
+      // accumulators whose windows overlap them, where inputs, weights and
+      // accumulators all fit the 32 registers (no spills)
       typename V::T xin[NX];
       for (int i = 0; i < NX; ++i) {
         if (EDGE && (ix0 + i < 0 || ix0 + i >= a.W)) xin[i] = V::zero();
@@ -351,22 +352,45 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
   }
 }
 
-// Output pixels [ox, end) of one row in strips of DWT, then 4, 2, 1.
+// Output pixels per strip for a KxK, stride-S kernel: DWT where inputs are
+// not shared; otherwise as many as fit 32 registers with the shared input
+// columns (S*(T-1)+K), the K weights and T accumulators (up to 16).
+template <int K, int S>
+constexpr int dw_tile() {
+  if (!DW_SHARE_INPUTS) return DWT;
+  int t = 16;
+  while (t > 1 && S * (t - 1) + 2 * K + t > 30) --t;
+  return t;
+}
+
+// Output pixels [ox, end) of one row in strips of 8 (where the tile is
+// wider), then 4, 2, 1.
 template <int K, int S, bool FULL, bool EDGE>
 static inline void dw_span(const DwArgs& a, int oy, int ox, int end, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
-  for (; ox + DWT <= end; ox += DWT) dw_strip<K, S, FULL, DWT, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  if (DWT > 4 && ox + 4 <= end) { dw_strip<K, S, FULL, (DWT > 4 ? 4 : 1), EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += (DWT > 4 ? 4 : 1); }
-  if (ox + 2 <= end) { dw_strip<K, S, FULL, 2, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh); ox += 2; }
+  constexpr int T = dw_tile<K, S>();
+  if (T > 8)
+    for (; ox + 8 <= end; ox += 8) dw_strip<K, S, FULL, (T > 8 ? 8 : 1), EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  if (T > 4)
+    for (; ox + 4 <= end; ox += 4) dw_strip<K, S, FULL, (T > 4 ? 4 : 1), EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  for (; ox + 2 <= end; ox += 2) dw_strip<K, S, FULL, 2, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
   if (ox < end) dw_strip<K, S, FULL, 1, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
 }
 
+// One output row: strips of dw_tile() pixels across the whole row (a strip
+// that reaches into the padding reads zeros there: EDGE), the rest in
+// narrower strips. Narrow strips only at the end keep the FMA chains
+// of the row as many as the ISA needs.
 template <int K, int S, bool FULL>
 static inline void dw_row(const DwArgs& a, int oy, int lo, int hi, int c, int n, V::T sc, V::T sh) {
   const int iy0 = oy * S - K / 2;
   const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
-  dw_span<K, S, FULL, true>(a, oy, 0, lo, ky0, ky1, c, n, sc, sh);
-  dw_span<K, S, FULL, false>(a, oy, lo, hi, ky0, ky1, c, n, sc, sh);
-  dw_span<K, S, FULL, true>(a, oy, hi, a.Wo, ky0, ky1, c, n, sc, sh);
+  constexpr int T = dw_tile<K, S>();
+  int ox = 0;
+  for (; ox + T <= a.Wo; ox += T) {
+    if (ox < lo || ox + T > hi) dw_strip<K, S, FULL, T, true>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    else dw_strip<K, S, FULL, T, false>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  }
+  if (ox < a.Wo) dw_span<K, S, FULL, true>(a, oy, ox, a.Wo, ky0, ky1, c, n, sc, sh);
 }
 
 template <int K, int S>
