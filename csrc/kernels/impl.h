@@ -23,6 +23,7 @@ static inline V::T act_vec(V::T x, Act act) {
 }
 
 constexpr int NR = NV * V::W;   // the widest tile
+constexpr int MR1 = MR * NV < 14 ? MR * NV : 14;   // rows of a one-vector-wide tile
 
 // One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
 template <int MR_, int NVT, bool FULL>
@@ -65,8 +66,9 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
 
 template <int NV_, bool FULL>
 static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
+  constexpr int ROWS = NV_ == 1 ? MR1 : MR;
   switch (mr) {
-#define ART_MR_CASE(n) case n: if (n <= MR) gemm_tile<(n <= MR ? n : 1), NV_, FULL>(a, i, j, nr); break;
+#define ART_MR_CASE(n) case n: if (n <= ROWS) gemm_tile<(n <= ROWS ? n : 1), NV_, FULL>(a, i, j, nr); break;
     ART_MR_CASE(1) ART_MR_CASE(2) ART_MR_CASE(3) ART_MR_CASE(4) ART_MR_CASE(5) ART_MR_CASE(6)
     ART_MR_CASE(7) ART_MR_CASE(8) ART_MR_CASE(9) ART_MR_CASE(10) ART_MR_CASE(11) ART_MR_CASE(12)
     ART_MR_CASE(13) ART_MR_CASE(14)
@@ -92,8 +94,11 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     }
 #endif
     const int nr = rem >= NR ? NR : (rem >= V::W ? V::W : rem);
-    for (int i = m0; i < m1; i += MR) {
-      const int mr = m1 - i < MR ? m1 - i : MR;
+    // a one-vector tile is as tall as the accumulators allow (MR1 rows):
+    // enough independent FMA chains to hide the FMA latency
+    const int rows = nr == NR ? MR : MR1;
+    for (int i = m0; i < m1; i += rows) {
+      const int mr = m1 - i < rows ? m1 - i : rows;
       if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
       else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
       else gemm_rows<1, false>(a, i, mr, j, nr);
@@ -311,20 +316,24 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
 // border, where the input is zero (the padding). Taps are accumulated in the
 // same order everywhere (ky, then kx), so a pixel's value does not depend on
 // which strip or thread computed it.
-template <int K, int S, bool FULL, int T, bool EDGE>
+// P partial sums per output (the kernel row's taps alternate between them):
+// P = 2 doubles the independent FMA chains a strip has in flight, at the
+// cost of a narrower strip (dw_tile); dwconv_select picks per shape.
+template <int K, int S, bool FULL, int T, bool EDGE, int P>
 static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
   const int C = a.C, p = K / 2;
   const int iy0 = oy * S - p;
   const int ix0 = ox * S - p;
-  typename V::T acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = V::zero();
+  typename V::T acc[P][T];
+  for (int q = 0; q < P; ++q)
+    for (int t = 0; t < T; ++t) acc[q][t] = V::zero();
   for (int ky = ky0; ky < ky1; ++ky) {
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     typename V::T wv[K];
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
     const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
     constexpr int NX = S * (T - 1) + K;
-    if constexpr (DW_SHARE_INPUTS && NX + K + T <= 30) {
+    if constexpr (DW_SHARE_INPUTS && NX + K + P * T <= 31) {
       // the row's input columns are loaded once each and shared by the
       // accumulators whose windows overlap them, where inputs, weights and
       // accumulators all fit the 32 registers (no spills)
@@ -333,21 +342,23 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
         if (EDGE && (ix0 + i < 0 || ix0 + i >= a.W)) xin[i] = V::zero();
         else xin[i] = FULL ? V::load(irow + (int64_t)i * C) : V::load_n(irow + (int64_t)i * C, n);
       }
-      for (int t = 0; t < T; ++t)
-        for (int kx = 0; kx < K; ++kx) acc[t] = V::fma(xin[t * S + kx], wv[kx], acc[t]);
+      for (int kx = 0; kx < K; ++kx)
+        for (int t = 0; t < T; ++t) acc[kx % P][t] = V::fma(xin[t * S + kx], wv[kx], acc[kx % P][t]);
     } else {
-      for (int t = 0; t < T; ++t)
-        for (int kx = 0; kx < K; ++kx) {
+      for (int kx = 0; kx < K; ++kx)
+        for (int t = 0; t < T; ++t) {
           const int i = t * S + kx;
           if (EDGE && (ix0 + i < 0 || ix0 + i >= a.W)) continue;
           const float* ip = irow + (int64_t)i * C;
-          acc[t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[t]);
+          acc[kx % P][t] = V::fma(FULL ? V::load(ip) : V::load_n(ip, n), wv[kx], acc[kx % P][t]);
         }
     }
   }
   float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
   for (int t = 0; t < T; ++t) {
-    typename V::T y = act_vec(V::fma(acc[t], sc, sh), a.act);
+    typename V::T sum = acc[0][t];
+    for (int q = 1; q < P; ++q) sum = V::add(sum, acc[q][t]);
+    typename V::T y = act_vec(V::fma(sum, sc, sh), a.act);
     if (FULL) V::store(o + (int64_t)t * C, y); else V::store_n(o + (int64_t)t * C, y, n);
   }
 }
@@ -355,45 +366,45 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
 // Output pixels per strip for a KxK, stride-S kernel: DWT where inputs are
 // not shared; otherwise as many as fit 32 registers with the shared input
 // columns (S*(T-1)+K), the K weights and T accumulators (up to 16).
-template <int K, int S>
+template <int K, int S, int P>
 constexpr int dw_tile() {
   if (!DW_SHARE_INPUTS) return DWT;
   int t = 16;
-  while (t > 1 && S * (t - 1) + 2 * K + t > 30) --t;
+  while (t > 1 && S * (t - 1) + 2 * K + P * t > 31) --t;
   return t;
 }
 
 // Output pixels [ox, end) of one row in strips of 8 (where the tile is
 // wider), then 4, 2, 1.
-template <int K, int S, bool FULL, bool EDGE>
+template <int K, int S, bool FULL, bool EDGE, int P>
 static inline void dw_span(const DwArgs& a, int oy, int ox, int end, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
-  constexpr int T = dw_tile<K, S>();
+  constexpr int T = dw_tile<K, S, P>();
   if (T > 8)
-    for (; ox + 8 <= end; ox += 8) dw_strip<K, S, FULL, (T > 8 ? 8 : 1), EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    for (; ox + 8 <= end; ox += 8) dw_strip<K, S, FULL, (T > 8 ? 8 : 1), EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
   if (T > 4)
-    for (; ox + 4 <= end; ox += 4) dw_strip<K, S, FULL, (T > 4 ? 4 : 1), EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  for (; ox + 2 <= end; ox += 2) dw_strip<K, S, FULL, 2, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  if (ox < end) dw_strip<K, S, FULL, 1, EDGE>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    for (; ox + 4 <= end; ox += 4) dw_strip<K, S, FULL, (T > 4 ? 4 : 1), EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  for (; ox + 2 <= end; ox += 2) dw_strip<K, S, FULL, 2, EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+  if (ox < end) dw_strip<K, S, FULL, 1, EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
 }
 
 // One output row: strips of dw_tile() pixels across the whole row (a strip
 // that reaches into the padding reads zeros there: EDGE), the rest in
 // narrower strips. Narrow strips only at the end keep the FMA chains
 // of the row as many as the ISA needs.
-template <int K, int S, bool FULL>
+template <int K, int S, bool FULL, int P>
 static inline void dw_row(const DwArgs& a, int oy, int lo, int hi, int c, int n, V::T sc, V::T sh) {
   const int iy0 = oy * S - K / 2;
   const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
-  constexpr int T = dw_tile<K, S>();
+  constexpr int T = dw_tile<K, S, P>();
   int ox = 0;
   for (; ox + T <= a.Wo; ox += T) {
-    if (ox < lo || ox + T > hi) dw_strip<K, S, FULL, T, true>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-    else dw_strip<K, S, FULL, T, false>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    if (ox < lo || ox + T > hi) dw_strip<K, S, FULL, T, true, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    else dw_strip<K, S, FULL, T, false, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
   }
-  if (ox < a.Wo) dw_span<K, S, FULL, true>(a, oy, ox, a.Wo, ky0, ky1, c, n, sc, sh);
+  if (ox < a.Wo) dw_span<K, S, FULL, true, P>(a, oy, ox, a.Wo, ky0, ky1, c, n, sc, sh);
 }
 
-template <int K, int S>
+template <int K, int S, int P>
 static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   const int p = K / 2, C = a.C;
   // output columns whose window needs no x padding
@@ -407,14 +418,17 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   // K times over.
   const int64_t piece = (int64_t)a.W * V::W * 4;
   int band = 1;
-  while (band < 16 && ((band * 2 - 1) * S + K) * piece <= (64 << 10)) band *= 2;
+#ifndef ART_DW_BAND_BYTES
+#define ART_DW_BAND_BYTES (64 << 10)
+#endif
+  while (band < 16 && ((band * 2 - 1) * S + K) * piece <= ART_DW_BAND_BYTES) band *= 2;
   for (int b0 = oy0; b0 < oy1; b0 += band) {
     const int b1 = b0 + band < oy1 ? b0 + band : oy1;
     for (int c = 0; c < C; c += V::W) {
       const int n = C - c < V::W ? C - c : V::W;
       if (n == V::W) {
         const typename V::T sc = V::load(a.scale + c), sh = V::load(a.shift + c);
-        for (int oy = b0; oy < b1; ++oy) dw_row<K, S, true>(a, oy, lo, hi, c, n, sc, sh);
+        for (int oy = b0; oy < b1; ++oy) dw_row<K, S, true, P>(a, oy, lo, hi, c, n, sc, sh);
       } else {
 #ifdef ART_HALF
         if (n == ART_HALF::V::W) {   // a half-width tail: the narrower ISA's own rows
@@ -423,7 +437,7 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
         }
 #endif
         const typename V::T sc = V::load_n(a.scale + c, n), sh = V::load_n(a.shift + c, n);
-        for (int oy = b0; oy < b1; ++oy) dw_row<K, S, false>(a, oy, lo, hi, c, n, sc, sh);
+        for (int oy = b0; oy < b1; ++oy) dw_row<K, S, false, P>(a, oy, lo, hi, c, n, sc, sh);
       }
     }
   }
@@ -437,7 +451,7 @@ static void dw_fixed_cols(const DwArgs& a, int oy, int c) {
   int hi = a.W - K + p >= 0 ? (a.W - K + p) / S + 1 : 0;
   if (hi > a.Wo) hi = a.Wo;
   if (lo > hi) lo = hi;
-  dw_row<K, S, true>(a, oy, lo, hi, c, V::W, V::load(a.scale + c), V::load(a.shift + c));
+  dw_row<K, S, true, 1>(a, oy, lo, hi, c, V::W, V::load(a.scale + c), V::load(a.shift + c));
 }
 
 static void dw_generic(const DwArgs& a, int oy0, int oy1) {
@@ -452,15 +466,20 @@ static void dw_generic(const DwArgs& a, int oy0, int oy1) {
     }
 }
 
-static DwKernel dwconv_select(int k, int stride, bool* specialised) {
+// The kernel for (k, stride) and output width wo: at stride 1, strips of 2
+// partial sums where a row has few strips (short rows: more chains per
+// strip) and for 5x5; one partial sum with wider strips otherwise (measured
+// on AVX-512; the register budget holds on NEON too).
+static DwKernel dwconv_select(int k, int stride, int wo, bool* specialised) {
+  const bool split = DW_SHARE_INPUTS && stride == 1 && (wo <= 14 || k == 5);
   DwKernel f = nullptr;
   switch (k * 10 + stride) {
-    case 31: f = &dw_fixed<3, 1>; break;
-    case 32: f = &dw_fixed<3, 2>; break;
-    case 51: f = &dw_fixed<5, 1>; break;
-    case 52: f = &dw_fixed<5, 2>; break;
-    case 71: f = &dw_fixed<7, 1>; break;
-    case 72: f = &dw_fixed<7, 2>; break;
+    case 31: f = split ? &dw_fixed<3, 1, 2> : &dw_fixed<3, 1, 1>; break;
+    case 32: f = split ? &dw_fixed<3, 2, 2> : &dw_fixed<3, 2, 1>; break;
+    case 51: f = split ? &dw_fixed<5, 1, 2> : &dw_fixed<5, 1, 1>; break;
+    case 52: f = split ? &dw_fixed<5, 2, 2> : &dw_fixed<5, 2, 1>; break;
+    case 71: f = split ? &dw_fixed<7, 1, 2> : &dw_fixed<7, 1, 1>; break;
+    case 72: f = split ? &dw_fixed<7, 2, 2> : &dw_fixed<7, 2, 1>; break;
     default: break;
   }
   if (specialised) *specialised = f != nullptr;
@@ -468,7 +487,7 @@ static DwKernel dwconv_select(int k, int stride, bool* specialised) {
 }
 
 static void dwconv(const DwArgs& a, int oy0, int oy1) {
-  dwconv_select(a.k, a.stride, nullptr)(a, oy0, oy1);
+  dwconv_select(a.k, a.stride, a.Wo, nullptr)(a, oy0, oy1);
 }
 
 static const KernelTable table = {ISA_NAME, MR, NR, GV * V::W, V::W, &gemm, &dwconv, &dwconv_select, &channel_sum,

@@ -69,9 +69,9 @@ struct KernelTable {
   void (*gemm)(const GemmArgs& a, int m0, int m1, int n0, int n1);
   // any k and stride: picks the specialised kernel when there is one
   void (*dwconv)(const DwArgs& a, int oy0, int oy1);
-  // the kernel for (k, stride), chosen once at plan time; *specialised is set
-  // false where only the generic one exists
-  DwKernel (*dwconv_select)(int k, int stride, bool* specialised);
+  // the kernel for (k, stride, output width), chosen once at plan time;
+  // *specialised is set false where only the generic one exists
+  DwKernel (*dwconv_select)(int k, int stride, int wo, bool* specialised);
   // out[c] = mul * sum over pixels of x[p, c]   (x: pixels x C, NHWC)
   void (*channel_sum)(const float* x, int64_t pixels, int C, float mul, float* out);
   // out[c] = mul * sum over pixels of x[p * stride + c], c < C (a channel slice)

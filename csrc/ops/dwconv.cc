@@ -25,7 +25,7 @@ int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.s
 
 void prepare(Step& s, const PrepareCtx& c) {
   bool specialised = false;
-  s.dw = c.kt.dwconv_select(s.op.k, s.op.stride, &specialised);
+  s.dw = c.kt.dwconv_select(s.op.k, s.op.stride, c.shapes[s.out].w, &specialised);
   const std::string k = std::to_string(s.op.k);
   s.kernel = kernel_name(c.kt, "dwconv", k + "x" + k + "s" + std::to_string(s.op.stride) + (specialised ? "" : "-generic"));
   if (s.fused_expand) {
