@@ -485,3 +485,13 @@ def test_written_file_mode_follows_umask_or_old_file(tmp_path, tiny_space, tiny_
     os.chmod(path, 0o600)
     write_pool(path, tiny_space, entries, tensors)
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_finite_check_covers_every_chunk_of_a_large_tensor():
+    from adaptive_rt.io.poolfile import _FINITE_CHUNK, _all_finite
+    a = np.zeros((3 * _FINITE_CHUNK + 5,), np.float32)
+    assert _all_finite(a)
+    for i, bad in ((0, np.nan), (_FINITE_CHUNK, np.inf), (a.size - 1, -np.inf), (2 * _FINITE_CHUNK + 7, np.nan)):
+        b = a.copy()
+        b[i] = bad
+        assert not _all_finite(b.reshape(-1, 1)), i

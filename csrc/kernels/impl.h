@@ -307,7 +307,7 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
     }
   }
   typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
-  float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
+  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * C + c;
   if (FULL) V::store(o, y); else V::store_n(o, y, n);
 }
 
@@ -354,7 +354,7 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
         }
     }
   }
-  float* o = a.out + ((int64_t)oy * a.Wo + ox) * C + c;
+  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * C + c;
   for (int t = 0; t < T; ++t) {
     typename V::T sum = acc[0][t];
     for (int q = 1; q < P; ++q) sum = V::add(sum, acc[q][t]);

@@ -26,12 +26,15 @@ struct GemmArgs {
 // Depthwise conv, NHWC, symmetric padding k/2; weights [k, k, wc] (first C used).
 // Input row iy is at in + iy*W*C, or, when `ring` is set, in a ring of k rows
 // at ring + (iy % k)*W*C (the expand conv fused in front writes rows there).
+// Output row oy is written at out + (oy - oy_base)*Wo*C (oy_base: a caller
+// that computes one row into a row buffer, e.g. for a fused project conv).
 struct DwArgs {
   int H = 0, W = 0, C = 0, Ho = 0, Wo = 0, k = 0, stride = 1;
   const float* in = nullptr;
   const float* ring = nullptr;
   const float* w = nullptr; int64_t wc = 0;
   float* out = nullptr;
+  int oy_base = 0;
   const float* scale = nullptr;
   const float* shift = nullptr;
   Act act = Act::None;

@@ -1,8 +1,10 @@
 // Depthwise KxK convolution, NHWC, symmetric padding. The kernel for (k,
-// stride) is chosen at prepare time. When plan/fuse.cc fused the expand
-// 1x1 conv in front, each band of output rows computes the expanded input
-// rows it needs, in order, into its own ring of k rows: the wide tensor
-// never exists whole and each row is used while still in cache.
+// stride, output width) is chosen at prepare time. When plan/fuse.cc fused
+// the expand 1x1 conv in front, each band of output rows computes the
+// expanded input rows it needs, in order, into its own ring of k rows; when
+// it fused the project 1x1 conv behind, each output row goes to a row buffer
+// and is projected at once. Either way the wide tensors never exist whole
+// and each row is used while still in cache.
 #include <algorithm>
 
 #include "op.h"
@@ -23,61 +25,91 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * op.k * op.k; }
 
+int channels(const Step& s, const Shape3& si) { return s.fused_expand ? s.expand_c : si.c; }
+
 void prepare(Step& s, const PrepareCtx& c) {
   bool specialised = false;
-  s.dw = c.kt.dwconv_select(s.op.k, s.op.stride, c.shapes[s.out].w, &specialised);
+  const Shape3& si = c.shapes[s.op.in0];   // with the expand fused: its input (same rows as the expanded value)
+  const int C = channels(s, si);
+  const int Wo = conv_out(si.w, s.op.k, s.op.stride);
+  s.dw = c.kt.dwconv_select(s.op.k, s.op.stride, Wo, &specialised);
   const std::string k = std::to_string(s.op.k);
   s.kernel = kernel_name(c.kt, "dwconv", k + "x" + k + "s" + std::to_string(s.op.stride) + (specialised ? "" : "-generic"));
   if (s.fused_expand) {
-    const Shape3& si = c.shapes[s.op.in0];     // the expand conv's input: same rows as the expanded value
-    s.ring_floats = round_up(int64_t(s.op.k) * si.w * s.expand_c, kAlignFloats);
-    s.scratch_floats = s.ring_floats * c.max_threads;   // one ring per thread
+    s.ring_floats = round_up(int64_t(s.op.k) * si.w * C, kAlignFloats);
     s.kernel = gemm_kernel_name(c.kt, si.w) + " + " + s.kernel + " (ring of " + k + " rows)";
   }
+  if (s.fused_project) {
+    s.row_floats = round_up(int64_t(Wo) * C, kAlignFloats);
+    s.kernel += " + " + gemm_kernel_name(c.kt, Wo) + " (project per row)";
+  }
+  s.scratch_floats = (s.ring_floats + s.row_floats) * c.max_threads;   // a ring and a row per thread
+}
+
+GemmArgs conv1x1(const OpDesc& op, int M, int N, int K) {
+  GemmArgs g;
+  g.M = M; g.N = N; g.K = K; g.lda = K;
+  g.B = op.w.data; g.ldb = op.w.shape[1]; g.ldc = N;
+  g.scale = op.scale.empty() ? nullptr : op.scale.data();
+  g.shift = op.shift.empty() ? nullptr : op.shift.data();
+  g.act = op.act;
+  return g;
 }
 
 void run(const Step& s, const RunCtx& c) {
   const OpDesc& op = s.op;
   const Shape3 &si = c.plan.shape(op.in0), &so = c.plan.shape(s.out);
+  const int C = channels(s, si);
+  const int Ho = conv_out(si.h, op.k, op.stride), Wo = conv_out(si.w, op.k, op.stride);
   DwArgs d;
-  const int C = s.fused_expand ? s.expand_c : si.c;
-  d.H = si.h; d.W = si.w; d.C = C; d.Ho = so.h; d.Wo = so.w; d.k = op.k; d.stride = op.stride;
+  d.H = si.h; d.W = si.w; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = op.k; d.stride = op.stride;
   d.in = c.in(op.in0); d.w = op.w.data; d.wc = op.w.shape[2]; d.out = c.out(s.out);
   d.scale = op.scale.data(); d.shift = op.shift.data(); d.act = op.act;
   const int threads = c.threads;
-  const bool par = threads > 1 && s.macs >= kParallelMacs && so.h >= 2;
-  const int chunk = par ? (so.h + threads - 1) / threads : so.h;
-  const int tasks = (so.h + chunk - 1) / chunk;
-  if (!s.fused_expand) {
-    if (tasks == 1) s.dw(d, 0, so.h);
-    else c.pool.parallel_for(tasks, threads, [&](int t) { s.dw(d, t * chunk, std::min(so.h, (t + 1) * chunk)); });
+  const bool par = threads > 1 && s.macs >= kParallelMacs && Ho >= 2;
+  const int chunk = par ? (Ho + threads - 1) / threads : Ho;
+  const int tasks = (Ho + chunk - 1) / chunk;
+  if (!s.fused_expand && !s.fused_project) {   // whole bands of rows: the kernel keeps input rows in L1
+    if (tasks == 1) s.dw(d, 0, Ho);
+    else c.pool.parallel_for(tasks, threads, [&](int t) { s.dw(d, t * chunk, std::min(Ho, (t + 1) * chunk)); });
     return;
   }
-  const OpDesc& ex = s.expand;
-  GemmArgs g;
-  g.M = si.w; g.N = C; g.K = si.c; g.lda = si.c;
-  g.B = ex.w.data; g.ldb = ex.w.shape[1]; g.ldc = C;
-  g.scale = ex.scale.empty() ? nullptr : ex.scale.data();
-  g.shift = ex.shift.empty() ? nullptr : ex.shift.data();
-  g.act = ex.act;
+  // Row by row: the expanded input rows each output row needs, computed in
+  // order into this thread's ring of k rows; the output row into this
+  // thread's row buffer, projected at once.
+  GemmArgs ex = s.fused_expand ? conv1x1(s.expand, si.w, C, si.c) : GemmArgs();
+  GemmArgs pj = s.fused_project ? conv1x1(s.project, Wo, so.c, C) : GemmArgs();
+  const float* res = s.res >= 0 ? c.in(s.res) : nullptr;
+  float* out = c.out(s.out);
   const int k = op.k, S = op.stride, p = k / 2;
-  const int64_t row_floats = int64_t(si.w) * C;
+  const int64_t ring_row = int64_t(si.w) * C;
   const float* in = d.in;
   auto band = [&](int t) {
-    const int r0 = t * chunk, r1 = std::min(so.h, (t + 1) * chunk);
-    float* ring = c.scratch(s) + t * s.ring_floats;
+    const int r0 = t * chunk, r1 = std::min(Ho, (t + 1) * chunk);
+    float* mine = c.scratch(s) + t * (s.ring_floats + s.row_floats);
     DwArgs dd = d;
-    dd.ring = ring;
+    if (s.fused_expand) dd.ring = mine;
+    if (s.fused_project) dd.out = mine + s.ring_floats;
     int next = std::max(0, r0 * S - p);
     for (int oy = r0; oy < r1; ++oy) {
-      const int last = std::min(si.h, oy * S - p + k);
-      for (; next < last; ++next) {
-        GemmArgs gr = g;
-        gr.A = in + int64_t(next) * si.w * si.c;
-        gr.C = ring + int64_t(next % k) * row_floats;
-        c.kt.gemm(gr, 0, si.w, 0, C);
+      if (s.fused_expand) {
+        const int last = std::min(si.h, oy * S - p + k);
+        for (; next < last; ++next) {
+          GemmArgs g = ex;
+          g.A = in + int64_t(next) * si.w * si.c;
+          g.C = mine + int64_t(next % k) * ring_row;
+          c.kt.gemm(g, 0, si.w, 0, C);
+        }
       }
+      if (s.fused_project) dd.oy_base = oy;
       s.dw(dd, oy, oy + 1);
+      if (s.fused_project) {
+        GemmArgs g = pj;
+        g.A = dd.out;
+        g.C = out + int64_t(oy) * Wo * so.c;
+        if (res) { g.res = res + int64_t(oy) * Wo * so.c; g.ldr = so.c; }
+        c.kt.gemm(g, 0, Wo, 0, so.c);
+      }
     }
   };
   if (tasks == 1) band(0);

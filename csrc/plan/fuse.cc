@@ -76,6 +76,34 @@ void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& sha
   steps = std::move(out);
 }
 
+// "dwconv -> project pwconv" where the depthwise output is large and read by
+// the project conv only (no SE between them): the depthwise step computes an
+// output row into a per-thread row buffer and projects it while it is in L1;
+// the wide depthwise tensor never exists whole (ops/dwconv.cc).
+void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                         std::vector<int>& producer, int output) {
+  if (!fuse_expand_enabled()) return;
+  std::vector<Step> out;
+  for (Step& s : steps) {
+    if (s.op.kind == OpKind::PwConv && !out.empty()) {
+      Step& dw = out.back();
+      const int v = s.op.in0;
+      if (dw.op.kind == OpKind::DwConv && dw.out == v && !dw.fused_project && dw.res < 0 && uses[v] == 1 &&
+          v != output && s.gate_step < 0 && shapes[v].size() * 4 >= kFuseProjectBytes) {
+        dw.fused_project = true;
+        dw.project = std::move(s.op);
+        dw.out = s.out;
+        dw.res = s.res;
+        dw.macs += s.macs;
+        producer[dw.out] = static_cast<int>(out.size()) - 1;
+        continue;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  steps = std::move(out);
+}
+
 // "SE -> pwconv" where the activation is larger than the conv's weight
 // block: (x * g) B = x (diag(g) B), so the conv reads x as it is and scales
 // its [K, N] weight block by the gate once per image.

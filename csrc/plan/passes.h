@@ -2,6 +2,7 @@
 // the step list (so each can be read, tested and switched off on its own):
 //   fuse_residual_add      pwconv -> add           : the add in the conv's epilogue
 //   fuse_expand_dwconv     expand pwconv -> dwconv : expanded rows streamed through a ring
+//   fuse_dwconv_project    dwconv -> project pwconv: each depthwise row projected at once
 //   fuse_se_gate           SE -> pwconv            : the gate scales the conv's weight rows
 //   prepare_ops            each op's prepare step  : kernels, tables, scratch sizes
 //   plan_arena             lifetimes -> offsets    : greedy first fit, largest first
@@ -15,6 +16,7 @@ namespace art {
 
 constexpr int64_t kAlignFloats = 16;              // 64-byte aligned activations
 constexpr int64_t kFuseExpandBytes = 256 << 10;   // expand outputs this large are streamed by rows
+constexpr int64_t kFuseProjectBytes = 128 << 10;  // depthwise outputs this large are projected row by row
 
 inline int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
@@ -25,6 +27,10 @@ void fuse_residual_add(std::vector<Step>& steps, std::vector<int>& producer, con
 // ART_FUSE=0 in the environment turns this pass off (profiles, comparisons).
 void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                         int output);
+// The depthwise output is never stored whole: a row at a time it feeds the
+// project conv (ART_FUSE=0 turns this off with the expand fusion).
+void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                         std::vector<int>& producer, int output);
 void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                   int output);
 void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads);

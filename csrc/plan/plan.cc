@@ -62,6 +62,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads) {
   if (uses[output_] > 0) throw std::invalid_argument("the output value is read by an op");
   fuse_residual_add(steps_, producer_, uses);
   fuse_expand_dwconv(steps_, shapes_, uses, output_);
+  fuse_dwconv_project(steps_, shapes_, uses, producer_, output_);
   fuse_se_gate(steps_, shapes_, uses, output_);
   prepare_ops(steps_, shapes_, *kernels_, max_threads_);
   offset_ = plan_arena(steps_, shapes_, output_, &arena_floats_);
@@ -78,7 +79,8 @@ std::string Plan::describe() const {
     o << kind_name(s.op.kind) << " " << s.op.name << " " << si.h << "x" << si.w << "x" << si.c << " -> "
       << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 ? " +residual" : "")
       << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "")
-      << (s.fused_expand ? " (expand " + s.expand.name + " fused, ring rows)" : std::string()) << " macs=" << s.macs
+      << (s.fused_expand ? " (expand " + s.expand.name + " fused, ring rows)" : std::string())
+      << (s.fused_project ? " (project " + s.project.name + " fused, per row)" : std::string()) << " macs=" << s.macs
       << (s.kernel.empty() ? std::string() : " [" + s.kernel + "]") << "\n";
   }
   return o.str();

@@ -62,12 +62,15 @@ struct Step {
   bool fused_expand = false;    // dwconv: computes its expand conv row by row into a ring
   OpDesc expand;                //   that expand conv (its input is op.in0)
   int expand_c = 0;             //   its output channels (= the depthwise channels)
+  bool fused_project = false;   // dwconv: feeds each output row to its project conv at once
+  OpDesc project;               //   that project conv (writes `out`, adds `res`)
   // prepare (ops/<op>.cc)
   void (*run)(const Step& s, const RunCtx& c) = nullptr;   // the operator's run step
   std::string kernel;           // the kernels chosen, "f32-<op>-<tile>-<isa>"
   DwKernel dw = nullptr;        // dwconv: the kernel for its k and stride
   int64_t scratch_floats = 0;   // per-run scratch this step needs (all threads)
   int64_t ring_floats = 0;      // fused dwconv: one thread's ring of k expanded rows
+  int64_t row_floats = 0;       // dwconv with its project fused: one thread's depthwise output row
   std::vector<int> ry0, ry1, rx0, rx1;   // resize tables
   std::vector<float> rfy, rfx;
   // arena (plan/arena.cc)
