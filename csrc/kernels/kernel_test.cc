@@ -127,6 +127,18 @@ void test_dwconv(Checker& c, Rng& rng) {
           c.check(out.data(), want, "dwconv-" + std::to_string(k) + "x" + std::to_string(k) + "s" +
                                         std::to_string(stride) + (spec ? "" : "-generic") + "-" + dims({H, W, C}) +
                                         "-" + act_name(act) + "-sel" + std::to_string(wsel));
+          // one row at a time into a row buffer (oy_base), as a fused project conv reads it
+          std::vector<float> rows(out.size()), row(size_t(Wo) * C);
+          for (int oy = 0; oy < Ho; ++oy) {
+            DwArgs r = d;
+            r.out = row.data();
+            r.oy_base = oy;
+            fn(r, oy, oy + 1);
+            std::copy(row.begin(), row.end(), rows.begin() + size_t(oy) * Wo * C);
+          }
+          c.check(rows.data(), want, "dwconv-" + std::to_string(k) + "x" + std::to_string(k) + "s" +
+                                         std::to_string(stride) + "-" + dims({H, W, C}) + "-" + act_name(act) +
+                                         "-row-by-row");
         }
       }
 }
