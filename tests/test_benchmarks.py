@@ -1,6 +1,6 @@
 """Every benchmark runs in --quick mode and writes the keys of the benchmark contract (docs/benchmarks.md)
 promises (values are measured, so only their presence and sanity are checked);
-the seven of the report run once, through `adaptive-rt bench --quick`, which
+the eight of the report run once, through `adaptive-rt bench --quick`, which
 must write a report with every section."""
 from __future__ import annotations
 
@@ -27,11 +27,14 @@ CONTRACT = {
     "bench_dist": ["runs", "param_rel_diff_sync", "build_pool"],
     "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
     "bench_daemon": ["inproc_rps_c4", "unix_rps_c4", "http_rps_c4", "unix_ms_p99_c4"],
+    "bench_coldstart": ["native_wall_ms_p50", "native_nochecksum_wall_ms_p50", "ort_wall_ms_p50",
+                        "litert_wall_ms_p50", "native_over_ort_wall", "native_peak_rss_mb_p50", "by_pool"],
 }
 
 
 REPORTED = {"bench_latency": "latency", "bench_switch": "switch", "bench_memory": "memory",
-            "bench_adapt": "adapt", "bench_daemon": "daemon", "bench_train": "train", "bench_dist": "dist"}
+            "bench_adapt": "adapt", "bench_daemon": "daemon", "bench_train": "train", "bench_dist": "dist",
+            "bench_coldstart": "coldstart"}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def report_dir(tmp_path_factory):
     r = subprocess.run([sys.executable, "-m", "adaptive_rt", "bench", "--quick", "--out", str(out)],
                        capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
-    assert "report.md" in r.stdout and "[7/7]" in r.stdout
+    assert "report.md" in r.stdout and "[8/8]" in r.stdout
     return out
 
 
@@ -49,7 +52,7 @@ def test_report_has_every_section(report_dir):
     text = (report_dir / "report.md").read_text()
     for section in ("## Headline", "## Latency per entry", "## Switching subnet", "## Memory holding entries",
                     "## Adaptation under a CPU hog", "## Daemon vs in-process", "## Training: samplers compared",
-                    "## Distributed training", "## Conditions"):
+                    "## Distributed training", "## Cold start", "## Conditions"):
         assert section in text, section
     head = text.split("## Headline")[1].split("##")[0]
     rows = [ln for ln in head.splitlines() if ln.startswith("| ") and not ln.startswith("| what")]

@@ -470,6 +470,77 @@ static void dw_generic(const DwArgs& a, int oy0, int oy1) {
 // partial sums where a row has few strips (short rows: more chains per
 // strip) and for 5x5; one partial sum with wider strips otherwise (measured
 // on AVX-512; the register budget holds on NEON too).
+// Direct convolution: R output pixels x one vector of output channels per
+// tile, taps in (ky, kx, ci) order — the order of im2col's K — each a
+// broadcast of the input and one weight vector. EDGE tiles skip taps that
+// fall into the padding. K, S, CIN are compile-time for the common stems
+// (input offsets become constants), 0 for "read from the arguments".
+template <int R, bool EDGE, bool FULL, int K, int S, int CIN>
+static inline void conv_tile(const ConvArgs& a, int oy, int ox0, int j, int n) {
+  const int k = K ? K : a.k, st = S ? S : a.stride, Cin = CIN ? CIN : a.Cin, p = k / 2;
+  typename V::T acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = V::zero();
+  for (int ky = 0; ky < k; ++ky) {
+    const int iy = oy * st - p + ky;
+    if (iy < 0 || iy >= a.H) continue;
+    const float* xrow = a.in + (int64_t)iy * a.W * Cin;
+    for (int kx = 0; kx < k; ++kx) {
+      const float* wp = a.w + (int64_t)(ky * k + kx) * Cin * a.ldw + j;
+      const int ixb = ox0 * st - p + kx;
+      const float* xp = xrow + (int64_t)ixb * Cin;   // pixel r's tap at xp[r * st * Cin + ci]
+      for (int ci = 0; ci < Cin; ++ci, wp += a.ldw) {
+        const typename V::T wv = FULL ? V::load(wp) : V::load_n(wp, n);
+        for (int r = 0; r < R; ++r) {
+          if (EDGE && (ixb + r * st < 0 || ixb + r * st >= a.W)) continue;
+          acc[r] = V::fma(V::set1(xp[r * st * Cin + ci]), wv, acc[r]);
+        }
+      }
+    }
+  }
+  const typename V::T sc = a.scale ? V::load_n(a.scale + j, n) : V::set1(1.f);
+  const typename V::T sh = a.shift ? V::load_n(a.shift + j, n) : V::zero();
+  float* o = a.out + ((int64_t)oy * a.Wo + ox0) * a.N + j;
+  for (int r = 0; r < R; ++r) {
+    const typename V::T y = act_vec(V::fma(acc[r], sc, sh), a.act);
+    if (FULL) V::store(o + (int64_t)r * a.N, y); else V::store_n(o + (int64_t)r * a.N, y, n);
+  }
+}
+
+template <bool FULL, int K, int S, int CIN>
+static inline void conv_tiles(const ConvArgs& a, int oy, int j, int n) {
+  constexpr int R = MR1;
+  const int p = a.k / 2;
+  // output columns whose taps are all inside the image
+  int lo = (p + a.stride - 1) / a.stride;
+  int hi = a.W - a.k + p >= 0 ? (a.W - a.k + p) / a.stride + 1 : 0;
+  if (hi > a.Wo) hi = a.Wo;
+  if (lo > hi) lo = hi;
+  int ox = 0;
+  for (; ox + R <= a.Wo; ox += R) {
+    if (ox < lo || ox + R > hi) conv_tile<R, true, FULL, K, S, CIN>(a, oy, ox, j, n);
+    else conv_tile<R, false, FULL, K, S, CIN>(a, oy, ox, j, n);
+  }
+  for (; ox + 4 <= a.Wo; ox += 4) conv_tile<(R > 4 ? 4 : 1), true, FULL, K, S, CIN>(a, oy, ox, j, n);
+  for (; ox < a.Wo; ++ox) conv_tile<1, true, FULL, K, S, CIN>(a, oy, ox, j, n);
+}
+
+template <int K, int S, int CIN>
+static void conv_row_fixed(const ConvArgs& a, int oy) {
+  for (int j = 0; j < a.N; j += V::W) {
+    const int n = a.N - j < V::W ? a.N - j : V::W;
+    if (n == V::W) conv_tiles<true, K, S, CIN>(a, oy, j, n);
+    else conv_tiles<false, K, S, CIN>(a, oy, j, n);
+  }
+}
+
+static void conv_row(const ConvArgs& a, int oy) {
+  if (a.k == 3 && a.stride == 2 && a.Cin == 3) return conv_row_fixed<3, 2, 3>(a, oy);   // RGB stems
+  if (a.k == 3 && a.stride == 1 && a.Cin == 3) return conv_row_fixed<3, 1, 3>(a, oy);
+  if (a.k == 3 && a.stride == 1 && a.Cin == 1) return conv_row_fixed<3, 1, 1>(a, oy);   // grey stems
+  if (a.k == 3 && a.stride == 2 && a.Cin == 1) return conv_row_fixed<3, 2, 1>(a, oy);
+  conv_row_fixed<0, 0, 0>(a, oy);
+}
+
 static DwKernel dwconv_select(int k, int stride, int wo, bool* specialised) {
   const bool split = DW_SHARE_INPUTS && stride == 1 && (wo <= 14 || k == 5);
   DwKernel f = nullptr;
@@ -492,4 +563,4 @@ static void dwconv(const DwArgs& a, int oy0, int oy1) {
 
 static const KernelTable table = {ISA_NAME, MR, NR, GV * V::W, V::W, &gemm, &dwconv, &dwconv_select, &channel_sum,
                                   &channel_sum_strided, &scale_channels, &scale_rows, &add, &activation,
-                                  &im2col_row, &resize_row};
+                                  &im2col_row, &resize_row, &conv_row};

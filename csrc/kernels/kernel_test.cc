@@ -233,6 +233,38 @@ void test_im2col(Checker& c, Rng& rng) {
       }
 }
 
+void test_conv_direct(Checker& c, Rng& rng) {
+  const int shapes[][4] = {{1, 1, 1, 16}, {28, 28, 1, 16}, {9, 13, 3, 16}, {17, 16, 3, 24}, {30, 30, 3, 8}, {7, 40, 2, 35}};
+  for (auto& s : shapes)
+    for (int k : {1, 3, 5})
+      for (int stride : {1, 2}) {
+        const int H = s[0], W = s[1], Cin = s[2], N = s[3], p = k / 2, ldw = N + 3;
+        const int Ho = (H + 2 * p - k) / stride + 1, Wo = (W + 2 * p - k) / stride + 1;
+        auto x = rng.vec(size_t(H) * W * Cin), w = rng.vec(size_t(k) * k * Cin * ldw), sc = rng.vec(N), sh = rng.vec(N);
+        std::vector<float> out(size_t(Ho) * Wo * N);
+        ConvArgs a;
+        a.H = H; a.W = W; a.Cin = Cin; a.Wo = Wo; a.N = N; a.k = k; a.stride = stride; a.in = x.data();
+        a.w = w.data(); a.ldw = ldw; a.scale = sc.data(); a.shift = sh.data(); a.act = Act::HSwish; a.out = out.data();
+        for (int oy = 0; oy < Ho; ++oy) c.t.conv_row(a, oy);
+        std::vector<double> want(out.size());
+        for (int oy = 0; oy < Ho; ++oy)
+          for (int ox = 0; ox < Wo; ++ox)
+            for (int n = 0; n < N; ++n) {
+              double acc = 0;
+              for (int ky = 0; ky < k; ++ky)
+                for (int kx = 0; kx < k; ++kx)
+                  for (int ci = 0; ci < Cin; ++ci) {
+                    const int iy = oy * stride - p + ky, ix = ox * stride - p + kx;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                    acc += double(x[(size_t(iy) * W + ix) * Cin + ci]) * w[(size_t(ky * k + kx) * Cin + ci) * ldw + n];
+                  }
+              want[(size_t(oy) * Wo + ox) * N + n] = act_ref(acc * sc[n] + sh[n], Act::HSwish);
+            }
+        c.check(out.data(), want, "conv-" + std::to_string(k) + "x" + std::to_string(k) + "s" + std::to_string(stride) +
+                                      "-direct-" + dims({H, W, Cin, N}));
+      }
+}
+
 void test_resize(Checker& c, Rng& rng) {
   const int shapes[][5] = {{28, 28, 1, 14, 14}, {4, 5, 3, 9, 7}, {7, 7, 16, 7, 7}, {10, 3, 17, 4, 11}, {1, 1, 5, 3, 2}};
   for (auto& s : shapes) {
@@ -278,6 +310,7 @@ KernelTestReport test_kernel_table(const KernelTable& t, double tol) {
   test_dwconv(c, rng);
   test_reductions_and_elementwise(c, rng);
   test_im2col(c, rng);
+  test_conv_direct(c, rng);
   test_resize(c, rng);
   return c.r;
 }

@@ -53,6 +53,20 @@ struct Im2colArgs {
   const float* in = nullptr;
 };
 
+// A KxK convolution over all input channels computed directly (no im2col):
+// out[oy, ox, n] = act(sum_{ky,kx,ci} in[oy*s-p+ky, ox*s-p+kx, ci] *
+// w[(ky*k+kx)*Cin+ci, n] * scale[n] + shift[n]), taps outside the image
+// skipped (zero padding); w has leading dimension ldw (a prefix view).
+struct ConvArgs {
+  int H = 0, W = 0, Cin = 0, Wo = 0, N = 0, k = 1, stride = 1;
+  const float* in = nullptr;
+  const float* w = nullptr; int64_t ldw = 0;
+  const float* scale = nullptr;   // null: 1
+  const float* shift = nullptr;   // null: 0
+  Act act = Act::None;
+  float* out = nullptr;           // the output image, rows of Wo*N
+};
+
 // Bilinear resize of one output row (half-pixel centres, clamped): the plan
 // precomputes the source rows/columns and weights of every output row/column.
 struct ResizeArgs {
@@ -91,6 +105,8 @@ struct KernelTable {
   void (*im2col_row)(const Im2colArgs& a, int oy, float* cols);
   // one output row of a bilinear resize: Wo x C floats into out
   void (*resize_row)(const ResizeArgs& a, int oy, float* out);
+  // one output row of a direct KxK convolution (small Cin: the stem)
+  void (*conv_row)(const ConvArgs& a, int oy);
 };
 
 const KernelTable* kernels_scalar();

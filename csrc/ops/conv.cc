@@ -1,6 +1,7 @@
-// KxK convolution over all input channels (the stem): im2col one output row
-// at a time into a per-thread buffer that stays in L1, then a GEMM over that
-// row (M = output width).
+// KxK convolution over all input channels (the stem). Where a pixel's taps
+// are few (k*k*Cin <= 64: an image stem) a direct kernel reads them from the
+// input; otherwise im2col one output row at a time into a per-thread buffer
+// that stays in L1, then a GEMM over that row (M = output width).
 #include <algorithm>
 
 #include "op.h"
@@ -17,9 +18,16 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * op.k * op.k * si.c; }
 
+constexpr int kDirectTaps = 64;
+
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
   const std::string k = std::to_string(s.op.k);
+  s.direct = int64_t(s.op.k) * s.op.k * si.c <= kDirectTaps;
+  if (s.direct) {
+    s.kernel = kernel_name(c.kt, "conv", k + "x" + k + "s" + std::to_string(s.op.stride) + "-direct");
+    return;
+  }
   s.scratch_floats = int64_t(c.max_threads) * so.w * s.op.k * s.op.k * si.c;   // a row per thread
   s.kernel = kernel_name(c.kt, "im2col", k + "x" + k + "s" + std::to_string(s.op.stride)) + " + " +
              gemm_kernel_name(c.kt, so.w);
@@ -40,6 +48,16 @@ void run(const Step& s, const RunCtx& c) {
   float* out = c.out(s.out);
   const int threads = c.threads;
   const int chunk = threads > 1 && s.macs >= kParallelMacs ? (so.h + threads - 1) / threads : so.h;
+  if (s.direct) {
+    ConvArgs d;
+    d.H = si.h; d.W = si.w; d.Cin = si.c; d.Wo = so.w; d.N = so.c; d.k = op.k; d.stride = op.stride;
+    d.in = ia.in; d.w = op.w.data; d.ldw = op.w.shape[1];
+    d.scale = g.scale; d.shift = g.shift; d.act = op.act; d.out = out;
+    c.pool.parallel_for((so.h + chunk - 1) / chunk, threads, [&](int t) {
+      for (int oy = t * chunk; oy < std::min(so.h, (t + 1) * chunk); ++oy) c.kt.conv_row(d, oy);
+    });
+    return;
+  }
   c.pool.parallel_for((so.h + chunk - 1) / chunk, threads, [&](int t) {
     float* cols = c.scratch(s) + t * int64_t(so.w) * kk;
     for (int oy = t * chunk; oy < std::min(so.h, (t + 1) * chunk); ++oy) {

@@ -68,6 +68,7 @@ struct Step {
   void (*run)(const Step& s, const RunCtx& c) = nullptr;   // the operator's run step
   std::string kernel;           // the kernels chosen, "f32-<op>-<tile>-<isa>"
   DwKernel dw = nullptr;        // dwconv: the kernel for its k and stride
+  bool direct = false;          // conv: direct kernel (small k*k*Cin) instead of im2col + GEMM
   int64_t scratch_floats = 0;   // per-run scratch this step needs (all threads)
   int64_t ring_floats = 0;      // fused dwconv: one thread's ring of k expanded rows
   int64_t row_floats = 0;       // dwconv with its project fused: one thread's depthwise output row

@@ -1,0 +1,151 @@
+"""Cold start: a fresh process that imports the runtime, opens the pool,
+builds every entry's plan and answers its first inference, against a fresh
+process that imports ONNX Runtime (or LiteRT), creates ONE session
+(interpreter) for the largest entry from its exported file and answers one
+inference. Wall time of the whole process (spawn to exit, as a user or a
+service manager sees it) and its peak RSS; medians over interleaved runs
+(modes alternate, so load changes on the shared machine hit all of them
+alike). The native engine is also measured without the pool's SHA-256 pass
+(``verify_checksum=False``), to show what the checksum costs. A baseline
+process (``python -c pass`` with numpy imported) is timed too, so the
+interpreter's own start-up can be subtracted.
+
+    python -m adaptive_rt.bench.bench_coldstart --json PATH [--pool P] [--quick]
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from adaptive_rt.io.poolfile import load_pool
+
+from .common import OtherCPU, machine, parse_args, pools_for, write_json
+
+# Each child prints one JSON line: its phases (ms from its own first line) and peak RSS.
+_CHILD = r"""
+import time
+t0 = time.perf_counter()
+import json, resource, sys
+mode, pool_path, model_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+import numpy as np
+ph = {}
+if mode.startswith("native"):
+    from adaptive_rt.engine import Engine
+    ph["import"] = time.perf_counter()
+    eng = Engine.open(pool_path, max_threads=1, verify_checksum=(mode == "native"))
+    ph["open"] = time.perf_counter()
+    plans = [eng.plan(e.id) for e in eng.pool.entries]
+    ph["plans"] = time.perf_counter()
+    big = max(eng.pool.entries, key=lambda e: e.mflops)
+    p = plans[[e.id for e in eng.pool.entries].index(big.id)]
+    y = eng.run(p, np.zeros((1,) + p.input_shape, np.float32))
+elif mode == "ort":
+    import onnxruntime as ort
+    ph["import"] = time.perf_counter()
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = 1
+    s = ort.InferenceSession(f"{model_dir}/largest.onnx", o, providers=["CPUExecutionProvider"])
+    ph["open"] = time.perf_counter()
+    i = s.get_inputs()[0]
+    y = s.run(None, {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)})
+elif mode == "litert":
+    from ai_edge_litert.interpreter import Interpreter
+    ph["import"] = time.perf_counter()
+    it = Interpreter(model_path=f"{model_dir}/largest.tflite", num_threads=1)
+    it.allocate_tensors()
+    ph["open"] = time.perf_counter()
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], np.zeros(d["shape"], np.float32))
+    it.invoke()
+    y = it.get_tensor(it.get_output_details()[0]["index"])
+ph["first"] = time.perf_counter()
+out = {k: 1e3 * (v - t0) for k, v in ph.items()}
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps(out))
+"""
+
+MODES = ("baseline", "native", "native_nochecksum", "ort", "litert")
+
+
+def run_once(mode: str, pool: str, model_dir: str) -> dict:
+    if mode == "baseline":
+        args = [sys.executable, "-c", "import resource, json, numpy; print(json.dumps({'peak_rss_mb': "
+                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))"]
+    else:
+        args = [sys.executable, "-c", _CHILD, mode, pool, model_dir]
+    t = time.perf_counter()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    wall = 1e3 * (time.perf_counter() - t)
+    if r.returncode != 0:
+        raise RuntimeError(f"{mode} child failed: {r.stderr[-2000:]}")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    d["wall_ms"] = wall
+    return d
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def bench_pool(name: str, path: str, runs: int, log) -> dict:
+    from adaptive_rt.export.onnx import save_onnx, to_onnx
+    from adaptive_rt.export.tflite import save_tflite, to_tflite
+    pool = load_pool(path)
+    big = max(pool.entries, key=lambda e: e.mflops)
+    with tempfile.TemporaryDirectory() as d:
+        save_onnx(to_onnx(pool.space, big.config, pool.tensors, big.bn), os.path.join(d, "largest.onnx"))
+        save_tflite(to_tflite(pool.space, big.config, pool.tensors, big.bn), os.path.join(d, "largest.tflite"))
+        for m in MODES:          # one untimed run each: the files and the modules in the page cache
+            run_once(m, path, d)
+        samples: dict[str, list[dict]] = {m: [] for m in MODES}
+        for _ in range(runs):
+            for m in MODES:
+                samples[m].append(run_once(m, path, d))
+    row: dict = {"pool": name, "k": len(pool.entries), "largest_entry": big.id, "largest_mflops": round(big.mflops, 3),
+                 "pool_file_bytes": pool.file_bytes, "runs": runs}
+    for m, ss in samples.items():
+        row[f"{m}_wall_ms_p50"] = _median([s["wall_ms"] for s in ss])
+        row[f"{m}_peak_rss_mb_p50"] = _median([s["peak_rss_mb"] for s in ss])
+        for k in ("import", "open", "plans", "first"):
+            if k in ss[0]:
+                row[f"{m}_{k}_ms_p50"] = _median([s[k] for s in ss])
+    base = row["baseline_wall_ms_p50"]
+    row["native_over_ort_wall"] = row["native_wall_ms_p50"] / row["ort_wall_ms_p50"]
+    row["native_over_litert_wall"] = row["native_wall_ms_p50"] / row["litert_wall_ms_p50"]
+    row["native_over_ort_beyond_baseline"] = ((row["native_wall_ms_p50"] - base) /
+                                              max(1e-9, row["ort_wall_ms_p50"] - base))
+    row["checksum_ms"] = row["native_wall_ms_p50"] - row["native_nochecksum_wall_ms_p50"]
+    row["checksum_share_of_native"] = row["checksum_ms"] / row["native_wall_ms_p50"]
+    log(f"{name}: K={row['k']} cold start to first answer, medians of {runs}: native (all entries ready) "
+        f"{row['native_wall_ms_p50']:.0f} ms ({row['native_nochecksum_wall_ms_p50']:.0f} without checksum), "
+        f"ORT (largest only) {row['ort_wall_ms_p50']:.0f} ms, LiteRT {row['litert_wall_ms_p50']:.0f} ms, "
+        f"python+numpy {base:.0f} ms; peak RSS native {row['native_peak_rss_mb_p50']:.0f} MB, "
+        f"ORT {row['ort_peak_rss_mb_p50']:.0f} MB, LiteRT {row['litert_peak_rss_mb_p50']:.0f} MB")
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(__doc__, argv)
+    runs = 3 if a.quick else 11
+    out = {}
+    other = OtherCPU().start()
+    with pools_for(a) as pools:
+        for name, path in pools.items():
+            out[name] = bench_pool(name, path, runs, lambda m: print(m, file=sys.stderr, flush=True))
+    main_row = max(out.values(), key=lambda r: r["pool_file_bytes"])
+    result = dict(main_row)
+    result["by_pool"] = out
+    result["other_processes_cpu_cores"] = other.stop()
+    result["machine"] = machine()
+    write_json(a.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
