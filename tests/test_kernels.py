@@ -88,6 +88,35 @@ def test_plans_name_the_kernels_each_step_runs(tmp_path):
         steps = plan.native.steps()
         assert all(k.endswith(isa) or f"-{isa} " in k for _, _, _, k in steps), steps
         kernels = " ".join(k for _, _, _, k in steps)
-        assert f"f32-im2col-3x3s2-{isa}" in kernels and f"f32-dwconv-7x7s2-{isa}" in kernels
-        assert "ring of" in kernels and f"f32-gemv-1x" in kernels and f"f32-channel-sum-{isa}" in kernels
+        assert f"f32-conv-3x3s2-direct-{isa}" in kernels and f"f32-dwconv-7x7s2-{isa}" in kernels
+        assert "ring of" in kernels and "project per row" in kernels
+        assert f"f32-gemv-1x" in kernels and f"f32-channel-sum-{isa}" in kernels
         assert f"[f32-" in plan.describe()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("cin,k,stride", [(3, 3, 2), (1, 3, 1), (8, 3, 1), (16, 3, 2), (2, 5, 2)])
+def test_conv_op_direct_and_im2col_against_numpy(isa, cin, k, stride):
+    """The conv operator picks the direct kernel for few taps per pixel
+    (k*k*Cin <= 64) and im2col + GEMM for more; both equal a float64
+    im2col reference, prefix view of a wider weight included."""
+    rng = np.random.default_rng(cin * 100 + k * 10 + stride)
+    h, w, n = 13, 17, 24
+    p = k // 2
+    ho, wo = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+    x = rng.standard_normal((1, h, w, cin)).astype(np.float32)
+    wt = rng.standard_normal((k * k * cin, n + 8)).astype(np.float32)
+    sc, sh = rng.uniform(0.5, 1.5, n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    eng = core.Engine(1, isa)
+    plan = core.Plan([(h, w, cin), (ho, wo, n), (1, 1, n)], 2)
+    plan.add_op("conv", "c", 0, out=1, k=k, stride=stride, act="hswish", w=wt, scale=sc, shift=sh)
+    plan.add_op("gap", "g", 1, out=2)
+    plan.finalize(eng)
+    kern = plan.steps()[0][3]
+    assert ("direct" in kern) == (k * k * cin <= 64), kern
+    xp = np.pad(x[0].astype(np.float64), ((p, p), (p, p), (0, 0)))
+    cols = np.stack([xp[ky:ky + stride * ho:stride, kx:kx + stride * wo:stride, :]
+                     for ky in range(k) for kx in range(k)], axis=2).reshape(ho * wo, k * k * cin)
+    want = reference.activation(cols @ wt[:, :n].astype(np.float64) * sc + sh, "hswish").mean(axis=0)
+    got = eng.run(plan, x, threads=1)[0]
+    _close(got, want, (isa, cin, k, stride))
