@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 import numpy as np
-import psutil
 
 from .model.fold import epilogue
 from .model.graph import Graph
@@ -62,6 +61,15 @@ class Plan:
         return self.native.describe()
 
 
+def _total_memory() -> int:
+    """This machine's memory in bytes (sysconf: no psutil import on the engine's start-up path)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):   # not POSIX
+        import psutil
+        return int(psutil.virtual_memory().total)
+
+
 class Engine:
     """One pool file's weights (one copy, shared by every plan) and a
     native engine with its thread pool and scratch arenas."""
@@ -74,7 +82,7 @@ class Engine:
         #: A plan whose activations (per image, times the threads that may run it)
         #: would need more is refused before anything is allocated. Default: this
         #: machine's memory.
-        self.max_activation_bytes = int(max_activation_bytes or psutil.virtual_memory().total)
+        self.max_activation_bytes = int(max_activation_bytes or _total_memory())
 
     @classmethod
     def open(cls, pool_path: str | os.PathLike, max_threads: int | None = None, isa: str | None = None,

@@ -362,7 +362,7 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
             tensors[t.name] = a
     except PoolFileError as e:
         raise PoolFileError(e.reason, path) from None
-    per_entry = {n for e in entries if e.bn for n in bn_stat_specs(build_graph(space, e.config), e.bn)}
+    per_entry = {n for e in entries if e.bn for n in bn_stat_specs(cached_graph(space, e.config), e.bn)}
     weight_bytes = sum(t.end - t.begin for t in infos.values() if t.name not in per_entry)
     return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, data)
 
@@ -414,7 +414,7 @@ def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
             raise PoolFileError(f"{where}: duplicate entry id")
         ids.add(e.id)
         try:
-            g = build_graph(space, e.config)
+            g = cached_graph(space, e.config)
         except ConfigError as err:
             raise PoolFileError(f"{where}.config is invalid for the space: {err}") from None
         cost = g.cost()

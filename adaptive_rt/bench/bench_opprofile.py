@@ -1,0 +1,109 @@
+"""Per-op profile of one entry (default: the largest of the 224 test pool),
+the native engine against ONNX Runtime's own profiler on the same subnet:
+time per op kind and per MobileNet block (stem, s<stage>.b<block>, head,
+classifier), 1 thread, medians over repeated runs. The native figures are
+per plan step (fused steps count under the kind that leads them: a
+depthwise step with its expand and project fused in is "dwconv+expand+
+project"); ORT's are its kernel times per node.
+
+    python -m adaptive_rt.bench.bench_opprofile --json PATH [--pool P] [--quick]
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from adaptive_rt.engine import Engine
+from adaptive_rt.io.poolfile import load_pool
+
+from adaptive_rt.bench.common import OtherCPU, machine, parse_args, pools_for, write_json
+
+
+def _block(name: str) -> str:
+    parts = name.split(":")[0].split(".")
+    return ".".join(parts[:2]) if parts[0].startswith("s") and parts[0][1:].isdigit() else parts[0].split("_")[0]
+
+
+def native_profile(pool, entry_id: str, repeats: int) -> dict:
+    eng = Engine(pool, max_threads=1)
+    plan = eng.plan(entry_id)
+    x = np.random.default_rng(0).random((1,) + plan.input_shape, dtype=np.float32)
+    med = eng._native.profile(plan.native, x, 1, repeats)
+    by_kind: dict[str, float] = collections.defaultdict(float)
+    by_block: dict[str, float] = collections.defaultdict(float)
+    steps = []
+    for info, t in zip(plan.native.steps(), med):
+        kind, name, macs = info[0], info[1], info[2]
+        kern = info[3] if len(info) > 3 else ""
+        tag = kind + ("+expand" if "ring of" in kern else "") + ("+project" if "project per row" in kern else "") + (
+            "+gate" if "scale-rows" in kern else "")
+        by_kind[tag] += 1e3 * t
+        by_block[_block(name)] += 1e3 * t
+        steps.append({"kind": kind, "name": name, "macs": int(macs), "kernels": kern, "ms": 1e3 * t})
+    return {"isa": eng.isa, "total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind),
+            "by_block_ms": dict(by_block), "steps": steps}
+
+
+def ort_profile(pool, entry_id: str, repeats: int) -> dict:
+    import onnxruntime as ort
+    from adaptive_rt.export.onnx import save_onnx, to_onnx
+    e = pool.entry(entry_id)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.onnx")
+        save_onnx(to_onnx(pool.space, e.config, pool.tensors, e.bn), path)
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = 1
+        o.enable_profiling = True
+        o.profile_file_prefix = os.path.join(d, "ort")
+        s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+        i = s.get_inputs()[0]
+        x = np.random.default_rng(0).random([v if isinstance(v, int) else 1 for v in i.shape], dtype=np.float32)
+        for _ in range(repeats):
+            s.run(None, {i.name: x})
+        with open(s.end_profiling()) as f:
+            events = json.load(f)
+    per: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+    for ev in events:
+        if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+            per[(ev["args"].get("op_name", "?"), ev["name"])].append(ev["dur"] / 1e3)
+    by_kind: dict[str, float] = collections.defaultdict(float)
+    by_block: dict[str, float] = collections.defaultdict(float)
+    for (op, name), ds in per.items():
+        m = float(np.median(ds))
+        by_kind[op] += m
+        by_block[_block(name)] += m
+    return {"total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind), "by_block_ms": dict(by_block)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(__doc__, argv)
+    repeats = 20 if a.quick else 100
+    other = OtherCPU().start()
+    out = {}
+    with pools_for(a) as pools:
+        name, path = max(pools.items(), key=lambda kv: os.path.getsize(kv[1]))
+        pool = load_pool(path)
+        big = max(pool.entries, key=lambda e: e.mflops)
+        nat = native_profile(pool, big.id, repeats)
+        try:
+            ortp = ort_profile(pool, big.id, repeats)
+        except ImportError:
+            ortp = None
+        out = {"pool": name, "entry": big.id, "mflops": round(big.mflops, 3), "config": big.config.id,
+               "native": nat, "ort": ortp,
+               "native_over_ort_total": nat["total_ms"] / ortp["total_ms"] if ortp else None}
+        print(f"{name} {big.id}: native {nat['total_ms']:.3f} ms (sum of steps), ORT "
+              f"{ortp['total_ms'] if ortp else float('nan'):.3f} ms (sum of kernels)", file=sys.stderr)
+    out["other_processes_cpu_cores"] = other.stop()
+    out["machine"] = machine()
+    write_json(a.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
