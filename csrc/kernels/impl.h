@@ -96,12 +96,17 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     const int nr = rem >= NR ? NR : (rem >= V::W ? V::W : rem);
     // a one-vector tile is as tall as the accumulators allow (MR1 rows):
     // enough independent FMA chains to hide the FMA latency
+    // Rows split evenly over the fewest tiles: 49 rows as 7 x 7, not 6 x 8
+    // and a 1-row tile that streams the whole B panel again for one row.
     const int rows = nr == NR ? MR : MR1;
-    for (int i = m0; i < m1; i += rows) {
-      const int mr = m1 - i < rows ? m1 - i : rows;
+    const int tiles = (m1 - m0 + rows - 1) / rows;
+    const int base = tiles ? (m1 - m0) / tiles : 0, extra = tiles ? (m1 - m0) % tiles : 0;
+    for (int t = 0, i = m0; t < tiles; ++t) {
+      const int mr = base + (t < extra ? 1 : 0);
       if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
       else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
       else gemm_rows<1, false>(a, i, mr, j, nr);
+      i += mr;
     }
     j += nr;
   }
