@@ -24,6 +24,8 @@ import numpy as np
 import psutil
 import pytest
 
+JSON = {"Content-Type": "application/json"}   # what the admin routes take
+
 from adaptive_rt.model import reference
 from adaptive_rt.daemon import Client, DaemonError
 from adaptive_rt.daemon.protocol import FRAME, MAGIC, npy_bytes, pack_frame
@@ -262,7 +264,7 @@ def test_concurrent_clients_while_switching(daemon, refs):
         rng = random.Random(3)
         while not stop.is_set():
             c.request("POST", "/v1/pin", body=json.dumps({"entry": rng.choice(ids),
-                                                          "threads": rng.choice([1, 2])}))
+                                                          "threads": rng.choice([1, 2])}), headers=JSON)
             r = c.getresponse()
             r.read()
             if r.status != 200:
@@ -448,7 +450,7 @@ def test_busy_when_full_and_admin_reload(tmp_path, pools):
         for t in ts:
             t.join(timeout=120)
         assert "ok" in kinds and "busy" in kinds and set(kinds) <= {"ok", "busy"}, kinds
-        st, body = d.post("/v1/reload")
+        st, body = d.post("/v1/reload", headers=JSON)
         assert st == 200 and json.loads(body)["ok"] is True
         assert Client(unix=d.sock).status()["reloads"] == 1
     finally:
@@ -508,11 +510,11 @@ def test_pool_file_replaced_or_truncated_under_the_daemon(daemon, pools, refs):
     assert len(answers) > 20 and max(answers) <= TOL * scale
     assert daemon.p.poll() is None
     # a reload of the truncated file fails cleanly and the old pool keeps serving
-    st, body = daemon.post("/v1/reload")
+    st, body = daemon.post("/v1/reload", headers=JSON)
     assert st == 409, body
     y, entry = Client(unix=daemon.sock).infer(xs[:1])
     assert np.abs(y - out[entry][:1]).max() <= TOL * scale
     shutil.copy(pools[1], daemon.pool)
-    st, body = daemon.post("/v1/reload")
+    st, body = daemon.post("/v1/reload", headers=JSON)
     assert st == 200, body
     assert daemon.stop() == 0

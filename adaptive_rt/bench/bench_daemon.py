@@ -89,7 +89,8 @@ def bench_pool(pool: str, pick, seconds: float, rounds: int) -> dict:
             entry = pick(rt.pool.entries).id
             rt.pin(entry, threads=1)
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            c.request("POST", "/v1/pin", body=json.dumps({"entry": entry, "threads": 1}))
+            c.request("POST", "/v1/pin", body=json.dumps({"entry": entry, "threads": 1}),
+                      headers={"Content-Type": "application/json"})
             r = c.getresponse()
             r.read()
             c.close()

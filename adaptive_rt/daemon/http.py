@@ -15,20 +15,26 @@ from .protocol import ProtocolError, array_from_json, array_from_npy, npy_bytes
 
 __all__ = ["HttpTransport", "Refused", "STATUS", "parse_head"]
 
-STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "unavailable": 503, "internal": 500}
-KIND = {408: "timeout", 413: "too_large", 404: "not_found"}     # HTTP refusals; any other 4xx/5xx: bad_request
-REASON = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-          409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
-          431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
-          503: "Service Unavailable"}
+STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "unavailable": 503,
+          "non_finite": 500, "internal": 500}
+# HTTP refusals by status: their error kind (any other 4xx/5xx: bad_request)
+KIND = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "too_large",
+        415: "unsupported_media_type", 431: "too_large", 501: "not_implemented"}
+REASON = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+          408: "Request Timeout", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
+          415: "Unsupported Media Type", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+          501: "Not Implemented", 503: "Service Unavailable"}
+ROUTES = {"/v1/infer": "POST", "/v1/status": "GET", "/healthz": "GET", "/readyz": "GET",
+          "/metrics": "GET", "/v1/reload": "POST", "/v1/pin": "POST", "/v1/unpin": "POST"}
+ADMIN = ("/v1/reload", "/v1/pin", "/v1/unpin")
 
 
 class Refused(Exception):
-    """An HTTP-level refusal (status, message, close the connection?)."""
+    """An HTTP-level refusal (status, message, close the connection?, extra headers)."""
 
-    def __init__(self, status: int, message: str, close: bool = False):
+    def __init__(self, status: int, message: str, close: bool = False, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.close = status, close
+        self.status, self.close, self.headers = status, close, headers or {}
 
 
 
@@ -36,6 +42,8 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     """(method, target, version, headers by lower-case name) of a request
     head ending in CRLF CRLF; Refused (400/501) for anything malformed."""
     text = head.decode("latin1")
+    if "\n" in text.replace("\r\n", "") or "\r" in text.replace("\r\n", ""):
+        raise Refused(400, "bare CR or LF in the request head (lines end in CRLF)", True)
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
@@ -95,7 +103,7 @@ class HttpTransport(Transport):
                 self.daemon.refuse("http", kind, str(r))
             else:
                 self.daemon.metrics.request("http", "not_found")
-            await self.reply(writer, r.status, {"error": kind, "message": str(r)}, close=r.close)
+            await self.reply(writer, r.status, {"error": kind, "message": str(r)}, headers=r.headers, close=r.close)
             keep = not r.close
             if r.close:
                 await linger(reader, writer, lim.max_body, lim.body_timeout_s)
@@ -104,42 +112,54 @@ class HttpTransport(Transport):
     async def reply(self, writer, status: int, body, content_type: str = "application/json",
                           headers: dict | None = None, close: bool = False) -> None:
         if not isinstance(body, (bytes, bytearray)):
-            body = json.dumps(body, default=str).encode()
+            body = json.dumps(body, default=str, allow_nan=False).encode()   # never NaN/Infinity: not JSON
+        if content_type.startswith(("application/json", "text/plain")) and "charset" not in content_type:
+            content_type += "; charset=utf-8"
         lines = [f"HTTP/1.1 {status} {REASON.get(status, 'Status')}", f"Content-Type: {content_type}",
                  f"Content-Length: {len(body)}", "Connection: close" if close else "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        await send(writer, ("\r\n".join(lines) + "\r\n\r\n").encode("latin1") + bytes(body), self.daemon.limits.body_timeout_s)
+        # a HEAD request gets the headers a GET would, without the body
+        data = b"" if getattr(writer, "_art_head", False) else bytes(body)
+        await send(writer, ("\r\n".join(lines) + "\r\n\r\n").encode("latin1") + data, self.daemon.limits.body_timeout_s)
 
     async def request(self, head: bytes, reader, writer) -> bool:
         lim = self.daemon.limits
         method, target, version, headers = parse_head(head)
+        writer._art_head = method == "HEAD"
         keep = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
         body = b""
-        if "content-length" in headers:
-            n = int(headers["content-length"])     # parse_head checked it: ASCII digits, at most 12
-            if n > lim.max_body:
-                raise Refused(413, f"body of {n} bytes is over the limit of {lim.max_body}", True)
+        n = int(headers.get("content-length", "0"))     # parse_head checked it: ASCII digits, at most 12
+        # (no Content-Length and no Transfer-Encoding: an empty body, RFC 9112 6.3)
+        if n > lim.max_body:
+            raise Refused(413, f"body of {n} bytes is over the limit of {lim.max_body}", True)
+        if n:
             try:
-                body = await timed(reader.readexactly(n), lim.body_timeout_s) if n else b""
+                body = await timed(reader.readexactly(n), lim.body_timeout_s)
             except asyncio.TimeoutError:
                 raise Refused(408, "body not received in time", True) from None
             except asyncio.IncompleteReadError:
                 raise Refused(400, "connection closed mid-body", True) from None
-        elif method == "POST":
-            raise Refused(411, "POST needs Content-Length", True)
         enc = headers.get("content-encoding", "identity").lower()
         if enc in ("gzip", "deflate"):
             body = self.inflate(body, enc)
         elif enc != "identity":
             raise Refused(415, f"content-encoding {enc!r} is not supported (gzip, deflate)")
         path = target.split("?", 1)[0]
-        routes = {"/v1/infer": "POST", "/v1/status": "GET", "/healthz": "GET", "/readyz": "GET",
-                  "/metrics": "GET", "/v1/reload": "POST", "/v1/pin": "POST", "/v1/unpin": "POST"}
-        admin = ("/v1/reload", "/v1/pin", "/v1/unpin")
-        if path not in routes or (path in admin and not self.daemon.enable_admin):
+        if path in ADMIN and not self.daemon.enable_admin:
+            raise Refused(404, f"{path} is an admin route: start the daemon with --enable-admin to use it")
+        if path not in ROUTES:
             raise Refused(404, f"no route {path[:100]!r}")
-        if method != routes[path]:
-            raise Refused(405, f"{path} takes {routes[path]}")
+        allowed = ROUTES[path] + (", HEAD" if ROUTES[path] == "GET" else "")
+        if method != ROUTES[path] and not (method == "HEAD" and ROUTES[path] == "GET"):
+            raise Refused(405, f"{path} takes {allowed}", headers={"Allow": allowed})
+        if path in ADMIN:
+            # not from a web page: a browser sends Origin with cross-site requests, and a page cannot send
+            # application/json cross-site without a preflight the daemon never answers
+            if "origin" in headers:
+                raise Refused(403, "admin routes refuse requests that carry an Origin header (browser requests)")
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                raise Refused(415, "admin routes take Content-Type: application/json")
         if path == "/v1/infer":
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             try:
@@ -195,6 +215,8 @@ class HttpTransport(Transport):
         elif path == "/v1/reload":
             ok, what = await self.daemon.reload()
             self.daemon.metrics.request("http", "ok" if ok else "reload_failed")
+            if not ok:
+                self.daemon.metrics.error("reload_failed")
             await self.reply(writer, 200 if ok else 409, {"ok": ok, ("sha256" if ok else "error"): what},
                                    close=not keep)
         return keep
@@ -207,4 +229,8 @@ class HttpTransport(Transport):
             raise Refused(400, f"body is not valid {enc}: {e}") from None
         if len(out) > self.daemon.limits.max_body or d.unconsumed_tail:
             raise Refused(413, f"decompressed body is over the limit of {self.daemon.limits.max_body} bytes")
+        if not d.eof:
+            raise Refused(400, f"body is a truncated {enc} stream")
+        if d.unused_data:
+            raise Refused(400, f"body has {len(d.unused_data)} bytes after the end of its {enc} stream")
         return out

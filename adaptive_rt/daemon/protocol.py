@@ -15,7 +15,8 @@ Request headers: ``{"op": "infer", "dtype": "float32", "shape": [N, H, W, C]}``
 "float32", "shape": [N, classes], "latency_ms": 0.2}`` with the logits as
 payload, or ``{"ok": false, "error": KIND, "message": "..."}`` with none.
 KIND is one of ``bad_request``, ``too_large``, ``busy``, ``timeout``,
-``unavailable``, ``internal``. A frame whose magic or lengths are wrong gets
+``unavailable``, ``non_finite`` (the model produced NaN or infinity for this
+input: there is no valid answer to send), ``internal``. A frame whose magic or lengths are wrong gets
 an error frame and the connection is closed (the stream cannot be
 resynchronised); any other bad request leaves the connection open.
 """
@@ -35,7 +36,7 @@ __all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix"
 
 MAGIC = b"ART1"
 FRAME = struct.Struct("<4sIQ")
-ERROR_KINDS = ("bad_request", "too_large", "busy", "timeout", "unavailable", "internal")
+ERROR_KINDS = ("bad_request", "too_large", "busy", "timeout", "unavailable", "non_finite", "internal")
 
 
 class ProtocolError(ValueError):

@@ -65,6 +65,7 @@ class Daemon:
         self.draining = False
         self.conns: set = set()
         self.http_port: int | None = None
+        self._socket_id = None
 
     # ------------------------------------------------------------------ runtime
     def _open_runtime(self):
@@ -82,9 +83,18 @@ class Daemon:
                 self.metrics.reload(False)
                 self.log("reload_failed", level="error", pool=self.pool_path, error=str(e))
                 return False, str(e)
-            old, self.rt = self.rt, new
+            old = self.rt
+            pinned = old.pinned if old is not None else None
+            if pinned is not None:      # a pin outlives a reload while the new pool has that entry
+                if pinned in new.entries:
+                    new.pin(pinned, old.threads)
+                else:
+                    self.log("unpinned", level="warn", entry=pinned,
+                             message=f"the reloaded pool has no entry {pinned!r}: the policy chooses again")
+            self.rt = new
             self.metrics.reload(True)
-            self.log("reloaded", pool=self.pool_path, sha256=new.pool.sha256[:16], entries=len(new.entries))
+            self.log("reloaded", pool=self.pool_path, sha256=new.pool.sha256[:16], entries=len(new.entries),
+                     pinned=new.pinned)
             loop.create_task(self._retire(old))
             return True, new.pool.sha256
 
@@ -121,6 +131,10 @@ class Daemon:
             self._slots.release()
         self.completed += 1
         self.metrics.latency(entry, ms)
+        if not np.isfinite(y).all():
+            # no valid answer exists (JSON has no NaN/Infinity): an error kind of its own, never invalid JSON
+            raise ProtocolError(f"entry {entry} produced non-finite outputs (NaN or infinity) for this input",
+                                "non_finite")
         return y, entry, ms
 
     def status(self) -> dict:
@@ -157,6 +171,39 @@ class Daemon:
         self.log("refused", level="debug", transport=transport, kind=kind, message=message[:200])
 
     # ------------------------------------------------------------------ lifecycle
+    def _check_socket_path(self) -> None:
+        """Refuse a path that is not a socket, or a socket another process
+        listens on; remove only a stale socket (nobody listening)."""
+        import socket as _socket
+        path = self.socket_path
+        if not os.path.lexists(path):
+            return
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise ValueError(f"{path} exists and is not a socket: not replacing it")
+        probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(path)                    # stale: left by a process that is gone
+            return
+        except OSError as e:
+            raise ValueError(f"{path}: cannot tell whether another daemon listens there ({e.strerror or e}): "
+                             "not replacing it") from None
+        finally:
+            probe.close()
+        raise ValueError(f"another process is listening on {path}: stop it first, or give another --socket")
+
+    def _remove_own_socket(self) -> None:
+        if not self.socket_path or self._socket_id is None:
+            return
+        try:
+            st = os.lstat(self.socket_path)
+        except FileNotFoundError:
+            return
+        if (st.st_dev, st.st_ino) == self._socket_id:   # never a socket another daemon bound since
+            os.unlink(self.socket_path)
+
     def _capture_library_logs(self) -> None:
         """The runtime's own messages (e.g. "calibrating quickly") become log events too."""
         import logging
@@ -178,13 +225,20 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self.executor = ThreadPoolExecutor(self.limits.max_concurrent + 1, thread_name_prefix="adaptive-rt-infer")
         self.log("starting", pool=self.pool_path, pid=os.getpid())
+        # signals first: a SIGHUP while the pool is opened and calibrated is a reload to do once ready
+        # (not the default action, which kills the process); SIGTERM/SIGINT stop as soon as it is ready
+        stop = asyncio.Event()
+        hup = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, hup.set)
+        if self.socket_path:
+            self._check_socket_path()          # before the pool is opened: fail fast
         self.rt = await loop.run_in_executor(None, self._open_runtime)
         servers = []
+        self._socket_id = None
         if self.socket_path:
-            if os.path.lexists(self.socket_path):
-                if not stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
-                    raise ValueError(f"{self.socket_path} exists and is not a socket: not replacing it")
-                os.unlink(self.socket_path)   # a stale socket of an earlier run
+            self._check_socket_path()          # again: another daemon may have started meanwhile
             old = os.umask(0o777 & ~self.socket_mode)
             try:
                 servers.append(await asyncio.start_unix_server(UnixTransport(self), self.socket_path,
@@ -192,6 +246,8 @@ class Daemon:
             finally:
                 os.umask(old)
             os.chmod(self.socket_path, self.socket_mode)
+            st = os.lstat(self.socket_path)
+            self._socket_id = (st.st_dev, st.st_ino)     # ours: removed at exit only if still this file
             self.log("listening", transport="unix", path=self.socket_path, mode=oct(self.socket_mode))
         if self.http:
             host, port = self.http
@@ -202,10 +258,10 @@ class Daemon:
             servers.append(srv)
             self.http_port = srv.sockets[0].getsockname()[1]
             self.log("listening", transport="http", host=host, port=self.http_port)
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        if hup.is_set():
+            self.log("reload_requested_during_start", message="SIGHUP while starting: reloading now")
+            loop.create_task(self.reload())
         wd = loop.create_task(watchdog(self))
         sd_notify("READY=1")
         self.log("ready", entries=len(self.rt.entries), active=self.rt.active)
@@ -227,8 +283,7 @@ class Daemon:
             w.close()
         wd.cancel()
         left = sum(self._inflight.values())
-        if self.socket_path and os.path.lexists(self.socket_path):
-            os.unlink(self.socket_path)
+        self._remove_own_socket()
         await loop.run_in_executor(None, self.rt.close)
         self.executor.shutdown(wait=False)
         self.log("stopped", unfinished=left)

@@ -1,0 +1,246 @@
+"""The defects an outside team found by attacking the daemon, each sent the
+same way to a real daemon process: every request gets a well-formed answer
+that names the problem (never a traceback in the log, never invalid JSON),
+admin routes refuse what a web page can send, a second daemon never takes a
+live daemon's socket, SIGHUP while starting is a reload, a pin outlives a
+reload."""
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from adaptive_rt.daemon import Client, DaemonError
+from adaptive_rt.daemon.protocol import npy_bytes, pack_frame
+from adaptive_rt.io.poolfile import write_pool
+from adaptive_rt.io.randompool import random_pool
+
+from test_daemon import JSON, DaemonProc, _raw_unix, pools  # noqa: F401  (the pools fixture)
+
+
+def _http_raw(port: int, data: bytes, timeout=3.0) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read one response: (status, headers, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+        n = 0 if data.startswith(b"HEAD ") else int(headers.get("content-length", "0"))
+        while len(body) < n:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return status, headers, body
+    finally:
+        s.close()
+
+
+def _req(method: str, path: str, body: bytes = b"", headers: dict | None = None, length: bool = True) -> bytes:
+    h = dict(headers or {})
+    if length:
+        h.setdefault("Content-Length", str(len(body)))
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
+            + "\r\n").encode("latin1") + body
+
+
+def _npy_with_header(header: str, data: bytes = b"") -> bytes:
+    h = header.encode("latin1")
+    pad = 64 - (10 + len(h) + 1) % 64
+    h = h + b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + data
+
+
+@pytest.fixture()
+def d(tmp_path, pools):  # noqa: F811
+    p = DaemonProc(tmp_path, pools[0])
+    yield p
+    p.stop()
+
+
+def _no_traceback(d: DaemonProc) -> None:
+    log = d.log.read_text()
+    assert "Traceback" not in log and "internal_error" not in log, log[-3000:]
+
+
+def test_hostile_bodies_get_answers_that_name_the_problem(d):
+    npy = "application/x-npy"
+    cases = [
+        # (request bytes, status, words the message must contain)
+        (_req("POST", "/v1/infer", b"{}", {"Content-Type": "application/json", "Content-Length": "\u00b2"},
+              length=False), 400, "content-length"),
+        (_req("POST", "/v1/infer", _npy_with_header("{'descr': '<f4', 'fortran_order': False, "
+                                                     "'shape': (65536, 65536, 65536, 65536), }"),
+              {"Content-Type": npy}), 413, "too large"),
+        (_req("POST", "/v1/infer", _npy_with_header("{[1]: 2}"), {"Content-Type": npy}), 400, "dictionary"),
+        (_req("POST", "/v1/infer", b'{"inputs": [' + b"9" * 400 + b"]}", {"Content-Type": "application/json"}),
+         400, "inputs"),
+    ]
+    for raw, status, words in cases:
+        st, _, body = _http_raw(d.port, raw)
+        msg = json.loads(body)
+        assert st == status and words in msg["message"].lower(), (raw[:120], st, msg)
+    # the same tensor cases on the Unix socket: bad_request / too_large, never internal
+    for header, payload, kind in (({"op": "infer", "dtype": "float32", "shape": [65536] * 4}, b"", "too_large"),
+                                  ({"op": "infer", "dtype": "float32", "shape": [10 ** 400]}, b"", "bad_request")):
+        reply = _raw_unix(d.sock, pack_frame(header, payload))
+        hl = struct.unpack("<I", reply[4:8])[0]
+        assert json.loads(reply[16:16 + hl])["error"] == kind
+    # and the daemon still serves
+    y, _ = Client(unix=d.sock).infer(np.zeros((1, 28, 28, 1), np.float32))
+    assert y.shape == (1, 10)
+    _no_traceback(d)
+
+
+def test_http_conformance(d):
+    st, h, body = _http_raw(d.port, _req("GET", "/v1/infer"))
+    assert st == 405 and h["allow"] == "POST" and json.loads(body)["error"] == "method_not_allowed"
+    st, h, _ = _http_raw(d.port, _req("POST", "/healthz"))
+    assert st == 405 and h["allow"] == "GET, HEAD"
+    st, h, body = _http_raw(d.port, _req("HEAD", "/healthz"))
+    assert st == 200 and body == b"" and h["content-length"] == "3"            # the GET's headers, no body
+    st, _, body = _http_raw(d.port, _req("POST", "/v1/infer", length=False,
+                                         headers={"Content-Type": "application/json"}))
+    assert st == 400 and "json" in json.loads(body)["message"].lower()          # no length = an empty body, not 411
+    st, _, body = _http_raw(d.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2\r\n\r\n")
+    assert st == 400 and "bare" in json.loads(body)["message"]
+    x = npy_bytes(np.zeros((1, 28, 28, 1), np.float32))
+    cut = gzip.compress(x)[:-12]
+    st, _, body = _http_raw(d.port, _req("POST", "/v1/infer", cut, {"Content-Type": "application/x-npy",
+                                                                     "Content-Encoding": "gzip"}))
+    assert st == 400 and "truncated" in json.loads(body)["message"]
+    st, _, body = _http_raw(d.port, _req("POST", "/v1/infer", x, {"Content-Type": "text/csv"}))
+    assert st == 415 and json.loads(body)["error"] == "unsupported_media_type"
+    st, h, _ = _http_raw(d.port, _req("GET", "/v1/status"))
+    assert st == 200 and "charset=utf-8" in h["content-type"]
+    _no_traceback(d)
+
+
+def test_admin_routes_refuse_what_a_web_page_can_send(d):
+    body = json.dumps({"entry": "e0"}).encode()
+    # a cross-site form or fetch without preflight: text/plain, or an Origin header
+    st, _, _ = _http_raw(d.port, _req("POST", "/v1/pin", body, {"Content-Type": "text/plain"}))
+    assert st == 415
+    st, _, resp = _http_raw(d.port, _req("POST", "/v1/pin", body, {"Content-Type": "application/json",
+                                                                    "Origin": "http://evil.example"}))
+    assert st == 403 and json.loads(resp)["error"] == "forbidden"
+    assert Client(unix=d.sock).status()["pinned"] is None                      # nothing was pinned
+    st, _, resp = _http_raw(d.port, _req("POST", "/v1/pin", body, JSON))
+    assert st == 200 and json.loads(resp)["pinned"] == "e0"
+
+
+def test_admin_routes_without_enable_admin_say_so(tmp_path, pools):  # noqa: F811
+    p = DaemonProc(tmp_path, pools[0], admin=False)
+    try:
+        st, _, body = _http_raw(p.port, _req("POST", "/v1/reload", b"", JSON))
+        assert st == 404 and "--enable-admin" in json.loads(body)["message"]
+    finally:
+        p.stop()
+
+
+def test_non_finite_outputs_are_an_error_kind_not_invalid_json(tmp_path, tiny_space):
+    entries, tensors = random_pool(tiny_space, 2, seed=3)
+    # classifier weights at the top of float32: the logits overflow to infinity (the file itself is finite)
+    big = {"classifier.weight": 3e38, "head.conv.bn.bias": 1e3}
+    tensors = {k: (np.full_like(v, big[k]) if k in big else v) for k, v in tensors.items()}
+    path = tmp_path / "huge.safetensors"
+    write_pool(path, tiny_space, entries, tensors)
+    p = DaemonProc(tmp_path, path)
+    try:
+        x = np.full((1, 28, 28, 1), 1.0, np.float32)
+        st, _, body = _http_raw(p.port, _req("POST", "/v1/infer", json.dumps({"inputs": x.tolist()}).encode(),
+                                             {"Content-Type": "application/json"}))
+        msg = json.loads(body)                                       # valid JSON whatever happened
+        assert st == 500 and msg["error"] == "non_finite", msg
+        with pytest.raises(DaemonError) as e:
+            Client(unix=p.sock).infer(x)
+        assert e.value.kind == "non_finite"
+        import urllib.request
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{p.port}/metrics", timeout=5).read().decode()
+        assert 'kind="non_finite"' in metrics
+    finally:
+        p.stop()
+
+
+def test_a_second_daemon_never_takes_a_live_socket(tmp_path, pools):  # noqa: F811
+    first = DaemonProc(tmp_path, pools[0])
+    try:
+        r = subprocess.run([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--socket", first.sock],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "another process is listening" in r.stderr, r.stderr[-2000:]
+        assert Client(unix=first.sock).status()["active"]             # the first still answers on its socket
+    finally:
+        first.stop()
+    # a stale socket (its daemon gone) is replaced
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(first.sock)
+    stale.close()
+    second = DaemonProc(tmp_path, pools[0])
+    second.stop()
+
+
+def test_stopping_never_removes_another_daemons_socket(tmp_path, pools):  # noqa: F811
+    first = DaemonProc(tmp_path, pools[0])
+    sock = first.sock
+    # someone replaces the path while the first runs (e.g. an admin starts a second daemon by hand)
+    moved = tmp_path / "first-moved.sock"
+    import os
+    os.rename(sock, moved)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(sock)
+    other.listen(1)
+    try:
+        assert first.stop() == 0
+        assert os.path.exists(sock)                                  # not the first's to remove
+    finally:
+        other.close()
+
+
+def test_sighup_while_starting_is_a_reload_not_death(tmp_path, pools):  # noqa: F811
+    log = tmp_path / "d.log"
+    with open(log, "w") as f:
+        p = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--socket",
+                              str(tmp_path / "s.sock"), "--slo-ms", "50"], stdout=f, stderr=subprocess.STDOUT)
+        try:
+            t0 = time.monotonic()
+            while "starting" not in log.read_text():                 # the handler is in place from here on
+                assert p.poll() is None and time.monotonic() - t0 < 60, log.read_text()
+                time.sleep(0.01)
+            p.send_signal(signal.SIGHUP)
+            while "reloaded" not in log.read_text():
+                assert p.poll() is None, log.read_text()             # exit 129 was the defect
+                assert time.monotonic() - t0 < 60, log.read_text()
+                time.sleep(0.05)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=30) == 0
+
+
+def test_a_pin_outlives_a_reload(d):
+    st, _, _ = _http_raw(d.port, _req("POST", "/v1/pin", json.dumps({"entry": "e1"}).encode(), JSON))
+    assert st == 200
+    st, _, body = _http_raw(d.port, _req("POST", "/v1/reload", b"", JSON))
+    assert st == 200 and json.loads(body)["ok"]
+    s = Client(unix=d.sock).status()
+    assert s["pinned"] == "e1" and s["active"] == "e1" and s["reloads"] == 1
+    d.p.send_signal(signal.SIGHUP)
+    t0 = time.monotonic()
+    while Client(unix=d.sock).status()["reloads"] < 2 and time.monotonic() - t0 < 30:
+        time.sleep(0.05)
+    assert Client(unix=d.sock).status()["pinned"] == "e1"
