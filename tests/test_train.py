@@ -199,6 +199,17 @@ def test_unlabelled_images_teach_samplers_without_the_max_net(digits, sampler):
     assert r["loss"] > 0 and np.isfinite(r["loss"])
 
 
+@pytest.mark.parametrize("sampler", ["pss", "sandwich"])
+def test_a_batch_without_labels_does_not_stop_training(digits, sampler):
+    """The README's semi-supervised example died at the first batch with no
+    labelled image (the largest subnet's loss had no gradient)."""
+    cfg = TrainConfig(sampler=sampler, dataset="digits", epochs=1, labeled_fraction=0.2, seed=0)
+    tr = Trainer(cfg, digits, TINY, "/nonexistent")
+    unl = ~tr.labeled
+    r = tr.train_step(tr.x[unl][:32], tr.y[unl][:32], torch.zeros(32, dtype=torch.bool))
+    assert np.isfinite(r["loss"]) and tr.step == 1
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "adaptive_rt", *map(str, args)], capture_output=True, text=True,
                           timeout=300)

@@ -249,7 +249,10 @@ class Trainer:
                     if n_unlab and teacher is not None and not is_max:
                         loss = loss + F.kl_div(F.log_softmax(logits[~lab], dim=1), teacher[~lab],
                                                reduction="sum") * (w / n_unlab)
-                loss.backward()
+                # a batch without one label leaves the largest subnet nothing to learn (it is its own
+                # teacher): no term, no backward (the same on every rank: n_lab is global)
+                if loss.requires_grad:
+                    loss.backward()
             losses.append(loss.detach())
         # each task's global loss (identical on every rank) drives PSS
         glob = (distmod.all_reduce_sum(torch.stack(losses), d) / w).tolist()
