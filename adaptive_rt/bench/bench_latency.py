@@ -55,7 +55,8 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
             if threads == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
                 fns["litert_builtin"] = _litert_builtin(peers[("litert", 1)].model(e.id), x)
             budget = 1.5 if quick else 6.0
-            t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget)
+            # at 2 threads each block starts once the previous runtime's workers stopped spinning
+            t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget, settle_s=0.05 if threads > 1 else 0.0)
             row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
                    "threads": threads, "samples": len(t["native"])}
             for k, v in t.items():

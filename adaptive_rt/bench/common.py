@@ -64,12 +64,15 @@ def geomean(xs) -> float | None:
 
 
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 3,
-                budget_s: float | None = None, block: int = 10) -> dict[str, list[float]]:
+                budget_s: float | None = None, block: int = 10, settle_s: float = 0.0) -> dict[str, list[float]]:
     """Time the callables in alternating blocks of ``block`` calls, so that
     load changes on the shared machine hit all of them alike, while one
     runtime's idle spinning threads do not land on the other's every call.
-    The first call of each block is a warm-up and is not kept. Milliseconds
-    per call."""
+    The first call of each block is a warm-up and is not kept. ``settle_s``:
+    a pause before each block, so the previous runtime's worker threads have
+    stopped spinning (ONNX Runtime's and XNNPACK's keep a core busy for
+    milliseconds after a multi-threaded run: a 2-thread run started in that
+    time measured up to 1.6x slower). Milliseconds per call."""
     for _ in range(warmup):
         for f in fns.values():
             f()
@@ -77,6 +80,8 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int =
     t_end = None if budget_s is None else time.perf_counter() + budget_s
     for _ in range(max(1, rounds // block)):
         for k, f in fns.items():
+            if settle_s:
+                time.sleep(settle_s)
             f()
             for _ in range(block):
                 t = time.perf_counter()
