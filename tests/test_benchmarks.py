@@ -27,6 +27,7 @@ CONTRACT = {
     "bench_dist": ["runs", "param_rel_diff_sync", "build_pool"],
     "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
     "bench_daemon": ["inproc_rps_c4", "unix_rps_c4", "http_rps_c4", "unix_ms_p99_c4"],
+    "bench_opprofile": ["pool", "entry", "native", "ort", "native_over_ort_total"],
     "bench_coldstart": ["native_wall_ms_p50", "native_nochecksum_wall_ms_p50", "ort_wall_ms_p50",
                         "litert_wall_ms_p50", "native_over_ort_wall", "native_peak_rss_mb_p50", "by_pool"],
 }
