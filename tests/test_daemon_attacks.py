@@ -244,3 +244,26 @@ def test_a_pin_outlives_a_reload(d):
     while Client(unix=d.sock).status()["reloads"] < 2 and time.monotonic() - t0 < 30:
         time.sleep(0.05)
     assert Client(unix=d.sock).status()["pinned"] == "e1"
+
+
+def test_metrics_follow_prometheus_conventions(d):
+    """Parsed by Prometheus' own client library: base units, a _seconds
+    histogram per entry, ratios in 0..1, not_found among the errors, and a
+    content type with charset."""
+    from prometheus_client.parser import text_string_to_metric_families
+    Client(unix=d.sock).infer(np.zeros((2, 28, 28, 1), np.float32))
+    _http_raw(d.port, _req("GET", "/no/such/route"))
+    st, h, body = _http_raw(d.port, _req("GET", "/metrics"))
+    assert st == 200 and h["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    hist = fams["adaptive_rt_inference_duration_seconds"]
+    assert hist.type == "histogram"
+    buckets = [s for s in hist.samples if s.name.endswith("_bucket")]
+    assert buckets and all(float(s.labels["le"]) <= 1.0 or s.labels["le"] == "+Inf" for s in buckets)
+    total = [s for s in hist.samples if s.name.endswith("_sum")]
+    assert total and 0 < total[0].value < 1.0                       # seconds, not milliseconds
+    errs = {s.labels["kind"]: s.value for s in fams["adaptive_rt_errors"].samples}
+    assert errs.get("not_found", 0) >= 1
+    ratio = fams["adaptive_rt_monitor_cpu_overhead_ratio"].samples[0].value
+    assert 0 <= ratio < 1
+    assert not any(n.endswith(("_ms", "_percent")) for n in fams)

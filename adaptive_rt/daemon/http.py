@@ -11,6 +11,7 @@ import numpy as np
 
 from ..io.jsonio import strict_json
 from .base import Transport, linger, send, timed
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .protocol import ProtocolError, array_from_json, array_from_npy, npy_bytes
 
 __all__ = ["HttpTransport", "Refused", "STATUS", "parse_head"]
@@ -99,10 +100,7 @@ class HttpTransport(Transport):
             keep = await self.request(head, reader, writer)
         except Refused as r:
             kind = KIND.get(r.status, "bad_request")
-            if r.status != 404:
-                self.daemon.refuse("http", kind, str(r))
-            else:
-                self.daemon.metrics.request("http", "not_found")
+            self.daemon.refuse("http", kind, str(r))     # not_found counts in errors_total too
             await self.reply(writer, r.status, {"error": kind, "message": str(r)}, headers=r.headers, close=r.close)
             keep = not r.close
             if r.close:
@@ -195,7 +193,7 @@ class HttpTransport(Transport):
                                    "text/plain", close=not keep)
         elif path == "/metrics":
             self.daemon.metrics.request("http", "ok")
-            await self.reply(writer, 200, self.daemon.render_metrics().encode(), "text/plain; version=0.0.4",
+            await self.reply(writer, 200, self.daemon.render_metrics().encode(), METRICS_CONTENT_TYPE,
                                    close=not keep)
         elif path in ("/v1/pin", "/v1/unpin"):
             rt = self.daemon.rt

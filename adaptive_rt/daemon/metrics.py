@@ -1,15 +1,18 @@
 """Prometheus text exposition of the daemon's counters — no dependency.
 
 Counters and histograms are plain integers under one lock; ``render()``
-writes the text format (version 0.0.4)."""
+writes the text format (version 0.0.4) with Prometheus' naming: base units
+(seconds, bytes, ratios in 0..1), ``_total`` counters, a histogram per entry
+(``adaptive_rt_inference_duration_seconds``)."""
 from __future__ import annotations
 
 import math
 import threading
 
-__all__ = ["Metrics", "LATENCY_BUCKETS_MS"]
+__all__ = ["Metrics", "LATENCY_BUCKETS_MS", "CONTENT_TYPE"]
 
 LATENCY_BUCKETS_MS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _label(v: str) -> str:
@@ -74,15 +77,15 @@ class Metrics:
                 acc = 0
                 for b, n in zip(LATENCY_BUCKETS_MS, h):
                     acc += n
-                    rows.append((f'_bucket{{entry="{_label(entry)}",le="{b:g}"}}', acc))
+                    rows.append((f'_bucket{{entry="{_label(entry)}",le="{b / 1e3:g}"}}', acc))
                 acc += h[-1]
                 rows.append((f'_bucket{{entry="{_label(entry)}",le="+Inf"}}', acc))
-                rows.append((f'_sum{{entry="{_label(entry)}"}}', float(self.hist_sum[entry])))
+                rows.append((f'_sum{{entry="{_label(entry)}"}}', float(self.hist_sum[entry]) / 1e3))
                 rows.append((f'_count{{entry="{_label(entry)}"}}', acc))
-            out.append("# HELP adaptive_rt_latency_ms Inference latency per entry, milliseconds.")
-            out.append("# TYPE adaptive_rt_latency_ms histogram")
-            out.extend(f"adaptive_rt_latency_ms{lab} {v:.17g}" if isinstance(v, float) else
-                       f"adaptive_rt_latency_ms{lab} {v}" for lab, v in rows)
+            name = "adaptive_rt_inference_duration_seconds"
+            out.append(f"# HELP {name} Inference time per request, by the entry that answered.")
+            out.append(f"# TYPE {name} histogram")
+            out.extend(f"{name}{lab} {v:.17g}" if isinstance(v, float) else f"{name}{lab} {v}" for lab, v in rows)
             metric("adaptive_rt_reloads_total", "counter", "Pool reloads that took effect.", [("", self.reloads)])
             metric("adaptive_rt_reload_failures_total", "counter", "Pool reloads refused (old pool kept).",
                    [("", self.reload_failures)])
@@ -94,5 +97,6 @@ class Metrics:
         metric("adaptive_rt_queued_requests", "gauge", "Inferences waiting for a slot.", [("", queued)])
         for name, v in sorted(gauges.items()):
             if v is not None and math.isfinite(v):
-                metric(f"adaptive_rt_{name}", "gauge", f"Latest resource reading: {name}.", [("", float(v))])
+                metric(f"adaptive_rt_{name}", "gauge", f"Latest resource reading: {name.replace('_', ' ')}.",
+                       [("", float(v))])
         return "\n".join(out) + "\n"

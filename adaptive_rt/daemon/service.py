@@ -157,10 +157,12 @@ class Daemon:
         snap = rt.monitor.latest()
         g = {}
         if snap is not None:
+            battery = snap.battery_percent
             g = {"other_cpu_cores": snap.other_cpu_cores, "self_cpu_cores": snap.self_cpu_cores,
-                 "mem_available_bytes": snap.mem_available_bytes, "battery_percent": snap.battery_percent,
+                 "memory_available_bytes": snap.mem_available_bytes,
+                 "battery_ratio": None if battery is None else battery / 100.0,
                  "temperature_celsius": snap.temperature_c, "power_watts": snap.power_w}
-        g["monitor_cpu_overhead_percent"] = rt.monitor.overhead_pct()
+        g["monitor_cpu_overhead_ratio"] = rt.monitor.overhead_pct() / 100.0
         return self.metrics.render(g, rt.active, rt.stats()["switches"], sum(self._inflight.values()),
                                    self._waiting)
 
