@@ -267,3 +267,29 @@ def test_metrics_follow_prometheus_conventions(d):
     ratio = fams["adaptive_rt_monitor_cpu_overhead_ratio"].samples[0].value
     assert 0 <= ratio < 1
     assert not any(n.endswith(("_ms", "_percent")) for n in fams)
+
+
+def test_client_with_no_argument_finds_the_default_socket(tmp_path, pools, monkeypatch):  # noqa: F811
+    """`adaptive-rt serve POOL` with no --socket listens where Client() looks first."""
+    sock = tmp_path / "default.sock"
+    monkeypatch.setenv("ADAPTIVE_RT_SOCKET", str(sock))
+    log = tmp_path / "d.log"
+    with open(log, "w") as f:
+        p = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--slo-ms", "50"],
+                             stdout=f, stderr=subprocess.STDOUT)
+    try:
+        t0 = time.monotonic()
+        while "ready" not in log.read_text():
+            assert p.poll() is None and time.monotonic() - t0 < 60, log.read_text()
+            time.sleep(0.05)
+        with Client() as c:
+            assert c.unix == str(sock) and c.status()["active"]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+    monkeypatch.setenv("ADAPTIVE_RT_SOCKET", str(tmp_path / "nothing-here.sock"))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    import os
+    if not os.path.exists("/run/adaptive-rt/adaptive-rt.sock"):
+        with pytest.raises(FileNotFoundError, match="no adaptive-rt daemon socket"):
+            Client()

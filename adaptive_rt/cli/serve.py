@@ -2,15 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..serve.policy import POLICIES
-from .common import UsageError, arguments, command, merge_pool_option, open_pool, pool_argument
-
-
-def _default_socket() -> str:
-    run = os.environ.get("XDG_RUNTIME_DIR")
-    return os.path.join(run, "adaptive-rt.sock") if run else f"/tmp/adaptive-rt-{os.getuid()}.sock"
+from .common import UsageError, arguments, command, open_pool, pool_argument
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -18,7 +12,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     d = Limits()
     pool_argument(p, required=False, help="pool file (.safetensors) or a shipped pool's name; SIGHUP reloads it")
     p.add_argument("--socket", default=None,
-                   help="Unix socket path (default: $XDG_RUNTIME_DIR/adaptive-rt.sock, or /tmp/adaptive-rt-UID.sock)")
+                   help="Unix socket path (default: $ADAPTIVE_RT_SOCKET, else $XDG_RUNTIME_DIR/adaptive-rt.sock, else "
+                        "/tmp/adaptive-rt-UID.sock; the system service uses /run/adaptive-rt/adaptive-rt.sock)")
     p.add_argument("--no-socket", action="store_true", help="HTTP only")
     p.add_argument("--group-access", action="store_true", help="socket mode 0660 instead of 0600")
     p.add_argument("--http", default=None, help="also serve HTTP on HOST:PORT (loopback only unless --allow-remote)")
@@ -47,7 +42,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 @arguments(_serve_args)
 def cmd_serve(a: argparse.Namespace) -> int:
     import asyncio
-    from ..daemon.base import Limits, Log
+    from ..daemon.base import Limits, Log, default_socket_path
     from ..daemon.service import Daemon
     if a.pool is None:
         raise UsageError("serve: give the pool (a file, or a shipped pool's name such as mnist5k-mbv3)")
@@ -76,7 +71,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     if a.max_threads:
         kw["max_threads"] = a.max_threads
     try:
-        d = Daemon(a.pool, None if a.no_socket else (a.socket or _default_socket()), http, a.allow_remote,
+        d = Daemon(a.pool, None if a.no_socket else (a.socket or default_socket_path()), http, a.allow_remote,
                    0o660 if a.group_access else 0o600, a.enable_admin, limits, kw, Log(a.log_format, a.log_level),
                    pool=pool)
         return asyncio.run(d.run())

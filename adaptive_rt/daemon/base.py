@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .service import Daemon
 
-__all__ = ["Limits", "Log", "Transport", "is_loopback", "timed", "send", "linger"]
+__all__ = ["Limits", "Log", "Transport", "is_loopback", "timed", "send", "linger", "SYSTEM_SOCKET",
+           "default_socket_path", "socket_candidates", "find_socket"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +137,42 @@ class Transport:
         finally:
             d.conns.discard(writer)
             writer.close()
+
+
+# ----------------------------------------------------------------------------- socket paths
+#: Where the system service listens (packaging/adaptive-rt.service).
+SYSTEM_SOCKET = "/run/adaptive-rt/adaptive-rt.sock"
+
+
+def default_socket_path() -> str:
+    """Where ``adaptive-rt serve`` listens unless ``--socket`` says:
+    ``$ADAPTIVE_RT_SOCKET``, else this user's runtime directory
+    (``$XDG_RUNTIME_DIR/adaptive-rt.sock``), else ``/tmp/adaptive-rt-UID.sock``."""
+    env = os.environ.get("ADAPTIVE_RT_SOCKET")
+    if env:
+        return env
+    run = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(run, "adaptive-rt.sock") if run else f"/tmp/adaptive-rt-{os.getuid()}.sock"
+
+
+def socket_candidates() -> list[str]:
+    """Where ``Client()`` looks, in order: this user's default daemon socket,
+    then the system service's."""
+    out = [default_socket_path()]
+    if SYSTEM_SOCKET not in out:
+        out.append(SYSTEM_SOCKET)
+    return out
+
+
+def find_socket() -> str:
+    """The first socket of :func:`socket_candidates` that exists."""
+    import stat as _stat
+    for p in socket_candidates():
+        try:
+            if _stat.S_ISSOCK(os.stat(p).st_mode):
+                return p
+        except OSError:
+            continue
+    raise FileNotFoundError("no adaptive-rt daemon socket at " + ", ".join(socket_candidates()) +
+                            ": start `adaptive-rt serve POOL`, or pass Client(unix=PATH) / Client(http=HOST:PORT)")
+

@@ -23,12 +23,17 @@ class DaemonError(RuntimeError):
 
 
 class Client:
-    """``Client(unix="/run/adaptive-rt.sock")`` or ``Client(http="127.0.0.1:8470")``.
-    One connection, reused; not for sharing between threads (make one each)."""
+    """``Client()`` (the default daemon socket: this user's, else the system
+    service's ``/run/adaptive-rt/adaptive-rt.sock``), ``Client(unix=PATH)`` or
+    ``Client(http="127.0.0.1:8470")``. One connection, reused; not for sharing
+    between threads (make one each)."""
 
     def __init__(self, unix: str | None = None, http: str | None = None, timeout: float = 10.0):
-        if (unix is None) == (http is None):
-            raise ValueError("give exactly one of unix= (socket path) or http= (host:port)")
+        if unix is not None and http is not None:
+            raise ValueError("give one of unix= (socket path) or http= (host:port), not both")
+        if unix is None and http is None:
+            from .base import find_socket
+            unix = find_socket()
         self.unix, self.timeout = unix, timeout
         self._sock: socket.socket | None = None
         self._http: http.client.HTTPConnection | None = None
