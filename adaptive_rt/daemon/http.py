@@ -143,6 +143,8 @@ class HttpTransport(Transport):
         elif enc != "identity":
             raise Refused(415, f"content-encoding {enc!r} is not supported (gzip, deflate)")
         path = target.split("?", 1)[0]
+        if path == "/v2" or path.startswith("/v2/"):
+            return await self.v2(method, path, headers, body, writer, keep)
         if path in ADMIN and not self.daemon.enable_admin:
             raise Refused(404, f"{path} is an admin route: start the daemon with --enable-admin to use it")
         if path not in ROUTES:
@@ -217,6 +219,60 @@ class HttpTransport(Transport):
                 self.daemon.metrics.error("reload_failed")
             await self.reply(writer, 200 if ok else 409, {"ok": ok, ("sha256" if ok else "error"): what},
                                    close=not keep)
+        return keep
+
+    async def v2(self, method: str, path: str, headers: dict, body: bytes, writer, keep: bool) -> bool:
+        """The Open Inference Protocol routes (daemon/kserve.py); errors answer {"error": message}."""
+        from . import kserve
+        d = self.daemon
+        route = kserve.match(path)
+
+        async def fail(status: int, kind: str, message: str) -> bool:
+            d.refuse("http", kind, message)
+            await self.reply(writer, status, {"error": message}, close=not keep)
+            return keep
+        if route is None:
+            return await fail(404, "not_found", f"no route {path[:100]!r}")
+        what, model, version = route
+        want = "POST" if what == "infer" else "GET"
+        if method != want and not (want == "GET" and method == "HEAD"):
+            allowed = want + (", HEAD" if want == "GET" else "")
+            d.refuse("http", "method_not_allowed", path)
+            await self.reply(writer, 405, {"error": f"{path} takes {allowed}"}, headers={"Allow": allowed},
+                             close=not keep)
+            return keep
+        name = kserve.model_name(d.pool_path)
+        if model is not None and (model != name or version not in (None, kserve.VERSION)):
+            return await fail(404, "not_found", f"unknown model {model[:100]!r}"
+                              + (f" version {version[:20]!r}" if version else "")
+                              + f"; this daemon serves {name!r} version {kserve.VERSION}")
+        ready = d.rt is not None and not d.draining
+        if what in ("live", "ready", "model_ready"):
+            ok = what == "live" or ready
+            d.metrics.request("http", "ok" if ok else "unavailable")
+            await self.reply(writer, 200 if ok else 503, {"live": True} if what == "live" else {"ready": ok},
+                             close=not keep)
+            return keep
+        if what == "server":
+            from .. import __version__
+            d.metrics.request("http", "ok")
+            await self.reply(writer, 200, {"name": "adaptive-rt", "version": __version__,
+                                           "extensions": ["binary_tensor_data"]}, close=not keep)
+            return keep
+        if what == "model":
+            d.metrics.request("http", "ok")
+            await self.reply(writer, 200, kserve.metadata(d), close=not keep)
+            return keep
+        try:
+            x, req, binary = kserve.parse_infer(body, headers.get("inference-header-content-length"),
+                                                d.limits.max_json_depth)
+            y, entry, ms = await d.infer(x)
+        except ProtocolError as e:
+            return await fail(STATUS.get(e.kind, 400), e.kind, str(e))
+        data, extra = kserve.infer_response(d, req, y, entry, ms, binary)
+        d.metrics.request("http", "ok")
+        await self.reply(writer, 200, data, "application/octet-stream" if binary else "application/json",
+                         headers=extra, close=not keep)
         return keep
 
     def inflate(self, body: bytes, enc: str) -> bytes:
