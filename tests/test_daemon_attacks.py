@@ -293,3 +293,79 @@ def test_client_with_no_argument_finds_the_default_socket(tmp_path, pools, monke
     if not os.path.exists("/run/adaptive-rt/adaptive-rt.sock"):
         with pytest.raises(FileNotFoundError, match="no adaptive-rt daemon socket"):
             Client()
+
+
+def test_memory_stays_bounded_under_many_maximal_bodies(tmp_path, pools):  # noqa: F811
+    """64 connections at once, each sending a maximal body: the daemon-wide
+    byte budget admits what fits (the rest is answered busy and drained), so
+    RSS grows by about the budget, not 64 bodies, and comes back after."""
+    import threading
+    import psutil
+    max_body, budget = 4 << 20, 8 << 20
+    log = tmp_path / "big.log"      # (DaemonProc fixes --max-body at 256 KiB: a daemon of its own)
+    f = open(log, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--socket",
+                             str(tmp_path / "big.sock"), "--http", "127.0.0.1:0", "--slo-ms", "50", "--max-body",
+                             str(max_body), "--max-buffered", str(budget), "--body-timeout", "20"],
+                            stdout=f, stderr=subprocess.STDOUT)
+    try:
+        t0 = time.monotonic()
+        while "ready" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() - t0 < 60, log.read_text()
+            time.sleep(0.05)
+        import re
+        port = int(re.search(r'port=(\d+)', log.read_text()).group(1))
+        ps = psutil.Process(proc.pid)
+        rss0 = ps.memory_info().rss
+        n_img = (max_body - 128) // (28 * 28 * 4)
+        body = npy_bytes(np.zeros((n_img, 28, 28, 1), np.float32))
+        assert len(body) <= max_body
+        raw = _req("POST", "/v1/infer", body, {"Content-Type": "application/x-npy"})
+        statuses, peak, stop = [], [rss0], threading.Event()
+
+        def client():
+            try:
+                statuses.append(_http_raw(port, raw, timeout=60)[0])
+            except OSError as e:
+                statuses.append(type(e).__name__)
+
+        def watch():
+            while not stop.is_set():
+                peak[0] = max(peak[0], ps.memory_info().rss)
+                time.sleep(0.005)
+        w = threading.Thread(target=watch)
+        w.start()
+        ts = [threading.Thread(target=client) for _ in range(64)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=120)
+        stop.set()
+        w.join()
+        ok = statuses.count(200)
+        assert ok >= 1 and statuses.count(503) >= 1 and ok + statuses.count(503) == 64, statuses
+        growth = peak[0] - rss0
+        print(f"RSS growth {growth / 2**20:.1f} MiB, {ok} admitted, {statuses.count(503)} busy")
+        assert growth < budget + (48 << 20), (growth >> 20, "MiB")     # 64 bodies would be 256 MiB
+        st, _, _ = _http_raw(port, _req("GET", "/healthz"))
+        assert st == 200
+        assert "Traceback" not in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        f.close()
+
+
+def test_connections_over_the_cap_are_answered_busy(tmp_path, pools):  # noqa: F811
+    p = DaemonProc(tmp_path, pools[0], "--max-connections", "3")
+    try:
+        held = [socket.create_connection(("127.0.0.1", p.port)) for _ in range(3)]
+        time.sleep(0.2)
+        st, _, body = _http_raw(p.port, _req("GET", "/healthz"))
+        assert st == 503 and "connections open" in json.loads(body)["message"]
+        for s in held:
+            s.close()
+        time.sleep(0.2)
+        assert _http_raw(p.port, _req("GET", "/healthz"))[0] == 200
+    finally:
+        p.stop()

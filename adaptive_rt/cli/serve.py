@@ -33,6 +33,10 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idle-timeout", type=float, default=d.idle_timeout_s, help="seconds")
     p.add_argument("--max-concurrent", type=int, default=d.max_concurrent, help="inferences at once")
     p.add_argument("--max-queue", type=int, default=d.max_queue, help="inferences waiting; beyond: busy (503)")
+    p.add_argument("--max-connections", type=int, default=d.max_connections,
+                   help="open connections over both transports; beyond: answered busy and closed")
+    p.add_argument("--max-buffered", type=int, default=d.max_buffered,
+                   help="request bytes held at once over all connections; a body beyond it: busy (503)")
     p.add_argument("--drain", type=float, default=d.drain_s, help="seconds in-flight requests get on SIGTERM")
     p.add_argument("--log-format", default="text", choices=["text", "json"], help="one line per event")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"], help="least level logged")
@@ -57,13 +61,16 @@ def cmd_serve(a: argparse.Namespace) -> int:
         raise UsageError("--no-socket needs --http")
     if a.policy.replace("_", "-") not in POLICIES:
         raise UsageError(f"--policy must be one of {', '.join(POLICIES)}")
-    for name in ("max_body", "max_header", "max_json_depth", "max_concurrent"):
+    for name in ("max_body", "max_header", "max_json_depth", "max_concurrent", "max_connections", "max_buffered"):
         if getattr(a, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if a.max_queue < 0 or min(a.header_timeout, a.body_timeout, a.idle_timeout, a.drain) <= 0:
         raise UsageError("--max-queue must be >= 0 and timeouts positive")
+    if a.max_buffered < a.max_body:
+        raise UsageError(f"--max-buffered ({a.max_buffered}) must be at least --max-body ({a.max_body})")
     limits = Limits(a.max_body, a.max_header, a.max_json_depth, a.header_timeout, a.body_timeout, a.idle_timeout,
-                    a.max_concurrent, a.max_queue, a.drain)
+                    a.max_concurrent, a.max_queue, a.drain, max_connections=a.max_connections,
+                    max_buffered=a.max_buffered)
     from ..serve.backends import BACKENDS
     if a.backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}")

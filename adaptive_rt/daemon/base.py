@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .service import Daemon
 
-__all__ = ["Limits", "Log", "Transport", "is_loopback", "timed", "send", "linger", "SYSTEM_SOCKET",
+__all__ = ["Limits", "Log", "Transport", "Busy", "ByteBudget", "is_loopback", "timed", "send", "linger",
+           "SYSTEM_SOCKET",
            "default_socket_path", "socket_candidates", "find_socket"]
 
 
@@ -29,6 +30,9 @@ class Limits:
     max_queue: int = 64               # inferences waiting for a slot
     drain_s: float = 10.0             # SIGTERM: time in-flight requests get to finish
     inline_ms: float = 0.5            # inferences expected to take less run on the event loop itself
+    max_connections: int = 64         # open client connections, both transports; beyond: busy, closed
+    max_buffered: int = 64 << 20      # request bytes held at once over all connections; beyond: busy
+    offload_bytes: int = 64 << 10     # bodies this large are parsed on a worker thread, not the event loop
 
 
 class Log:
@@ -110,6 +114,41 @@ class _noop:  # pragma: no cover - Python 3.10: linger bounded by size only
         return False
 
 
+class Busy(Exception):
+    """The daemon-wide budget is spent (connections or buffered bytes)."""
+
+
+class ByteBudget:
+    """Request bytes held at once, over every connection: a body is admitted
+    (reserved) before it is read, and released once its request is answered,
+    so the daemon's memory stays bounded whatever clients send."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used, self.peak = limit, 0, 0
+
+    def reserve(self, n: int) -> "_Held":
+        if n > 0 and self.used + n > self.limit:
+            raise Busy(f"busy: {self.used} request bytes held, limit {self.limit}")
+        self.used += n
+        self.peak = max(self.peak, self.used)
+        return _Held(self, n)
+
+
+class _Held:
+    def __init__(self, budget: ByteBudget, n: int):
+        self.budget, self.n = budget, n
+
+    def release(self) -> None:
+        self.budget.used -= self.n
+        self.n = 0
+
+    def __enter__(self) -> "_Held":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class Transport:
     """A connection handler over the daemon core: for each request it waits
     (at most the idle timeout) for the first byte, then ``serve_one`` reads
@@ -121,8 +160,20 @@ class Transport:
     async def serve_one(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         raise NotImplementedError
 
+    async def refuse_connection(self, writer: asyncio.StreamWriter, message: str) -> None:
+        """Answer a connection over --max-connections (busy) before closing it."""
+
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         d = self.daemon
+        if len(d.conns) >= d.limits.max_connections:
+            msg = f"busy: {len(d.conns)} connections open, limit {d.limits.max_connections}"
+            d.refuse(self.name, "busy", msg)
+            try:
+                await self.refuse_connection(writer, msg)
+            except (OSError, asyncio.TimeoutError):
+                pass
+            writer.close()
+            return
         d.conns.add(writer)
         try:
             while True:

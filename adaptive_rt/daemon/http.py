@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 
 from ..io.jsonio import strict_json
-from .base import Transport, linger, send, timed
+from .base import Busy, Transport, linger, send, timed
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .protocol import ProtocolError, array_from_json, array_from_npy, npy_bytes
 
@@ -20,7 +20,7 @@ STATUS = {"bad_request": 400, "too_large": 413, "busy": 503, "timeout": 408, "un
           "non_finite": 500, "internal": 500}
 # HTTP refusals by status: their error kind (any other 4xx/5xx: bad_request)
 KIND = {403: "forbidden", 404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "too_large",
-        415: "unsupported_media_type", 431: "too_large", 501: "not_implemented"}
+        415: "unsupported_media_type", 431: "too_large", 501: "not_implemented", 503: "busy"}
 REASON = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
           408: "Request Timeout", 409: "Conflict", 411: "Length Required", 413: "Payload Too Large",
           415: "Unsupported Media Type", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
@@ -71,6 +71,11 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
 
 class HttpTransport(Transport):
     """``asyncio.start_server(HttpTransport(daemon), host, port)``."""
+
+    name = "http"
+
+    async def refuse_connection(self, writer, message: str) -> None:
+        await self.reply(writer, 503, {"error": "busy", "message": message}, close=True)
 
     async def serve_one(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         lim = self.daemon.limits
@@ -125,11 +130,27 @@ class HttpTransport(Transport):
         method, target, version, headers = parse_head(head)
         writer._art_head = method == "HEAD"
         keep = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
-        body = b""
         n = int(headers.get("content-length", "0"))     # parse_head checked it: ASCII digits, at most 12
         # (no Content-Length and no Transfer-Encoding: an empty body, RFC 9112 6.3)
         if n > lim.max_body:
             raise Refused(413, f"body of {n} bytes is over the limit of {lim.max_body}", True)
+        try:   # the body's bytes count against the daemon-wide budget until the answer is sent
+            held = self.daemon.budget.reserve(n)
+        except Busy as e:
+            raise Refused(503, str(e), True, {"Retry-After": "1"}) from None
+        try:
+            return await self.handle(method, target, headers, keep, n, reader, writer, held)
+        finally:
+            held.release()
+
+    async def offload(self, fn, *args):
+        """``fn(*args)`` on a worker thread: parsing a large body must not stall the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def handle(self, method: str, target: str, headers: dict, keep: bool, n: int, reader, writer,
+                     held) -> bool:
+        lim = self.daemon.limits
+        body = b""
         if n:
             try:
                 body = await timed(reader.readexactly(n), lim.body_timeout_s)
@@ -139,7 +160,12 @@ class HttpTransport(Transport):
                 raise Refused(400, "connection closed mid-body", True) from None
         enc = headers.get("content-encoding", "identity").lower()
         if enc in ("gzip", "deflate"):
-            body = self.inflate(body, enc)
+            body = await self.offload(self.inflate, body, enc) if n > lim.offload_bytes else self.inflate(body, enc)
+            try:
+                extra = self.daemon.budget.reserve(len(body))   # the inflated copy counts too
+            except Busy as e:
+                raise Refused(503, str(e), True, {"Retry-After": "1"}) from None
+            held.n += extra.n           # released with the request's reservation
         elif enc != "identity":
             raise Refused(415, f"content-encoding {enc!r} is not supported (gzip, deflate)")
         path = target.split("?", 1)[0]
@@ -166,7 +192,8 @@ class HttpTransport(Transport):
                 if ctype == "application/x-npy":
                     x = array_from_npy(body)
                 elif ctype == "application/json":
-                    x = array_from_json(body, lim.max_json_depth)
+                    x = (await self.offload(array_from_json, body, lim.max_json_depth) if len(body) > lim.offload_bytes
+                         else array_from_json(body, lim.max_json_depth))
                 else:
                     raise Refused(415, "send application/x-npy or application/json")
                 y, entry, ms = await self.daemon.infer(x)
@@ -264,8 +291,9 @@ class HttpTransport(Transport):
             await self.reply(writer, 200, kserve.metadata(d), close=not keep)
             return keep
         try:
-            x, req, binary = kserve.parse_infer(body, headers.get("inference-header-content-length"),
-                                                d.limits.max_json_depth)
+            args = (body, headers.get("inference-header-content-length"), d.limits.max_json_depth)
+            x, req, binary = (await self.offload(kserve.parse_infer, *args) if len(body) > d.limits.offload_bytes
+                              else kserve.parse_infer(*args))
             y, entry, ms = await d.infer(x)
         except ProtocolError as e:
             return await fail(STATUS.get(e.kind, 400), e.kind, str(e))

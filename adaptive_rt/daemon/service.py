@@ -27,7 +27,7 @@ import numpy as np
 
 from ..io.poolfile import PoolFile
 from ..serve.runtime import Runtime
-from .base import Limits, Log, is_loopback
+from .base import ByteBudget, Limits, Log, is_loopback
 from .http import HttpTransport
 from .metrics import Metrics
 from .protocol import FRAME, ProtocolError
@@ -64,6 +64,7 @@ class Daemon:
         self.completed = 0
         self.draining = False
         self.conns: set = set()
+        self.budget = ByteBudget(limits.max_buffered)
         self.http_port: int | None = None
         self._socket_id = None
 

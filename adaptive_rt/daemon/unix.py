@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import numpy as np
 
-from .base import Transport, linger, send, timed
+from .base import Busy, Transport, linger, send, timed
 from .protocol import FRAME, ProtocolError, pack_frame, parse_frame_prefix, parse_header, tensor_from_payload
 
 __all__ = ["UnixTransport"]
@@ -14,13 +14,27 @@ __all__ = ["UnixTransport"]
 class UnixTransport(Transport):
     """``asyncio.start_unix_server(UnixTransport(daemon), path)``."""
 
+    name = "unix"
+
+    async def refuse_connection(self, writer, message: str) -> None:
+        await send(writer, pack_frame({"ok": False, "error": "busy", "message": message}),
+                   self.daemon.limits.body_timeout_s)
+
     async def serve_one(self, prefix: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         lim = self.daemon.limits
         try:
             prefix += await timed(reader.readexactly(FRAME.size - 1), lim.header_timeout_s)
             h, p = parse_frame_prefix(prefix, lim.max_header, lim.max_body)
-            raw = await timed(reader.readexactly(h), lim.header_timeout_s)
-            payload = await timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
+            try:   # the frame's bytes count against the daemon-wide budget until it is answered
+                held = self.daemon.budget.reserve(h + p)
+            except Busy as e:
+                raise ProtocolError(str(e), "busy") from None
+            try:
+                raw = await timed(reader.readexactly(h), lim.header_timeout_s)
+                payload = await timed(reader.readexactly(p), lim.body_timeout_s) if p else b""
+            except BaseException:
+                held.release()
+                raise
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ProtocolError) as e:
             # the stream cannot be resynchronised: answer and close
             kind, msg = ((e.kind, str(e)) if isinstance(e, ProtocolError) else
@@ -30,7 +44,10 @@ class UnixTransport(Transport):
             await send(writer, pack_frame({"ok": False, "error": kind, "message": msg}), lim.body_timeout_s)
             await linger(reader, writer, lim.max_body, lim.body_timeout_s)
             return False
-        await send(writer, await self.request(raw, payload), lim.body_timeout_s)
+        try:
+            await send(writer, await self.request(raw, payload), lim.body_timeout_s)
+        finally:
+            held.release()
         return True
 
     async def request(self, raw: bytes, payload: bytes) -> bytes:
