@@ -67,6 +67,19 @@ def _npy_with_header(header: str, data: bytes = b"") -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + data
 
 
+def _spawn_serve(log, *args, until: str = "ready"):
+    """`adaptive-rt serve *args` with its log in ``log``; returns the process
+    once the log shows ``until``."""
+    with open(log, "w") as f:
+        p = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", *map(str, args)], stdout=f,
+                             stderr=subprocess.STDOUT)
+    t0 = time.monotonic()
+    while until not in log.read_text():
+        assert p.poll() is None and time.monotonic() - t0 < 60, log.read_text()
+        time.sleep(0.02)
+    return p
+
+
 @pytest.fixture()
 def d(tmp_path, pools):  # noqa: F811
     p = DaemonProc(tmp_path, pools[0])
@@ -214,22 +227,17 @@ def test_stopping_never_removes_another_daemons_socket(tmp_path, pools):  # noqa
 
 def test_sighup_while_starting_is_a_reload_not_death(tmp_path, pools):  # noqa: F811
     log = tmp_path / "d.log"
-    with open(log, "w") as f:
-        p = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--socket",
-                              str(tmp_path / "s.sock"), "--slo-ms", "50"], stdout=f, stderr=subprocess.STDOUT)
-        try:
-            t0 = time.monotonic()
-            while "starting" not in log.read_text():                 # the handler is in place from here on
-                assert p.poll() is None and time.monotonic() - t0 < 60, log.read_text()
-                time.sleep(0.01)
-            p.send_signal(signal.SIGHUP)
-            while "reloaded" not in log.read_text():
-                assert p.poll() is None, log.read_text()             # exit 129 was the defect
-                assert time.monotonic() - t0 < 60, log.read_text()
-                time.sleep(0.05)
-        finally:
-            p.send_signal(signal.SIGTERM)
-            assert p.wait(timeout=30) == 0
+    p = _spawn_serve(log, pools[0], "--socket", tmp_path / "s.sock", "--slo-ms", "50", until="starting")
+    try:                       # the handler is in place from "starting" on
+        p.send_signal(signal.SIGHUP)
+        t0 = time.monotonic()
+        while "reloaded" not in log.read_text():
+            assert p.poll() is None, log.read_text()                 # exit 129 was the defect
+            assert time.monotonic() - t0 < 60, log.read_text()
+            time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
 
 
 def test_a_pin_outlives_a_reload(d):
@@ -273,15 +281,8 @@ def test_client_with_no_argument_finds_the_default_socket(tmp_path, pools, monke
     """`adaptive-rt serve POOL` with no --socket listens where Client() looks first."""
     sock = tmp_path / "default.sock"
     monkeypatch.setenv("ADAPTIVE_RT_SOCKET", str(sock))
-    log = tmp_path / "d.log"
-    with open(log, "w") as f:
-        p = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--slo-ms", "50"],
-                             stdout=f, stderr=subprocess.STDOUT)
+    p = _spawn_serve(tmp_path / "d.log", pools[0], "--slo-ms", "50")
     try:
-        t0 = time.monotonic()
-        while "ready" not in log.read_text():
-            assert p.poll() is None and time.monotonic() - t0 < 60, log.read_text()
-            time.sleep(0.05)
         with Client() as c:
             assert c.unix == str(sock) and c.status()["active"]
     finally:
@@ -303,16 +304,9 @@ def test_memory_stays_bounded_under_many_maximal_bodies(tmp_path, pools):  # noq
     import psutil
     max_body, budget = 4 << 20, 8 << 20
     log = tmp_path / "big.log"      # (DaemonProc fixes --max-body at 256 KiB: a daemon of its own)
-    f = open(log, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "adaptive_rt", "serve", str(pools[0]), "--socket",
-                             str(tmp_path / "big.sock"), "--http", "127.0.0.1:0", "--slo-ms", "50", "--max-body",
-                             str(max_body), "--max-buffered", str(budget), "--body-timeout", "20"],
-                            stdout=f, stderr=subprocess.STDOUT)
+    proc = _spawn_serve(log, pools[0], "--socket", tmp_path / "big.sock", "--http", "127.0.0.1:0", "--slo-ms", "50",
+                        "--max-body", max_body, "--max-buffered", budget, "--body-timeout", "20")
     try:
-        t0 = time.monotonic()
-        while "ready" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() - t0 < 60, log.read_text()
-            time.sleep(0.05)
         import re
         port = int(re.search(r'port=(\d+)', log.read_text()).group(1))
         ps = psutil.Process(proc.pid)
@@ -353,7 +347,6 @@ def test_memory_stays_bounded_under_many_maximal_bodies(tmp_path, pools):  # noq
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        f.close()
 
 
 def test_connections_over_the_cap_are_answered_busy(tmp_path, pools):  # noqa: F811

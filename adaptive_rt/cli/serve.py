@@ -45,6 +45,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 @command("serve", "run the inference daemon (Unix socket, optional loopback HTTP)")
 @arguments(_serve_args)
 def cmd_serve(a: argparse.Namespace) -> int:
+    from ..daemon.service import catch_early_sighup
+    catch_early_sighup()          # a SIGHUP while the pool is opened is a reload once ready, not death
     import asyncio
     from ..daemon.base import Limits, Log, default_socket_path
     from ..daemon.service import Daemon

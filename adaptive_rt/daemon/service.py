@@ -34,7 +34,19 @@ from .protocol import FRAME, ProtocolError
 from .systemd import sd_notify, watchdog
 from .unix import UnixTransport
 
-__all__ = ["Daemon", "Limits", "Log"]
+__all__ = ["Daemon", "Limits", "Log", "catch_early_sighup"]
+
+_EARLY_HUP = False
+
+
+def catch_early_sighup() -> None:
+    """From now on a SIGHUP is remembered instead of killing the process (its
+    default action): ``adaptive-rt serve`` calls this first, before the pool
+    is opened, and ``Daemon.run`` reloads once ready if one came."""
+    def remember(signum, frame):
+        global _EARLY_HUP
+        _EARLY_HUP = True
+    signal.signal(signal.SIGHUP, remember)
 
 
 class Daemon:
@@ -227,7 +239,6 @@ class Daemon:
         self._slots = asyncio.Semaphore(self.limits.max_concurrent)
         self._reload_lock = asyncio.Lock()
         self.executor = ThreadPoolExecutor(self.limits.max_concurrent + 1, thread_name_prefix="adaptive-rt-infer")
-        self.log("starting", pool=self.pool_path, pid=os.getpid())
         # signals first: a SIGHUP while the pool is opened and calibrated is a reload to do once ready
         # (not the default action, which kills the process); SIGTERM/SIGINT stop as soon as it is ready
         stop = asyncio.Event()
@@ -235,6 +246,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, hup.set)
+        if _EARLY_HUP:
+            hup.set()
+        self.log("starting", pool=self.pool_path, pid=os.getpid())
         if self.socket_path:
             self._check_socket_path()          # before the pool is opened: fail fast
         self.rt = await loop.run_in_executor(None, self._open_runtime)
