@@ -391,3 +391,20 @@ def test_build_pool_cli_refuses_a_tampered_run(tmp_path, digits):
     r = _cli("build-pool", run, "--out", tmp_path / "p.safetensors")
     assert r.returncode == 2 and "invalid optimizer file name" in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "p.safetensors").exists()
+
+
+@pytest.mark.parametrize("name", ["mbv3-tiny28", "mbv3-224"])
+def test_pss_samples_the_whole_cost_range(name):
+    """Every bucket has candidates and gets drawn — the top of the range
+    too, which uniform draws left empty (so it was never trained)."""
+    from adaptive_rt.model.presets import get_space
+    from adaptive_rt.train.samplers import PSS
+    p = PSS(get_space(name), seed=0)
+    assert all(len(c) >= 20 for c in p.candidates), [len(c) for c in p.candidates]
+    hits = [0] * p.num_buckets
+    for step in range(400):
+        c = p.draw(step, 0.0)
+        hits[p.bucket(c)] += 1
+    assert min(hits) >= 20, hits
+    top = [c for c in p.candidates[-1]]
+    assert all(p.metric(c) >= p.edges[-2] for c in top)

@@ -260,9 +260,26 @@ class SearchSpace:
             expands=tuple((pick(s.expand_ratios),) * pick(s.depths) for s in self.stages),
         )
 
-    def sample(self, rng: random.Random | int | None = None) -> "SubnetConfig":
-        """A uniformly random config: each elastic choice drawn independently."""
+    def sample(self, rng: random.Random | int | None = None, tilt: float = 0.0) -> "SubnetConfig":
+        """A random config: each elastic choice drawn independently —
+        uniformly, or with ``tilt`` != 0 weighted towards the larger options
+        (tilt > 0) or the smaller ones (tilt < 0): option i of n has weight
+        exp(tilt * i / (n - 1)), so tilts spread samples over the whole cost
+        range where uniform draws crowd its middle."""
         rng = rng if isinstance(rng, random.Random) else random.Random(rng)
+        if tilt:
+            def pick(opts):
+                opts = sorted(opts)
+                if len(opts) == 1:
+                    return opts[0]
+                return rng.choices(opts, [math.exp(tilt * i / (len(opts) - 1)) for i in range(len(opts))])[0]
+            widths, kernels, expands = [], [], []
+            for s in self.stages:
+                d = pick(s.depths)
+                widths.append(pick(s.width_mults))
+                kernels.append(tuple(pick(s.kernel_sizes) for _ in range(d)))
+                expands.append(tuple(pick(s.expand_ratios) for _ in range(d)))
+            return SubnetConfig(pick(self.resolutions), tuple(widths), tuple(kernels), tuple(expands))
         widths, kernels, expands = [], [], []
         for s in self.stages:
             d = rng.choice(s.depths)
