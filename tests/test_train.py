@@ -408,3 +408,16 @@ def test_pss_samples_the_whole_cost_range(name):
     assert min(hits) >= 20, hits
     top = [c for c in p.candidates[-1]]
     assert all(p.metric(c) >= p.edges[-2] for c in top)
+
+
+def test_pareto_front_drops_what_can_never_be_served():
+    """The shipped pool's defect: e1, e2, e4 cost more than e0 and are less
+    accurate — the policy (most accurate entry that fits) never serves them."""
+    from adaptive_rt.train.pool import pareto_front
+    items = [(0.62, 0.9787, "e0"), (2.22, 0.9693, "e1"), (2.31, 0.9680, "e2"), (3.99, 0.9747, "e4"),
+             (5.59, 0.9850, "e5"), (1.00, 0.9787, "tie"), (0.62, 0.95, "same-cost-worse")]
+    kept, dropped = pareto_front(items)
+    assert [x for _, _, x in kept] == ["e0", "e5"]
+    assert {x for _, _, x in dropped} == {"e1", "e2", "e4", "tie", "same-cost-worse"}
+    accs = [a for _, a, _ in kept]
+    assert accs == sorted(accs) and len(set(accs)) == len(accs)

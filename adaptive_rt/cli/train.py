@@ -167,6 +167,11 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
         if pool is not None:
             print(f"wrote {a.out}: {len(pool.entries)} entries" + (f" ({d.world} processes)" if d.enabled else ""))
             print_entries(pool)
+            import json
+            dropped = json.loads(pool.metadata.get("adaptive_rt.build", "{}")).get("dropped_dominated", [])
+            if dropped:
+                print(f"note: left out {len(dropped)} bucket winner(s) that a cheaper entry matches or beats on the "
+                      "validation split (they could never be served): " + ", ".join(x["config"] for x in dropped))
         return 0
     return run_distributed(d, "build-pool", run)
 

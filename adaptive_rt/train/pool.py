@@ -20,6 +20,7 @@ statistics broadcast from the rank that made them. Rank 0 writes the file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from typing import Callable
@@ -109,6 +110,22 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
     return out
 
 
+def pareto_front(items: list[tuple[float, float, object]]) -> tuple[list, list]:
+    """(kept, dropped) of ``(cost, accuracy, x)`` items: an item is dropped
+    when another costs no more and is at least as accurate (strictly better
+    in one of the two) — it could never be the best choice for any budget.
+    Kept items come cheapest first, each more accurate than every cheaper one."""
+    order = sorted(items, key=lambda t: (t[0], -t[1]))
+    kept, dropped, best = [], [], -math.inf
+    for t in order:
+        if t[1] > best:
+            kept.append(t)
+            best = t[1]
+        else:
+            dropped.append(t)
+    return kept, dropped
+
+
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
                calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
                search: str = "auto", dist: Dist | None = None,
@@ -165,13 +182,16 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
         flat = [(b, c) for b, cs in enumerate(_candidates(tr, buckets, per_bucket, fn, seed)) for c in cs]
         for (b, c), acc in zip(flat, val_scores([c for _, c in flat])):
             scored[b].append((acc, -fn(c), c))
-    chosen: list[SubnetConfig] = []
+    best_of: list[tuple[float, float, SubnetConfig]] = []
     for b in range(buckets):
         if scored[b]:
-            best = max(scored[b], key=lambda t: (t[0], t[1]))[2]
-            if best not in chosen:
-                chosen.append(best)
-    chosen.sort(key=fn)
+            acc, neg_cost, c = max(scored[b], key=lambda t: (t[0], t[1]))
+            if all(c != x for _, _, x in best_of):
+                best_of.append((-neg_cost, acc, c))
+    # Pareto-clean on the validation split: a bucket's best that a cheaper entry matches or beats in
+    # accuracy could never be served (the policy picks the most accurate entry that fits)
+    kept, dropped = pareto_front(best_of)
+    chosen = [c for _, _, c in kept]
     calib = tr.calibration_batches(calib_batches)
     hw = tuple(calib[0].shape[1:3])
     tensors = {k: v for k, v in tr.net.pack().items() if not k.endswith((".bn.mean", ".bn.var"))}
@@ -199,5 +219,8 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
     if not d.main:
         return None
     meta = {"adaptive_rt.train": json.dumps({"sampler": tr.cfg.sampler, "epochs": tr.epoch, "metric": metric,
-                                              "dataset": tr.cfg.dataset, "seed": tr.cfg.seed})}
+                                              "dataset": tr.cfg.dataset, "seed": tr.cfg.seed}),
+            # bucket winners left out: a cheaper one is at least as accurate on the validation split
+            "adaptive_rt.build": json.dumps({"selected_on": "val", "dropped_dominated": [
+                {"config": c.id, metric: round(cost, 4), "val_accuracy": round(acc, 4)} for cost, acc, c in dropped]})}
     return write_pool(out, space, entries, tensors, meta)
