@@ -47,6 +47,17 @@ def main() -> None:
                        b"Content-Length: 10\r\n\r\n" + npy_bytes(x)[:10])
     put("http", "json", b"POST /v1/infer HTTP/1.1\r\nContent-Length: 20\r\n\r\n" + json.dumps({"inputs": [[1.0, 2.0]]}).encode())
     put("http", "digits", b"GET /metrics HTTP/1.1\r\nContent-Length: \xc2\xb2\r\n\r\n")
+    x = np.zeros((1, 2, 2, 1), np.float32)
+    js = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2, 2, 1],
+                                 "data": x.ravel().tolist()}]}).encode()
+    put("kserve", "json", b"\n/v2/models/m/infer\n" + js)
+    h = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2, 2, 1],
+                                "parameters": {"binary_data_size": 16}}],
+                    "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}).encode()
+    put("kserve", "binary", str(len(h)).encode() + b"\n/v2/models/m/versions/1/infer\n" + h + x.tobytes())
+    put("kserve", "bad-size", b"999\n/v2/health/ready\n" + h)
+    put("kserve", "nested", b"\n/v2\n" + json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2],
+                                                                 "data": [[1e40, 2]]}]}).encode())
     prof = {"schema": 2, "pool_sha256": pool.sha256, "backend": "native", "entries": {
         e.id: {"memory_bytes": 1000, "batches": {"1": {"1": {"p50_ms": 0.1, "p95_ms": 0.2}}}} for e in pool.entries}}
     put("profile", "good", json.dumps(prof).encode())

@@ -19,6 +19,7 @@ with atheris.instrument_imports(include=["adaptive_rt"]):
     import numpy as np
 
     from adaptive_rt.daemon.http import Refused, parse_head
+    from adaptive_rt.daemon.kserve import match as kserve_match, parse_infer
     from adaptive_rt.daemon.protocol import (ProtocolError, array_from_json, array_from_npy, parse_frame_prefix,
                                              parse_header, tensor_from_payload)
     from adaptive_rt.engine import Engine, available_isas
@@ -82,6 +83,19 @@ def http(data: bytes) -> None:
         pass
     try:
         array_from_json(body, 8)
+    except ProtocolError:
+        pass
+
+
+def kserve(data: bytes) -> None:
+    """The Open Inference Protocol's infer body (JSON header, optional binary
+    tensor after it) and its route matcher: the first line is the header
+    length (or empty for none), the second a path."""
+    first, _, rest = data.partition(b"\n")
+    path, _, body = rest.partition(b"\n")
+    kserve_match(path.decode("latin1"))
+    try:
+        parse_infer(body, first.decode("latin1") or None, 8)
     except ProtocolError:
         pass
 
@@ -174,4 +188,4 @@ def plan(data: bytes) -> None:
                                      f"(scale {scale:g}) in space {json.dumps(d)}")
 
 
-TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, profile, latency, trace, plan)}
+TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, kserve, profile, latency, trace, plan)}
