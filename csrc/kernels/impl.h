@@ -251,6 +251,22 @@ static void resize_row(const ResizeArgs& a, int oy, float* out) {
   const float fy = a.fy[oy];
   const float* r0 = a.in + (int64_t)a.ry0[oy] * a.W * C;
   const float* r1 = a.in + (int64_t)a.ry1[oy] * a.W * C;
+  if (C < V::W) {   // few channels (a grey or RGB input): plain floats beat a masked vector per pixel
+    for (int ox = 0; ox < a.Wo; ++ox) {
+      const float fx = a.fx[ox];
+      const float* p0 = r0 + (int64_t)a.rx0[ox] * C;
+      const float* p1 = r0 + (int64_t)a.rx1[ox] * C;
+      const float* q0 = r1 + (int64_t)a.rx0[ox] * C;
+      const float* q1 = r1 + (int64_t)a.rx1[ox] * C;
+      float* o = out + (int64_t)ox * C;
+      for (int c = 0; c < C; ++c) {
+        const float top = p0[c] * (1.f - fx) + p1[c] * fx;
+        const float bot = q0[c] * (1.f - fx) + q1[c] * fx;
+        o[c] = top * (1.f - fy) + bot * fy;
+      }
+    }
+    return;
+  }
   const typename V::T wy0 = V::set1(1.f - fy), wy1 = V::set1(fy);
   for (int ox = 0; ox < a.Wo; ++ox) {
     const float fx = a.fx[ox];
