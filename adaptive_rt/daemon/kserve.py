@@ -28,7 +28,7 @@ import re
 import numpy as np
 
 from ..io.jsonio import strict_json
-from .protocol import ProtocolError, _float32_bytes, _shape
+from .protocol import ProtocolError, float32_bytes, tensor_shape
 
 __all__ = ["match", "model_name"]
 
@@ -92,8 +92,8 @@ def parse_infer(body: bytes, header_length: str | None, max_depth: int) -> tuple
         raise ProtocolError(f"unknown input {str(t.get('name'))[:50]!r}: the model's input is 'input'")
     if t.get("datatype") != "FP32":
         raise ProtocolError(f"input datatype {str(t.get('datatype'))[:20]!r} is not supported: send FP32")
-    shape = _shape(t.get("shape"), "inputs[0]")
-    nbytes = _float32_bytes(shape, "inputs[0]")
+    shape = tensor_shape(t.get("shape"), "inputs[0]")
+    nbytes = float32_bytes(shape, "inputs[0]")
     params = t.get("parameters") or {}
     if not isinstance(params, dict):
         raise ProtocolError("inputs[0].parameters must be an object")

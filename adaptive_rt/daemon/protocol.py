@@ -32,7 +32,7 @@ import numpy as np
 from ..io.jsonio import strict_json
 
 __all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix", "parse_header",
-           "tensor_from_payload", "npy_bytes", "array_from_npy", "array_from_json"]
+           "tensor_from_payload", "npy_bytes", "array_from_npy", "array_from_json", "tensor_shape", "float32_bytes"]
 
 MAGIC = b"ART1"
 FRAME = struct.Struct("<4sIQ")
@@ -77,14 +77,14 @@ def parse_header(raw: bytes, max_depth: int) -> dict:
     return d
 
 
-def _shape(v, what: str) -> tuple[int, ...]:
+def tensor_shape(v, what: str) -> tuple[int, ...]:
     if not isinstance(v, list) or not (1 <= len(v) <= 8) or not all(
             isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**31 for n in v):
         raise ProtocolError(f"{what}: shape must be a list of 1-8 non-negative integers")
     return tuple(v)
 
 
-def _float32_bytes(shape: tuple[int, ...], what: str) -> int:
+def float32_bytes(shape: tuple[int, ...], what: str) -> int:
     """Bytes of a float32 tensor of ``shape``, computed exactly (no int64
     wrap-around); shapes beyond 2**40 bytes are refused as too large."""
     n = math.prod(shape) * 4
@@ -96,8 +96,8 @@ def _float32_bytes(shape: tuple[int, ...], what: str) -> int:
 def tensor_from_payload(header: dict, payload: bytes) -> np.ndarray:
     if header.get("dtype", "float32") != "float32":
         raise ProtocolError(f"dtype {header.get('dtype')!r} is not supported: send float32")
-    shape = _shape(header.get("shape"), "infer")
-    n = _float32_bytes(shape, "infer")
+    shape = tensor_shape(header.get("shape"), "infer")
+    n = float32_bytes(shape, "infer")
     if n != len(payload):
         raise ProtocolError(f"payload has {len(payload)} bytes but shape {list(shape)} of float32 needs {n}")
     return np.frombuffer(payload, "<f4").reshape(shape)
@@ -145,9 +145,9 @@ def array_from_npy(body: bytes) -> np.ndarray:
     shape = d["shape"]
     if not isinstance(shape, tuple):
         raise ProtocolError(".npy shape is not a tuple")
-    shape = _shape(list(shape), ".npy")
+    shape = tensor_shape(list(shape), ".npy")
     data = memoryview(body)[off + hl:]
-    n = _float32_bytes(shape, ".npy")
+    n = float32_bytes(shape, ".npy")
     if n != len(data):
         raise ProtocolError(f".npy data has {len(data)} bytes but shape {list(shape)} of float32 needs {n}")
     return np.frombuffer(data, "<f4").reshape(shape)
