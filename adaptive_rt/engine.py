@@ -142,6 +142,11 @@ class Engine:
         """A plan for every entry of the pool, by id."""
         return {e.id: self.plan(e) for e in self.pool.entries}
 
+    def profile(self, plan: Plan, x: np.ndarray, threads: int = 1, repeats: int = 20) -> list[float]:
+        """Median seconds of each step of ``plan`` (``plan.native.steps()``
+        order) over ``repeats`` runs of the image ``x[:1]``: a per-op profile."""
+        return list(self._native.profile(plan.native, x, int(threads), int(repeats)))
+
     def run(self, plan: Plan, x: np.ndarray, threads: int = 1, out: np.ndarray | None = None) -> np.ndarray:
         """Logits ``[N, classes]`` for an NHWC float32 C-contiguous batch ``x``.
 

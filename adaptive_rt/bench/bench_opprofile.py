@@ -33,13 +33,11 @@ def native_profile(pool, entry_id: str, repeats: int) -> dict:
     eng = Engine(pool, max_threads=1)
     plan = eng.plan(entry_id)
     x = np.random.default_rng(0).random((1,) + plan.input_shape, dtype=np.float32)
-    med = eng._native.profile(plan.native, x, 1, repeats)
+    med = eng.profile(plan, x, 1, repeats)
     by_kind: dict[str, float] = collections.defaultdict(float)
     by_block: dict[str, float] = collections.defaultdict(float)
     steps = []
-    for info, t in zip(plan.native.steps(), med):
-        kind, name, macs = info[0], info[1], info[2]
-        kern = info[3] if len(info) > 3 else ""
+    for (kind, name, macs, kern), t in zip(plan.native.steps(), med):
         tag = kind + ("+expand" if "ring of" in kern else "") + ("+project" if "project per row" in kern else "") + (
             "+gate" if "scale-rows" in kern else "")
         by_kind[tag] += 1e3 * t

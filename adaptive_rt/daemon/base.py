@@ -138,6 +138,11 @@ class _Held:
     def __init__(self, budget: ByteBudget, n: int):
         self.budget, self.n = budget, n
 
+    def extend(self, n: int) -> None:
+        """Hold ``n`` more bytes under the same reservation (Busy if they do not fit)."""
+        self.budget.reserve(n)
+        self.n += n
+
     def release(self) -> None:
         self.budget.used -= self.n
         self.n = 0

@@ -43,7 +43,8 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     """(method, target, version, headers by lower-case name) of a request
     head ending in CRLF CRLF; Refused (400/501) for anything malformed."""
     text = head.decode("latin1")
-    if "\n" in text.replace("\r\n", "") or "\r" in text.replace("\r\n", ""):
+    bare = text.replace("\r\n", "")
+    if "\n" in bare or "\r" in bare:
         raise Refused(400, "bare CR or LF in the request head (lines end in CRLF)", True)
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
@@ -143,8 +144,11 @@ class HttpTransport(Transport):
         finally:
             held.release()
 
-    async def offload(self, fn, *args):
-        """``fn(*args)`` on a worker thread: parsing a large body must not stall the event loop."""
+    async def parse(self, size: int, fn, *args):
+        """``fn(*args)`` — on a worker thread when the body is over
+        ``offload_bytes``, so parsing it does not stall the event loop."""
+        if size <= self.daemon.limits.offload_bytes:
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def handle(self, method: str, target: str, headers: dict, keep: bool, n: int, reader, writer,
@@ -160,12 +164,11 @@ class HttpTransport(Transport):
                 raise Refused(400, "connection closed mid-body", True) from None
         enc = headers.get("content-encoding", "identity").lower()
         if enc in ("gzip", "deflate"):
-            body = await self.offload(self.inflate, body, enc) if n > lim.offload_bytes else self.inflate(body, enc)
+            body = await self.parse(n, self.inflate, body, enc)
             try:
-                extra = self.daemon.budget.reserve(len(body))   # the inflated copy counts too
+                held.extend(len(body))  # the inflated copy counts too, released with the request
             except Busy as e:
                 raise Refused(503, str(e), True, {"Retry-After": "1"}) from None
-            held.n += extra.n           # released with the request's reservation
         elif enc != "identity":
             raise Refused(415, f"content-encoding {enc!r} is not supported (gzip, deflate)")
         path = target.split("?", 1)[0]
@@ -192,8 +195,7 @@ class HttpTransport(Transport):
                 if ctype == "application/x-npy":
                     x = array_from_npy(body)
                 elif ctype == "application/json":
-                    x = (await self.offload(array_from_json, body, lim.max_json_depth) if len(body) > lim.offload_bytes
-                         else array_from_json(body, lim.max_json_depth))
+                    x = await self.parse(len(body), array_from_json, body, lim.max_json_depth)
                 else:
                     raise Refused(415, "send application/x-npy or application/json")
                 y, entry, ms = await self.daemon.infer(x)
@@ -291,9 +293,8 @@ class HttpTransport(Transport):
             await self.reply(writer, 200, kserve.metadata(d), close=not keep)
             return keep
         try:
-            args = (body, headers.get("inference-header-content-length"), d.limits.max_json_depth)
-            x, req, binary = (await self.offload(kserve.parse_infer, *args) if len(body) > d.limits.offload_bytes
-                              else kserve.parse_infer(*args))
+            x, req, binary = await self.parse(len(body), kserve.parse_infer, body,
+                                              headers.get("inference-header-content-length"), d.limits.max_json_depth)
             y, entry, ms = await d.infer(x)
         except ProtocolError as e:
             return await fail(STATUS.get(e.kind, 400), e.kind, str(e))

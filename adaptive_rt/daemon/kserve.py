@@ -116,8 +116,10 @@ def parse_infer(body: bytes, header_length: str | None, max_depth: int) -> tuple
             raise ProtocolError(f"inputs[0].data has {x.size} values, shape {list(shape)} needs {nbytes // 4}")
         x = x.reshape(shape)
     outs = req.get("outputs")
-    want_binary = bool((req.get("parameters") or {}).get("binary_data_output", False)) \
-        if isinstance(req.get("parameters") or {}, dict) else False
+    rparams = req.get("parameters") or {}
+    if not isinstance(rparams, dict):
+        raise ProtocolError('"parameters" must be an object')
+    want_binary = bool(rparams.get("binary_data_output", False))
     if outs is not None:
         if not isinstance(outs, list) or any(not isinstance(o, dict) for o in outs):
             raise ProtocolError('"outputs" must be a list of objects')
