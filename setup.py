@@ -28,14 +28,17 @@ ARM64 = machine in ("aarch64", "arm64")
 # the engine, its operators (csrc/ops, one per file) and plan passes (csrc/plan), the kernel
 # test, and the kernels of every ISA this machine's family has (the scalar table always)
 sources = (["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cpu.cc",
-            "csrc/kernels/f32_scalar.cc", "csrc/kernels/kernel_test.cc"]
+            "csrc/kernels/f32_scalar.cc", "csrc/kernels/q8_scalar.cc", "csrc/kernels/kernel_test.cc",
+            "csrc/kernels/q8_kernel_test.cc"]
            + sorted(glob.glob("csrc/ops/*.cc")) + sorted(glob.glob("csrc/plan/*.cc")))
 if X86:
-    sources += ["csrc/kernels/f32_avx2.cc", "csrc/kernels/f32_avx512.cc"]
+    sources += ["csrc/kernels/f32_avx2.cc", "csrc/kernels/f32_avx512.cc", "csrc/kernels/q8_x86.cc"]
 if ARM64:
     sources += ["csrc/kernels/f32_neon.cc"]
 
-compile_args = ["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+# -ffp-contract=off: the int8 epilogues must not fuse a multiply and an add (the
+# NumPy reference they are bit-identical to does not); float kernels fuse explicitly
+compile_args = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 link_args = []
 if os.environ.get("ADAPTIVE_RT_SANITIZE") == "1":
     san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]

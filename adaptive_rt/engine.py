@@ -18,6 +18,7 @@ import numpy as np
 from .model.fold import epilogue
 from .model.graph import Graph
 from .io.poolfile import PoolEntry, PoolFile, load_pool
+from .model.quant import Q8, op_params, qparams_of
 
 try:
     from . import _core
@@ -25,7 +26,8 @@ except ImportError as e:  # pragma: no cover - depends on the build
     raise ImportError("adaptive_rt._core (the C++ engine) is not built: reinstall with "
                       "`pip install .` (needs a C++17 compiler)") from e
 
-__all__ = ["Engine", "Plan", "DEFAULT_THREADS", "available_isas", "default_isa", "BUILT_WITH_OPENMP"]
+__all__ = ["Engine", "Plan", "DEFAULT_THREADS", "available_isas", "default_isa", "available_isas8", "default_isa8",
+           "BUILT_WITH_OPENMP"]
 
 #: Threads an engine (and the runtime, calibration) uses at most by default: every
 #: CPU up to 4 — beyond that, batch-1 inference of these nets stops scaling.
@@ -33,6 +35,8 @@ DEFAULT_THREADS = max(1, min(os.cpu_count() or 1, 4))
 
 available_isas = _core.available_isas
 default_isa = _core.default_isa
+available_isas8 = _core.available_isas8
+default_isa8 = _core.default_isa8
 #: True in the comparison build whose parallel regions run on OpenMP (ADAPTIVE_RT_OPENMP=1)
 BUILT_WITH_OPENMP = bool(_core.built_with_openmp)
 
@@ -75,10 +79,10 @@ class Engine:
     native engine with its thread pool and scratch arenas."""
 
     def __init__(self, pool: PoolFile, max_threads: int | None = None, isa: str | None = None,
-                 max_activation_bytes: int | None = None):
+                 max_activation_bytes: int | None = None, isa8: str | None = None):
         self.pool = pool
         n = max_threads if max_threads is not None else DEFAULT_THREADS
-        self._native = _core.Engine(max(1, min(int(n), 256)), isa or "")
+        self._native = _core.Engine(max(1, min(int(n), 256)), isa or "", isa8 or "")
         #: A plan whose activations (per image, times the threads that may run it)
         #: would need more is refused before anything is allocated. Default: this
         #: machine's memory.
@@ -92,6 +96,11 @@ class Engine:
     @property
     def isa(self) -> str:
         return self._native.isa
+
+    @property
+    def isa8(self) -> str:
+        """The int8 kernel table (int8 entries' plans)."""
+        return self._native.isa8
 
     @property
     def max_threads(self) -> int:
@@ -119,6 +128,8 @@ class Engine:
             raise ValueError(f"entry {e.id!r} at {g.input_shape[0]}x{g.input_shape[1]} needs {need:,} bytes of "
                              f"activations at {self.max_threads} threads, over the limit of "
                              f"{self.max_activation_bytes:,} (this machine's memory)")
+        if e.is_int8:
+            return Plan(e, g, self._plan_int8(e, g))
         t = self.pool.tensors
         eps = self.pool.space.bn_eps
         p = _core.Plan([tuple(s) for s in g.shapes], g.output)
@@ -137,6 +148,39 @@ class Engine:
                      op.output, k=op.kernel, stride=op.stride, act=op.act, **kw)
         p.finalize(self._native)
         return Plan(e, g, p)
+
+    def _plan_int8(self, e: PoolEntry, g: Graph) -> "_core.Plan":
+        """The native plan of an int8 entry: a quantize step for the input
+        (a value of its own after the graph's), then every op in its int8
+        form with the multipliers of :func:`~adaptive_rt.model.quant.op_params`."""
+        t = self.pool.tensors
+        qp = qparams_of(g, t[e.quant + "qparams"])
+        vq = len(g.shapes)
+        p = _core.Plan([tuple(s) for s in g.shapes] + [tuple(g.shapes[0])], g.output, q8=True)
+        q0 = qp["v0"]
+        p.add_op("quantize", "input.quantize", 0, -1, vq, qout=(q0.scale, q0.zp))
+        eps = self.pool.space.bn_eps
+        for op in g.ops:
+            ins = [vq if v == 0 else v for v in op.inputs]
+            pp = op_params(op, g, t, e.bn, eps, qp)
+            kw: dict = {"qin": (pp.q_in.scale, pp.q_in.zp), "qout": (pp.q_out.scale, pp.q_out.zp),
+                        "float_out": pp.float_out}
+            if op.weight is not None:
+                kw.update(w8=t[op.weight.name + Q8], scale=pp.mul, shift=pp.add)
+            if op.kind == "add":
+                kw.update(qin1=(pp.q_in1.scale, pp.q_in1.zp), m_a=float(pp.m_a), m_b=float(pp.m_b))
+            elif op.kind == "gap":
+                kw.update(m_a=float(pp.m_a))
+            elif op.kind == "se":
+                q_pool, m_pool, mul1, add1, q_red, mul2, add2, m_se = pp.se
+                w1, _, w2, _ = op.se
+                kw.update(se_r=w1.active[1], se_w1_8=t[w1.name + Q8], se_w2_8=t[w2.name + Q8],
+                          q_pool=(q_pool.scale, q_pool.zp), q_red=(q_red.scale, q_red.zp), m_a=float(m_pool),
+                          m_b=float(m_se), se_mul1=mul1, se_add1=add1, se_mul2=mul2, se_add2=add2, se_gate=op.gate)
+            p.add_op(op.kind, op.name, ins[0], ins[1] if len(ins) > 1 else -1, op.output, k=op.kernel,
+                     stride=op.stride, act=op.act, **kw)
+        p.finalize(self._native)
+        return p
 
     def plans(self) -> dict[str, Plan]:
         """A plan for every entry of the pool, by id."""

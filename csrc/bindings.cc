@@ -19,7 +19,7 @@ namespace {
 struct PyPlan {
   art::Plan plan;
   py::list keep;   // the weight arrays the plan points into, kept alive with it
-  PyPlan(std::vector<art::Shape3> shapes, int output) : plan(std::move(shapes), output) {}
+  PyPlan(std::vector<art::Shape3> shapes, int output, bool q8) : plan(std::move(shapes), output, q8) {}
 };
 
 art::Act parse_act(const std::string& s) {
@@ -33,8 +33,8 @@ art::Act parse_act(const std::string& s) {
 }
 
 art::OpKind parse_kind(const std::string& s) {
-  static const char* names[] = {"resize", "conv", "pwconv", "dwconv", "se", "add", "gap", "linear"};
-  for (int i = 0; i < 8; ++i)
+  static const char* names[] = {"resize", "conv", "pwconv", "dwconv", "se", "add", "gap", "linear", "quantize"};
+  for (int i = 0; i < art::kNumOpKinds; ++i)
     if (s == names[i]) return static_cast<art::OpKind>(i);
   throw py::value_error("unknown op kind '" + s + "'");
 }
@@ -56,6 +56,29 @@ art::Buffer buffer(const py::object& o, const std::string& what, py::list& keep)
   b.data = static_cast<const float*>(a.data());
   for (py::ssize_t i = 0; i < a.ndim(); ++i) b.shape.push_back(a.shape(i));
   return b;
+}
+
+art::Buffer8 buffer8(const py::object& o, const std::string& what, py::list& keep) {
+  art::Buffer8 b;
+  if (o.is_none()) return b;
+  if (!py::isinstance<py::array>(o)) throw py::type_error(what + " must be a numpy array");
+  auto a = py::reinterpret_borrow<py::array>(o);
+  if (!a.dtype().is(py::dtype::of<int8_t>()))
+    throw py::type_error(what + " must be int8, got " + std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(what + " must be C-contiguous");
+  keep.append(a);
+  b.data = static_cast<const int8_t*>(a.data());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) b.shape.push_back(a.shape(i));
+  return b;
+}
+
+art::QParam qparam(const py::object& o, const std::string& what) {
+  art::QParam q;
+  if (o.is_none()) return q;
+  auto t = o.cast<std::tuple<double, int>>();
+  q.scale = static_cast<float>(std::get<0>(t));
+  q.zp = std::get<1>(t);
+  return q;
 }
 
 std::vector<float> vec(const py::object& o, const std::string& what) {
@@ -84,6 +107,13 @@ PYBIND11_MODULE(_core, m) {
     return out;
   }, "Kernel tables this CPU and build can run.");
   m.def("default_isa", [] { return std::string(art::default_kernels()->name); });
+  m.def("available_isas8", [] {
+    std::vector<std::string> out;
+    for (const char* n : {"scalar", "avx2", "avxvnni", "avx512vnni"})
+      if (art::q8_table_by_name(n)) out.emplace_back(n);
+    return out;
+  }, "int8 kernel tables this CPU and build can run.");
+  m.def("default_isa8", [] { return std::string(art::q8_kernels_for(art::default_kernels())->name); });
 #ifdef ART_OPENMP
   m.attr("built_with_openmp") = true;
 #else
@@ -100,6 +130,16 @@ PYBIND11_MODULE(_core, m) {
     }
     return py::make_tuple(r.checks, r.failures);
   }, py::arg("isa"), "Every kernel of one table against a double-precision reference: (cases, failures).");
+  m.def("_kernel_test8", [](const std::string& isa) {
+    const art::Q8Table* t = art::q8_table_by_name(isa.c_str());
+    if (!t) throw py::value_error("no int8 kernel table '" + isa + "'");
+    art::KernelTestReport r;
+    {
+      py::gil_scoped_release nogil;
+      r = art::test_q8_kernel_table(*t);
+    }
+    return py::make_tuple(r.checks, r.failures);
+  }, py::arg("isa"), "Every kernel of one int8 table against an integer reference, exactly: (cases, failures).");
 
   // Direct kernel calls for the kernel tests (tests/test_kernels.py): every
   // table's kernel against NumPy on shapes the networks may never produce.
@@ -165,18 +205,22 @@ PYBIND11_MODULE(_core, m) {
   });
 
   py::class_<art::Engine>(m, "Engine")
-      .def(py::init([](int max_threads, const std::string& isa) {
+      .def(py::init([](int max_threads, const std::string& isa, const std::string& isa8) {
              if (max_threads < 1 || max_threads > 256) throw py::value_error("max_threads must be 1..256");
              const art::KernelTable* t = isa.empty() ? art::default_kernels() : art::table_by_name(isa.c_str());
              if (t == nullptr) throw py::value_error("kernel table '" + isa + "' is not available on this CPU/build");
-             return new art::Engine(max_threads, t);
-           }), py::arg("max_threads") = 2, py::arg("isa") = "")
+             const art::Q8Table* q = isa8.empty() ? art::q8_kernels_for(t) : art::q8_table_by_name(isa8.c_str());
+             if (q == nullptr) throw py::value_error("int8 kernel table '" + isa8 + "' is not available on this CPU/build");
+             return new art::Engine(max_threads, t, q);
+           }), py::arg("max_threads") = 2, py::arg("isa") = "", py::arg("isa8") = "")
       .def_property_readonly("isa", [](const art::Engine& e) { return std::string(e.kernels()->name); })
+      .def_property_readonly("isa8", [](const art::Engine& e) { return std::string(e.q8_kernels()->name); })
       .def_property_readonly("max_threads", &art::Engine::max_threads)
       .def_property_readonly("arena_bytes", &art::Engine::arena_bytes)
+      .def_property_readonly("packed_bytes", &art::Engine::packed_bytes)
       .def("run", [](art::Engine& e, PyPlan& p, const py::object& xo, const py::object& outo, int threads) {
              if (!p.plan.finalized()) throw py::value_error("plan is not finalized");
-             if (p.plan.kernels() != e.kernels() || p.plan.max_threads() != e.max_threads())
+             if (!e.owns(p.plan))
                throw py::value_error("plan belongs to another engine (built for " + std::to_string(p.plan.max_threads()) +
                                      " threads, kernels " + p.plan.kernels()->name + "): build it with this engine's plan()");
              if (threads < 1) throw py::value_error("threads must be at least 1");
@@ -210,7 +254,7 @@ PYBIND11_MODULE(_core, m) {
            }, py::arg("plan"), py::arg("x").noconvert(), py::arg("out") = py::none(), py::arg("threads") = 1,
            "Run a plan on an NHWC float32 batch; returns logits (N, classes).")
       .def("profile", [](art::Engine& e, PyPlan& p, const py::object& xo, int threads, int repeats) {
-             if (!p.plan.finalized() || p.plan.kernels() != e.kernels() || p.plan.max_threads() != e.max_threads())
+             if (!e.owns(p.plan))
                throw py::value_error("plan does not belong to this engine");
              py::array x = checked_array(xo, "input");
              const art::Shape3& is = p.plan.input_shape();
@@ -225,15 +269,16 @@ PYBIND11_MODULE(_core, m) {
            "Median seconds per plan step (see Plan.steps()).");
 
   py::class_<PyPlan>(m, "Plan")
-      .def(py::init([](const std::vector<std::tuple<int, int, int>>& shapes, int output) {
+      .def(py::init([](const std::vector<std::tuple<int, int, int>>& shapes, int output, bool q8) {
              std::vector<art::Shape3> s;
              for (auto& t : shapes) s.push_back({std::get<0>(t), std::get<1>(t), std::get<2>(t)});
-             return new PyPlan(std::move(s), output);
-           }), py::arg("shapes"), py::arg("output"))
+             return new PyPlan(std::move(s), output, q8);
+           }), py::arg("shapes"), py::arg("output"), py::arg("q8") = false)
       .def("add_op", [](PyPlan& p, const std::string& kind, const std::string& name, int in0, int in1, int out,
                         int k, int stride, const std::string& act, const py::object& w, const py::object& scale,
                         const py::object& shift, int se_r, const py::object& se_w1, const py::object& se_b1,
-                        const py::object& se_w2, const py::object& se_b2, const std::string& se_gate) {
+                        const py::object& se_w2, const py::object& se_b2, const std::string& se_gate,
+                        const py::kwargs& q8) {
              art::OpDesc op;
              op.kind = parse_kind(kind);
              op.name = name;
@@ -249,6 +294,26 @@ PYBIND11_MODULE(_core, m) {
              op.se_w2 = buffer(se_w2, name + " SE expand weight", keep);
              op.se_b2 = buffer(se_b2, name + " SE expand bias", keep);
              op.se_gate = parse_act(se_gate);
+             for (auto item : q8) {   // the int8 fields (adaptive_rt/engine.py passes them for int8 plans)
+               const std::string k = py::str(item.first);
+               const py::object v = py::reinterpret_borrow<py::object>(item.second);
+               if (k == "w8") op.w8 = buffer8(v, name + " int8 weight", keep);
+               else if (k == "se_w1_8") op.se_w1_8 = buffer8(v, name + " int8 SE reduce weight", keep);
+               else if (k == "se_w2_8") op.se_w2_8 = buffer8(v, name + " int8 SE expand weight", keep);
+               else if (k == "qin") op.qin = qparam(v, k);
+               else if (k == "qin1") op.qin1 = qparam(v, k);
+               else if (k == "qout") op.qout = qparam(v, k);
+               else if (k == "q_pool") op.q_pool = qparam(v, k);
+               else if (k == "q_red") op.q_red = qparam(v, k);
+               else if (k == "m_a") op.m_a = v.cast<float>();
+               else if (k == "m_b") op.m_b = v.cast<float>();
+               else if (k == "se_mul1") op.se_mul1 = vec(v, name + " SE reduce multipliers");
+               else if (k == "se_add1") op.se_add1 = vec(v, name + " SE reduce offsets");
+               else if (k == "se_mul2") op.se_mul2 = vec(v, name + " SE expand multipliers");
+               else if (k == "se_add2") op.se_add2 = vec(v, name + " SE expand offsets");
+               else if (k == "float_out") op.float_out = v.cast<bool>();
+               else throw py::type_error("add_op() got an unexpected keyword argument '" + k + "'");
+             }
              p.plan.add(std::move(op));   // validates; throws ValueError (invalid_argument)
              for (auto a : keep) p.keep.append(a);
            },
@@ -257,11 +322,16 @@ PYBIND11_MODULE(_core, m) {
            py::arg("scale") = py::none(), py::arg("shift") = py::none(), py::arg("se_r") = 0,
            py::arg("se_w1") = py::none(), py::arg("se_b1") = py::none(), py::arg("se_w2") = py::none(),
            py::arg("se_b2") = py::none(), py::arg("se_gate") = "hsigmoid")
-      .def("finalize", [](PyPlan& p, const art::Engine& e) { e.finalize(p.plan); }, py::arg("engine"))
+      .def("finalize", [](PyPlan& p, py::object eo) {
+             art::Engine& e = eo.cast<art::Engine&>();
+             e.finalize(p.plan);
+             p.keep.append(eo);   // the plan may point into the engine's packed weights
+           }, py::arg("engine"))
       .def("describe", [](const PyPlan& p) { return p.plan.describe(); })
       .def("steps", [](const PyPlan& p) { return p.plan.step_info(); },
            "(kind, name, macs, kernels) of each step after fusion.")
       .def_property_readonly("finalized", [](const PyPlan& p) { return p.plan.finalized(); })
+      .def_property_readonly("q8", [](const PyPlan& p) { return p.plan.q8(); })
       .def_property_readonly("num_steps", [](const PyPlan& p) { return p.plan.num_steps(); })
       .def_property_readonly("arena_bytes", [](const PyPlan& p) { return p.plan.arena_floats() * 4; })
       .def_property_readonly("input_shape", [](const PyPlan& p) {

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include "cpu.h"
 #include "ops/op.h"
 #include "plan/passes.h"
 
@@ -54,14 +55,20 @@ int64_t ArenaPool::bytes_held() const {
 }
 
 // ----------------------------------------------------------------------------- Engine
-Engine::Engine(int max_threads, const KernelTable* kernels)
-    : kernels_(kernels), pool_(std::max(1, max_threads)) {
+Engine::Engine(int max_threads, const KernelTable* kernels, const Q8Table* q8)
+    : kernels_(kernels), q8_(q8 ? q8 : q8_kernels_for(kernels)), pool_(std::max(1, max_threads)) {
   if (kernels_ == nullptr) throw std::invalid_argument("no kernel table");
+}
+
+bool Engine::owns(const Plan& plan) const {
+  return plan.finalized() && plan.kernels() == kernels_ && (!plan.q8() || plan.q8_kernels() == q8_) &&
+         plan.max_threads() == max_threads();
 }
 
 void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int threads) {
   if (!plan.finalized()) throw std::logic_error("plan is not finalized");
-  if (plan.kernels() != kernels_) throw std::invalid_argument("plan was built for another kernel table");
+  if (plan.kernels() != kernels_ || (plan.q8() && plan.q8_kernels() != q8_))
+    throw std::invalid_argument("plan was built for another kernel table");
   if (batch < 0) throw std::invalid_argument("negative batch");
   if (batch == 0) return;
   if (x == nullptr || y == nullptr) throw std::invalid_argument("null input or output");
@@ -116,7 +123,8 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
 
 std::vector<double> Engine::profile(const Plan& plan, const float* x, float* y, int threads, int repeats) {
   if (!plan.finalized()) throw std::logic_error("plan is not finalized");
-  if (plan.kernels() != kernels_) throw std::invalid_argument("plan was built for another kernel table");
+  if (plan.kernels() != kernels_ || (plan.q8() && plan.q8_kernels() != q8_))
+    throw std::invalid_argument("plan was built for another kernel table");
   threads = std::max(1, std::min(threads, max_threads()));
   repeats = std::max(1, repeats);
   const size_t n = static_cast<size_t>(plan.num_steps());

@@ -41,10 +41,16 @@ class ArenaPool {
 
 class Engine {
  public:
-  explicit Engine(int max_threads, const KernelTable* kernels = nullptr);
+  // q8: the int8 table (default: the best for this CPU that goes with `kernels`)
+  explicit Engine(int max_threads, const KernelTable* kernels = nullptr, const Q8Table* q8 = nullptr);
   const KernelTable* kernels() const { return kernels_; }
+  const Q8Table* q8_kernels() const { return q8_; }
   int max_threads() const { return pool_.max_threads(); }
-  void finalize(Plan& plan) const { plan.finalize(kernels_, max_threads()); }
+  void finalize(Plan& plan) { plan.finalize(kernels_, max_threads(), plan.q8() ? q8_ : nullptr, &packs_); }
+  // Bytes of weights repacked for kernels (one copy per tensor, shared by every plan).
+  int64_t packed_bytes() const { return packs_.bytes(); }
+  // Whether `plan` was finalized for this engine's kernel tables and threads.
+  bool owns(const Plan& plan) const;
   int64_t arena_bytes() const { return arenas_.bytes_held(); }
 
   // y[n] = plan(x[n]) for n < batch. x: batch x input_shape floats, y: batch x
@@ -59,8 +65,10 @@ class Engine {
   void run_image(const Plan& plan, const float* x, float* y, float* arena, int threads,
                  size_t s0 = 0, size_t s1 = SIZE_MAX);
   const KernelTable* kernels_;
+  const Q8Table* q8_;
   ThreadPool pool_;
   ArenaPool arenas_;
+  PackCache packs_;
 };
 
 }  // namespace art

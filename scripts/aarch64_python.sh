@@ -53,12 +53,12 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp -r "$root/adaptive_rt" "$root/tests" "$root/pools" "$root/pyproject.toml" "$stage/"
 rm -f "$stage"/adaptive_rt/_core*.so
-srcs=(bindings.cc engine.cc threadpool.cc cpu.cc kernels/f32_scalar.cc kernels/f32_neon.cc kernels/kernel_test.cc)
-for f in "$root"/csrc/ops/*.cc "$root"/csrc/plan/*.cc; do srcs+=("${f#"$root/csrc/"}"); done
+source "$root/scripts/core_sources.sh"
+srcs=(bindings.cc "${core_srcs[@]}")
 # the arm64 Python headers; its pyconfig.h includes <aarch64-linux-gnu/python3.11/pyconfig.h>, found last
 pyinc=(-I"$sysroot/usr/include/python3.11" -idirafter "$sysroot/usr/include")
 pbinc=$(python -c "import pybind11; print(pybind11.get_include())")
-flags=(-std=c++17 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter -I"$root/csrc" -I"$pbinc" "${pyinc[@]}")
+flags=("${core_flags[@]}" -fvisibility=hidden -I"$pbinc" "${pyinc[@]}")
 objs=()
 for src in "${srcs[@]}"; do
   o="$stage/${src//\//_}"; o="${o%.cc}.o"

@@ -10,10 +10,10 @@ cxx=${CXX_AARCH64:-aarch64-linux-gnu-g++}
 command -v "$cxx" >/dev/null || { echo "cross_aarch64: $cxx not found (apt-get install g++-aarch64-linux-gnu)" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-flags=(-std=c++17 -O2 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -I"$root/csrc")
+source "$root/scripts/core_sources.sh"
+flags=("${core_flags[@]}" -Werror)
 objs=()
-srcs=(engine.cc threadpool.cc cpu.cc kernels/f32_scalar.cc kernels/f32_neon.cc kernels/kernel_test.cc)
-for f in "$root"/csrc/ops/*.cc "$root"/csrc/plan/*.cc; do srcs+=("${f#"$root/csrc/"}"); done
+srcs=("${core_srcs[@]}")
 for src in "${srcs[@]}"; do
   o="$out/${src//\//_}"; o="${o%.cc}.o"
   "$cxx" "${flags[@]}" -c "$root/csrc/$src" -o "$o"

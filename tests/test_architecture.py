@@ -21,7 +21,7 @@ LAYERS = {
     "registry": 0,
     "model": 1,
     "io": 2, "assets": 2,
-    "export": 3,
+    "export": 3, "quant": 3,
     "engine": 4,
     "serve": 5,
     "daemon": 6,

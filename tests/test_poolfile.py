@@ -183,8 +183,8 @@ def test_nan_in_json_rejected(tmp_path, good):
 
 def test_unknown_schema_version(tmp_path, good):
     header, data = split_file(good)
-    header["__metadata__"]["adaptive_rt.schema"] = "2"
-    expect_error(tmp_path, join_file(header, data), "adaptive_rt.schema='2' is not supported")
+    header["__metadata__"]["adaptive_rt.schema"] = "3"
+    expect_error(tmp_path, join_file(header, data), "adaptive_rt.schema='3' is not supported")
 
 
 @pytest.mark.parametrize("key", ["adaptive_rt.schema", "adaptive_rt.space", "adaptive_rt.pool", "adaptive_rt.sha256"])

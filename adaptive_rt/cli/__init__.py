@@ -8,7 +8,7 @@ import os
 import sys
 
 from .. import __version__
-from . import pool, calibrate, train, serve, bench  # noqa: F401,I001  (they register their commands, in this order)
+from . import pool, quantize, calibrate, train, serve, bench  # noqa: F401,I001  (they register their commands, in this order)
 from .common import COMMANDS, UsageError, merge_pool_option
 
 __all__ = ["main", "build_parser", "COMMANDS", "UsageError"]

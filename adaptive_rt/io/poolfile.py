@@ -5,7 +5,12 @@ Layout (the safetensors format): an 8-byte little-endian header length ``N``,
 ``N`` bytes of UTF-8 JSON (tensor name -> dtype, shape, data offsets, plus
 ``__metadata__``), then the raw little-endian tensor data. ``__metadata__``:
 
-- ``adaptive_rt.schema``: ``"1"``
+- ``adaptive_rt.schema``: ``"1"`` (float32 entries only) or ``"2"`` (a pool
+  with int8 entries: the int8 weight copy ``<W>.q8`` / ``<W>.q8scale`` and
+  each int8 entry's ``<quant>qparams``, see :mod:`adaptive_rt.model.quant`).
+  Migration: schema 1 files load unchanged (every entry float32); a pool
+  without int8 content is still written as schema 1, so older readers keep
+  reading it.
 - ``adaptive_rt.space``: the :class:`SearchSpace` as JSON
 - ``adaptive_rt.pool``: JSON list of entries (see :class:`PoolEntry`)
 - ``adaptive_rt.sha256``: hex SHA-256 of the data section
@@ -37,11 +42,14 @@ from ..model.space import ConfigError, SearchSpace, SpaceError, SubnetConfig
 from ..assets import pool_path
 from .atomic import atomic_writer
 from .jsonio import strict_json
+from ..model.quant import Q8, Q8SCALE, QMAX, check_qparams_table, quant_points, quantized_weight_specs
 
 __all__ = ["SCHEMA_VERSION", "MAX_ENTRIES", "PoolFileError", "PoolEntry", "PoolFile", "make_entry", "load_pool",
            "write_pool", "check_values"]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"              # the newest schema this version reads and writes
+SCHEMAS = ("1", "2")
+PRECISIONS = ("float32", "int8")
 MAX_HEADER_BYTES = 16 << 20      # the JSON header; real pools need well under 1 MiB
 MAX_TENSORS = 200_000
 MAX_ENTRIES = 1024                # a pool table's rows; real pools have a few to a few dozen
@@ -89,6 +97,12 @@ class PoolEntry:
     dataset: str | None = None
     split: str = "test"
     latency_ms: float | None = None
+    precision: str = "float32"
+    quant: str = ""          # int8: the prefix of the entry's <quant>qparams tensor
+
+    @property
+    def is_int8(self) -> bool:
+        return self.precision == "int8"
 
     def to_dict(self) -> dict:
         d: dict = {"id": self.id, "config": self.config.to_dict(), "mflops": self.mflops,
@@ -98,6 +112,8 @@ class PoolEntry:
             d["accuracy"] = {"top1": self.accuracy, "dataset": self.dataset, "split": self.split}
         if self.latency_ms is not None:
             d["latency_ms"] = self.latency_ms
+        if self.is_int8:
+            d["precision"], d["quant"] = self.precision, self.quant
         return d
 
     @classmethod
@@ -108,7 +124,7 @@ class PoolEntry:
         missing = req - d.keys()
         if missing:
             raise PoolFileError(f"{where}: missing field {sorted(missing)[0]!r}")
-        unknown = d.keys() - req - {"latency_ms"}
+        unknown = d.keys() - req - {"latency_ms", "precision", "quant"}
         if unknown:
             raise PoolFileError(f"{where}: unknown field {sorted(unknown)[0]!r}")
         eid = d["id"]
@@ -139,17 +155,28 @@ class PoolEntry:
         lat = d.get("latency_ms")
         if lat is not None and (not _finite(lat) or lat < 0):
             raise PoolFileError(f"{where}.latency_ms={lat!r} must be a non-negative number")
+        precision = d.get("precision", "float32")
+        if precision not in PRECISIONS:
+            raise PoolFileError(f"{where}.precision={str(precision)[:40]!r} must be one of {', '.join(PRECISIONS)}")
+        quant = d.get("quant", "")
+        if precision == "int8":
+            if not isinstance(quant, str) or not quant or not _PREFIX_RE.fullmatch(quant):
+                raise PoolFileError(f"{where}.quant={str(quant)[:80]!r} must be a non-empty tensor-name prefix "
+                                    "of [A-Za-z0-9_.-/] (an int8 entry's qparams)")
+        elif "quant" in d:
+            raise PoolFileError(f"{where}.quant is only for int8 entries")
         return cls(eid, config, float(d["mflops"]), d["params"], d["peak_activation_bytes"],
-                   d["bn"], acc, dataset, split, None if lat is None else float(lat))
+                   d["bn"], acc, dataset, split, None if lat is None else float(lat), precision, quant)
 
 
 def make_entry(space: SearchSpace, config: SubnetConfig, id: str, bn: str,
                accuracy: float | None = None, dataset: str | None = None,
-               split: str = "test", latency_ms: float | None = None) -> PoolEntry:
+               split: str = "test", latency_ms: float | None = None,
+               precision: str = "float32", quant: str = "") -> PoolEntry:
     """A pool entry for ``config`` with its cost computed by the graph's cost model."""
     cost = build_graph(space, config).cost()
     return PoolEntry(id, config, cost.mflops, cost.params, cost.peak_activation_bytes, bn,
-                     accuracy, dataset, split, latency_ms)
+                     accuracy, dataset, split, latency_ms, precision, quant)
 
 
 def _finite(v: object) -> bool:
@@ -271,9 +298,10 @@ class PoolFile:
     metadata: Mapping[str, str]
     sha256: str
     file_bytes: int
-    weight_bytes: int
+    weight_bytes: int                 # shared tensors (float and int8 copies), not per-entry ones
     _data: np.ndarray | None = field(default=None, repr=False)   # the data section (private copy or mapping)
     _by_id: dict = field(default_factory=dict, repr=False)
+    int8_weight_bytes: int = 0        # the int8 weight copy (values and scales)
 
     def __post_init__(self) -> None:
         self._by_id.update((e.id, e) for e in self.entries)
@@ -360,11 +388,20 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
             a = data[base + t.begin: base + t.end].view(_DTYPES[t.dtype][1]).reshape(t.shape)
             check_values(t.name, a)
             tensors[t.name] = a
+        for e in entries:
+            if e.is_int8:
+                why = check_qparams_table(cached_graph(space, e.config), tensors[e.quant + "qparams"],
+                                          f"tensor {e.quant + 'qparams'!r} of entry {e.id!r}")
+                if why:
+                    raise PoolFileError(why)
     except PoolFileError as e:
         raise PoolFileError(e.reason, path) from None
     per_entry = {n for e in entries if e.bn for n in bn_stat_specs(cached_graph(space, e.config), e.bn)}
+    per_entry |= {e.quant + "qparams" for e in entries if e.is_int8}
     weight_bytes = sum(t.end - t.begin for t in infos.values() if t.name not in per_entry)
-    return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, data)
+    int8_bytes = sum(t.end - t.begin for t in infos.values() if t.name.endswith((Q8, Q8SCALE)))
+    return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, data,
+                    int8_weight_bytes=int8_bytes)
 
 
 def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
@@ -372,8 +409,9 @@ def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
     schema = meta.get("adaptive_rt.schema")
     if schema is None:
         raise PoolFileError("__metadata__ has no adaptive_rt.schema (not an adaptive_rt pool file)")
-    if schema != SCHEMA_VERSION:
-        raise PoolFileError(f"adaptive_rt.schema={schema[:20]!r} is not supported (this version reads {SCHEMA_VERSION!r})")
+    if schema not in SCHEMAS:
+        raise PoolFileError(f"adaptive_rt.schema={schema[:20]!r} is not supported (this version reads "
+                            f"{', '.join(map(repr, SCHEMAS))})")
     for key in ("adaptive_rt.space", "adaptive_rt.pool", "adaptive_rt.sha256"):
         if key not in meta:
             raise PoolFileError(f"__metadata__ has no {key}")
@@ -390,29 +428,45 @@ def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
     if len(table) > MAX_ENTRIES:
         raise PoolFileError(f"adaptive_rt.pool has {len(table)} entries, limit {MAX_ENTRIES}")
 
-    def need(name: str, shape: tuple[int, ...], why: str) -> None:
+    def need(name: str, shape: tuple[int, ...], why: str, dtype: str = "F32") -> None:
         t = infos.get(name)
         if t is None:
             raise PoolFileError(f"missing tensor {name!r} ({why})")
-        if t.dtype != "F32":
-            raise PoolFileError(f"tensor {name!r} has dtype {t.dtype}, expected F32")
+        if t.dtype != dtype:
+            raise PoolFileError(f"tensor {name!r} has dtype {t.dtype}, expected {dtype}")
         if t.shape != shape:
             raise PoolFileError(f"tensor {name!r} has shape {list(t.shape)}, expected {list(shape)} ({why})")
-        if (data_start + t.begin) % 4:
-            raise PoolFileError(f"tensor {name!r} is not 4-byte aligned in the file")
+        if (data_start + t.begin) % _DTYPES[dtype][0]:
+            raise PoolFileError(f"tensor {name!r} is not {_DTYPES[dtype][0]}-byte aligned in the file")
 
-    for name, shape in tensor_specs(space).items():
-        need(name, shape, "supernet weight")
-    known = set(tensor_specs(space))
-    optional = running_stat_specs(space)
     entries: list[PoolEntry] = []
     ids: set[str] = set()
     for i, d in enumerate(table):
         e = PoolEntry.from_dict(d, f"adaptive_rt.pool[{i}]")
-        where = f"entry {e.id!r}"
         if e.id in ids:
-            raise PoolFileError(f"{where}: duplicate entry id")
+            raise PoolFileError(f"entry {e.id!r}: duplicate entry id")
         ids.add(e.id)
+        entries.append(e)
+    has_int8 = any(e.is_int8 for e in entries) or any(n.endswith((Q8, Q8SCALE)) for n in infos)
+    if has_int8 and schema == "1":
+        raise PoolFileError("int8 entries or weights need adaptive_rt.schema \"2\" (this file says \"1\")")
+    has_float = any(not e.is_int8 for e in entries)
+    qspecs = quantized_weight_specs(space)
+    known: set[str] = set()
+    for name, shape in tensor_specs(space).items():
+        # a pool of int8 entries only may leave out the float copy of the quantized weights
+        if name in qspecs and not has_float and name not in infos:
+            continue
+        need(name, shape, "supernet weight")
+        known.add(name)
+    if has_int8:
+        for name, (qshape, sshape) in qspecs.items():
+            need(name + Q8, qshape, "int8 weight", "I8")
+            need(name + Q8SCALE, sshape, "int8 weight scales")
+            known |= {name + Q8, name + Q8SCALE}
+    optional = running_stat_specs(space)
+    for e in entries:
+        where = f"entry {e.id!r}"
         try:
             g = cached_graph(space, e.config)
         except ConfigError as err:
@@ -432,7 +486,10 @@ def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
         else:
             for name in bn_stat_specs(g, ""):
                 need(name, optional[name], f"supernet BN statistics used by {where}")
-        entries.append(e)
+        if e.is_int8:
+            qname = e.quant + "qparams"
+            need(qname, (len(quant_points(g)), 2), f"int8 quantization of {where}")
+            known.add(qname)
     known |= set(optional)
     for name in infos:
         if name not in known:
@@ -465,11 +522,18 @@ def _all_finite(a: np.ndarray) -> bool:
 
 def check_values(name: str, a: np.ndarray) -> None:
     """What the bytes of a tensor must hold, on load and on write: finite
-    numbers, and BN variances that are not negative."""
+    numbers, BN variances that are not negative, int8 weights in [-127, 127]
+    and positive int8 scales."""
+    if a.dtype.kind in "iu":
+        if name.endswith(Q8) and a.size and int(a.min()) < -QMAX:
+            raise PoolFileError(f"tensor {name!r} holds -128 (int8 weights are symmetric, [-127, 127])")
+        return
     if not _all_finite(a):
         raise PoolFileError(f"tensor {name!r} has non-finite values (NaN or infinity)")
     if name.endswith(".bn.var") and a.size and float(a.min()) < 0:
         raise PoolFileError(f"tensor {name!r} holds a negative variance ({float(a.min()):g})")
+    if name.endswith(Q8SCALE) and a.size and float(a.min()) <= 0:
+        raise PoolFileError(f"tensor {name!r} holds a scale that is not positive ({float(a.min()):g})")
 
 
 # ----------------------------------------------------------------------------- writing
@@ -478,24 +542,30 @@ def write_pool(path: str | os.PathLike, space: SearchSpace, entries: Sequence[Po
     """Write a pool file atomically and return it loaded (validated).
 
     ``tensors`` must hold every tensor of :func:`~adaptive_rt.model.graph.tensor_specs`
-    and each entry's BN statistics; other tensors are refused. Arrays are
-    stored as little-endian float32. The written file is validated in full
+    and each entry's BN statistics (and, with int8 entries, the int8 weight
+    copy and their qparams); other tensors are refused. int8 arrays are
+    stored as I8, everything else as little-endian float32. A pool without
+    int8 content is written as schema 1 (readable by older versions). The written file is validated in full
     before it replaces ``path``, so an invalid pool is never published.
     """
     arrays: dict[str, np.ndarray] = {}
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+    # float32 tensors first, int8 after them: every tensor stays aligned to its item size
+    for name in sorted(tensors, key=lambda n: (np.asarray(tensors[n]).dtype == np.int8, n)):
+        src = tensors[name]
+        a = np.ascontiguousarray(src, dtype="i1" if np.asarray(src).dtype == np.int8 else "<f4")
         check_values(name, a)
         arrays[name] = a
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-    meta["adaptive_rt.schema"] = SCHEMA_VERSION
+    int8 = any(e.is_int8 for e in entries) or any(a.dtype == np.int8 for a in arrays.values())
+    meta["adaptive_rt.schema"] = "2" if int8 else "1"
     meta["adaptive_rt.space"] = space.to_json()
     meta["adaptive_rt.pool"] = json.dumps([e.to_dict() for e in entries], separators=(",", ":"))
     h = hashlib.sha256()
     header: dict = {}
     pos = 0
     for name, a in arrays.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [pos, pos + a.nbytes]}
+        header[name] = {"dtype": "I8" if a.dtype == np.int8 else "F32", "shape": list(a.shape),
+                        "data_offsets": [pos, pos + a.nbytes]}
         pos += a.nbytes
         h.update(memoryview(a).cast("B"))
     meta["adaptive_rt.sha256"] = h.hexdigest()

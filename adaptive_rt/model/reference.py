@@ -65,7 +65,8 @@ def _windows(x: np.ndarray, k: int, stride: int) -> np.ndarray:
     return win[:, ::stride, ::stride]
 
 
-def _op(op: Op, vals: list, weights: Mapping[str, np.ndarray], prefix: str, eps: float) -> np.ndarray:
+def _op(op: Op, vals: list, weights: Mapping[str, np.ndarray], prefix: str, eps: float,
+        record: dict | None = None) -> np.ndarray:
     x = vals[op.inputs[0]]
     if op.kind == "resize":
         return resize_bilinear(x, op.out_shape[0], op.out_shape[1])
@@ -76,7 +77,10 @@ def _op(op: Op, vals: list, weights: Mapping[str, np.ndarray], prefix: str, eps:
     if op.kind == "se":
         w1, b1, w2, b2 = (active_slice(weights, r) for r in op.se)
         s = x.mean(axis=(1, 2))
-        gate = activation(activation(s @ w1 + b1, "relu") @ w2 + b2, op.gate)
+        r = activation(s @ w1 + b1, "relu")
+        if record is not None:
+            record[f"{op.name}.pool"], record[f"{op.name}.reduce"] = s, r
+        gate = activation(r @ w2 + b2, op.gate)
         return x * gate[:, None, None, :]
     w = active_slice(weights, op.weight)
     if op.kind == "conv":
@@ -98,11 +102,14 @@ def _op(op: Op, vals: list, weights: Mapping[str, np.ndarray], prefix: str, eps:
 
 
 def run(graph: Graph, weights: Mapping[str, np.ndarray], x: np.ndarray,
-        bn_prefix: str = "") -> np.ndarray:
+        bn_prefix: str = "", record: dict | None = None) -> np.ndarray:
     """Logits ``[N, num_classes]`` (float32) of ``graph`` for an NHWC batch ``x``.
 
     ``bn_prefix`` selects the BN statistics: a pool entry's ``bn`` field, or
-    ``""`` for the supernet's own running statistics.
+    ``""`` for the supernet's own running statistics. With ``record``, every
+    value (``v<i>``) and each squeeze-excite's pooled and reduced vectors
+    (``<op>.pool``, ``<op>.reduce``) are stored there, float64 (calibration
+    of int8 entries reads them).
     """
     x = np.asarray(x)
     if x.ndim != 4 or tuple(x.shape[1:]) != graph.input_shape:
@@ -111,6 +118,8 @@ def run(graph: Graph, weights: Mapping[str, np.ndarray], x: np.ndarray,
     vals[0] = x.astype(np.float64)
     eps = graph.space.bn_eps
     for op in graph.ops:
-        vals[op.output] = _op(op, vals, weights, bn_prefix, eps)
+        vals[op.output] = _op(op, vals, weights, bn_prefix, eps, record)
+    if record is not None:
+        record.update((f"v{i}", v) for i, v in enumerate(vals) if v is not None)
     out = vals[graph.output]
     return out.reshape(out.shape[0], -1).astype(np.float32)

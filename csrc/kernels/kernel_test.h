@@ -21,4 +21,9 @@ struct KernelTestReport {
 // Relative tolerance: max |got - want| <= tol * max(|want|, 1e-6) per case.
 KernelTestReport test_kernel_table(const KernelTable& t, double tol = 1e-5);
 
+// Every kernel of an int8 table against an integer reference, exactly
+// (kernels/q8_kernel_test.cc).
+struct Q8Table;
+KernelTestReport test_q8_kernel_table(const Q8Table& t);
+
 }  // namespace art

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -16,6 +17,7 @@ const char* kind_name(OpKind k) {
     case OpKind::Add: return "add";
     case OpKind::GAP: return "gap";
     case OpKind::Linear: return "linear";
+    case OpKind::Quantize: return "quantize";
   }
   return "?";
 }
@@ -62,6 +64,20 @@ void check_same_hw(const OpDesc& op, const Shape3& si, const Shape3& so) {
   if (si.h != so.h || si.w != so.w) fail(op, "input and output sizes differ");
 }
 
+void check_depthwise(const OpDesc& op, const Shape3& si, const Shape3& so, const char* what, const Buffer& w) {
+  check_conv_shape(op, si, so);
+  if (so.c != si.c) fail(op, "depthwise conv changes channels");
+  check_buffer(op, what, w, {op.k, op.k, si.c});
+  if (w.shape[0] != op.k || w.shape[1] != op.k)
+    fail(op, std::string(what) + " is not " + std::to_string(op.k) + "x" + std::to_string(op.k));
+}
+
+void check_se(const OpDesc& op, const Shape3& si, const Shape3& so) {
+  if (!(so == si)) fail(op, "squeeze-excite changes shape");
+  if (op.se_r < 1) fail(op, "bottleneck width must be positive");
+  if (op.se_gate != Act::HSigmoid && op.se_gate != Act::Sigmoid) fail(op, "gate must be hsigmoid or sigmoid");
+}
+
 std::string kernel_name(const KernelTable& kt, const std::string& op, const std::string& tile) {
   return "f32-" + op + (tile.empty() ? "" : "-" + tile) + "-" + kt.name;
 }
@@ -74,6 +90,26 @@ std::string gemm_kernel_name(const KernelTable& kt, int64_t m) {
 int64_t default_macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size(); }
 
 void no_prepare(Step& s, const PrepareCtx& c) {}
+
+namespace {
+void resize_axis(int n_in, int n_out, std::vector<int>& i0, std::vector<int>& i1, std::vector<float>& f) {
+  const double scale = double(n_in) / n_out;
+  i0.clear(); i1.clear(); f.clear();
+  for (int o = 0; o < n_out; ++o) {
+    double c = (o + 0.5) * scale - 0.5;
+    c = std::min(std::max(c, 0.0), double(n_in - 1));
+    const int a = static_cast<int>(std::floor(c));
+    i0.push_back(a);
+    i1.push_back(std::min(a + 1, n_in - 1));
+    f.push_back(static_cast<float>(c - a));
+  }
+}
+}  // namespace
+
+void resize_tables(Step& s, const Shape3& si, const Shape3& so) {
+  resize_axis(si.h, so.h, s.ry0, s.ry1, s.rfy);
+  resize_axis(si.w, so.w, s.rx0, s.rx1, s.rfx);
+}
 
 void RunCtx::gemm(const GemmArgs& a, int64_t macs) const {
   if (threads <= 1 || macs < kParallelMacs) {

@@ -14,11 +14,7 @@ namespace {
 
 void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
   const Shape3 &si = shapes[op.in0], &so = shapes[op.out];
-  check_conv_shape(op, si, so);
-  if (so.c != si.c) fail(op, "depthwise conv changes channels");
-  check_buffer(op, "weight", op.w, {op.k, op.k, si.c});
-  if (op.w.shape[0] != op.k || op.w.shape[1] != op.k)
-    fail(op, "weight is not " + std::to_string(op.k) + "x" + std::to_string(op.k));
+  check_depthwise(op, si, so, "weight", op.w);
   if (op.scale.empty()) op.scale.assign(so.c, 1.f);
   if (op.shift.empty()) op.shift.assign(so.c, 0.f);
 }

@@ -30,6 +30,10 @@ struct RunCtx {
   float* arena;
   const float* in(int v) const { return plan.in_ptr(v, x, arena); }
   float* out(int v) const { return plan.out_ptr(v, y, arena); }
+  // int8 plans: the uint8 values (the arena is byte-addressed through them)
+  const uint8_t* in8(int v) const { return reinterpret_cast<const uint8_t*>(plan.in_ptr(v, x, arena)); }
+  uint8_t* out8(int v) const { return reinterpret_cast<uint8_t*>(plan.out_ptr(v, y, arena)); }
+  const Q8Table& q8() const { return *plan.q8_kernels(); }
   float* scratch(const Step& s) const { return arena + s.scratch_off; }
   // A GEMM, split over the threads (by rows, or by columns when there are
   // few) when it is large enough to pay for it.
@@ -41,6 +45,8 @@ struct PrepareCtx {
   const std::vector<Shape3>& shapes;
   const KernelTable& kt;
   int max_threads;
+  const Q8Table* q8;   // int8 plans
+  PackCache* packs;    // the engine's packed weights (may be null: kernels over the stored layout)
 };
 
 struct OpImpl {
@@ -51,7 +57,8 @@ struct OpImpl {
   void (*run)(const Step& s, const RunCtx& c);
 };
 
-const OpImpl& op_impl(OpKind kind);
+// The float32 operators, or with q8 the int8 ones (ops/q8_*.cc).
+const OpImpl& op_impl(OpKind kind, bool q8 = false);
 
 // shared checks and helpers (ops/common.cc)
 [[noreturn]] void fail(const OpDesc& op, const std::string& msg);
@@ -62,11 +69,19 @@ void check_vec(const OpDesc& op, const char* what, const std::vector<float>& v, 
 int conv_out(int n, int k, int s);
 void check_conv_shape(const OpDesc& op, const Shape3& si, const Shape3& so);
 void check_same_hw(const OpDesc& op, const Shape3& si, const Shape3& so);
+// A depthwise conv: kernel/stride/sizes, the same channels in and out, a
+// [k, k, >= C] weight (the float or the int8 one, as a Buffer view).
+void check_depthwise(const OpDesc& op, const Shape3& si, const Shape3& so, const char* what, const Buffer& w);
+// A squeeze-excite: the same shape in and out, a bottleneck, an SE gate.
+void check_se(const OpDesc& op, const Shape3& si, const Shape3& so);
 // "f32-<op>-<tile>-<isa>"
 std::string kernel_name(const KernelTable& kt, const std::string& op, const std::string& tile);
 // The name of the GEMM kernel a product of m rows runs on (the GEMV one for m = 1).
 std::string gemm_kernel_name(const KernelTable& kt, int64_t m);
 int64_t default_macs(const OpDesc& op, const Shape3& si, const Shape3& so);
 void no_prepare(Step& s, const PrepareCtx& c);
+// The source rows/columns and weights of a bilinear resize (half-pixel
+// centres, clamped; adaptive_rt.model.reference.resize_bilinear).
+void resize_tables(Step& s, const Shape3& si, const Shape3& so);
 
 }  // namespace art

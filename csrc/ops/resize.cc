@@ -2,7 +2,6 @@
 // adaptive_rt.model.reference.resize_bilinear): the source rows, columns and
 // weights of every output row and column are tables made at prepare time.
 #include <algorithm>
-#include <cmath>
 
 #include "op.h"
 
@@ -13,23 +12,8 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
   if (shapes[op.out].c != shapes[op.in0].c) fail(op, "channels change");
 }
 
-void axis(int n_in, int n_out, std::vector<int>& i0, std::vector<int>& i1, std::vector<float>& f) {
-  const double scale = double(n_in) / n_out;
-  i0.clear(); i1.clear(); f.clear();
-  for (int o = 0; o < n_out; ++o) {
-    double c = (o + 0.5) * scale - 0.5;
-    c = std::min(std::max(c, 0.0), double(n_in - 1));
-    const int a = static_cast<int>(std::floor(c));
-    i0.push_back(a);
-    i1.push_back(std::min(a + 1, n_in - 1));
-    f.push_back(static_cast<float>(c - a));
-  }
-}
-
 void prepare(Step& s, const PrepareCtx& c) {
-  const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
-  axis(si.h, so.h, s.ry0, s.ry1, s.rfy);
-  axis(si.w, so.w, s.rx0, s.rx1, s.rfx);
+  resize_tables(s, c.shapes[s.op.in0], c.shapes[s.out]);
   s.kernel = kernel_name(c.kt, "resize-bilinear", "");
 }
 

@@ -10,13 +10,11 @@ namespace {
 
 void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
   const Shape3 &si = shapes[op.in0], &so = shapes[op.out];
-  if (!(so == si)) fail(op, "squeeze-excite changes shape");
-  if (op.se_r < 1) fail(op, "bottleneck width must be positive");
+  check_se(op, si, so);
   check_buffer(op, "reduce weight", op.se_w1, {si.c, op.se_r});
   check_buffer(op, "reduce bias", op.se_b1, {op.se_r});
   check_buffer(op, "expand weight", op.se_w2, {op.se_r, si.c});
   check_buffer(op, "expand bias", op.se_b2, {si.c});
-  if (op.se_gate != Act::HSigmoid && op.se_gate != Act::Sigmoid) fail(op, "gate must be hsigmoid or sigmoid");
 }
 
 void prepare(Step& s, const PrepareCtx& c) {

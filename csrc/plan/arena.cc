@@ -9,9 +9,9 @@
 
 namespace art {
 
-std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<Shape3>& shapes, int output,
+std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<int64_t>& value_floats, int output,
                                 int64_t* arena_floats) {
-  const int nv = static_cast<int>(shapes.size());
+  const int nv = static_cast<int>(value_floats.size());
   struct Item { int64_t size, first, last, off; int value; int step; };   // value -1: scratch, -2: SE gate
   std::vector<Item> items;
   std::vector<int64_t> first(nv, -1), last(nv, -1);
@@ -23,14 +23,14 @@ std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<Shap
   }
   for (int v = 1; v < nv; ++v) {
     if (v == output || first[v] < 0) continue;
-    items.push_back({round_up(shapes[v].size(), kAlignFloats), first[v], std::max(first[v], last[v]), -1, v, -1});
+    items.push_back({round_up(value_floats[v], kAlignFloats), first[v], std::max(first[v], last[v]), -1, v, -1});
   }
   for (size_t i = 0; i < steps.size(); ++i) {
     const Step& s = steps[i];
     if (s.scratch_floats)
       items.push_back({round_up(s.scratch_floats, kAlignFloats), int64_t(i), int64_t(i), -1, -1, int(i)});
     if (s.gate_only)   // the gate lives from the SE step to the conv after it
-      items.push_back({round_up(shapes[s.op.in0].c, kAlignFloats), int64_t(i), int64_t(i) + 1, -1, -2, int(i)});
+      items.push_back({round_up(steps[i].gate_c, kAlignFloats), int64_t(i), int64_t(i) + 1, -1, -2, int(i)});
   }
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

@@ -116,6 +116,7 @@ void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, c
     if (se.op.kind == OpKind::SE && pw.op.kind == OpKind::PwConv && pw.op.in0 == se.out && uses[se.out] == 1 &&
         se.out != output && int64_t(sx.h) * sx.w > shapes[pw.out].c) {
       se.gate_only = true;
+      se.gate_c = sx.c;
       pw.gate_step = static_cast<int>(i);
       pw.op.in0 = se.op.in0;
     }

@@ -33,11 +33,14 @@ void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& sh
                          std::vector<int>& producer, int output);
 void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                   int output);
-void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads);
+// q8: the int8 table (an int8 plan's ops), or null
+void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads,
+                 const Q8Table* q8 = nullptr, PackCache* packs = nullptr);
 
 // Sets every step's scratch_off/gate_off; returns value -> offset (-1: not in
-// the arena) and the arena's size in floats.
-std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<Shape3>& shapes, int output,
+// the arena) and the arena's size in floats. value_floats: each value's size
+// in floats (a uint8 value of n bytes takes ceil(n / 4)).
+std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<int64_t>& value_floats, int output,
                                 int64_t* arena_floats);
 
 }  // namespace art

@@ -13,7 +13,7 @@ namespace {
 constexpr int64_t kMaxValueFloats = int64_t(1) << 31;
 }
 
-Plan::Plan(std::vector<Shape3> shapes, int output) : shapes_(std::move(shapes)), output_(output) {
+Plan::Plan(std::vector<Shape3> shapes, int output, bool q8) : shapes_(std::move(shapes)), output_(output), q8_(q8) {
   if (shapes_.size() < 2) throw std::invalid_argument("a plan needs an input and at least one produced value");
   for (size_t v = 0; v < shapes_.size(); ++v) {
     const Shape3& s = shapes_[v];
@@ -37,7 +37,13 @@ void Plan::add(OpDesc op) {
   if (op.out < 1 || op.out >= nv) fail(op, "output value " + std::to_string(op.out) + " is out of range");
   if (producer_[op.out] >= 0) fail(op, "output value " + std::to_string(op.out) + " is written twice");
   if (op.kind == OpKind::Add && !defined(op.in1)) fail(op, "second input is not defined before this op");
-  const OpImpl& impl = op_impl(op.kind);
+  if ((op.kind == OpKind::Quantize) != (q8_ && op.in0 == 0))
+    fail(op, q8_ ? "an int8 plan reads its float input only by a quantize op" : "quantize is an int8-plan op");
+  if (q8_ && op.kind == OpKind::Add && op.in1 == 0) fail(op, "an int8 plan reads its float input only by a quantize op");
+  if (q8_ && op.float_out != (op.out == output_))
+    fail(op, op.float_out ? "only the op writing the logits writes float" : "the op writing the logits must write float");
+  if (!q8_ && op.float_out) fail(op, "float_out is for int8 plans");
+  const OpImpl& impl = op_impl(op.kind, q8_);
   impl.validate(op, shapes_);
   if (op.kind != OpKind::Add && op.kind != OpKind::SE && op.act == Act::Sigmoid) fail(op, "sigmoid is only an SE gate");
   const Shape3& so = shapes_[op.out];
@@ -51,28 +57,52 @@ void Plan::add(OpDesc op) {
   steps_.push_back(std::move(st));
 }
 
-void Plan::finalize(const KernelTable* kernels, int max_threads) {
+const int8_t* PackCache::get(const int8_t* w, int64_t bytes, const std::function<void(int8_t*)>& pack) {
+  std::lock_guard<std::mutex> lk(m_);
+  auto it = packed_.find(w);
+  if (it != packed_.end()) {
+    if (static_cast<int64_t>(it->second.size()) != bytes) throw std::logic_error("one tensor packed at two sizes");
+    return it->second.data();
+  }
+  std::vector<int8_t> v(static_cast<size_t>(bytes));
+  pack(v.data());
+  bytes_ += bytes;
+  return packed_.emplace(w, std::move(v)).first->second.data();
+}
+
+int64_t PackCache::bytes() const {
+  std::lock_guard<std::mutex> lk(m_);
+  return bytes_;
+}
+
+void Plan::finalize(const KernelTable* kernels, int max_threads, const Q8Table* q8, PackCache* packs) {
   if (finalized_) throw std::logic_error("plan is finalized");
   if (kernels == nullptr) throw std::invalid_argument("no kernel table");
+  if (q8_ && q8 == nullptr) throw std::invalid_argument("an int8 plan needs an int8 kernel table");
+  q8k_ = q8;
   max_threads_ = std::max(1, max_threads);
   if (producer_[output_] < 0) throw std::invalid_argument("the output value is never produced");
   kernels_ = kernels;
   const int nv = static_cast<int>(shapes_.size());
   const std::vector<int> uses = count_uses(steps_, nv);
   if (uses[output_] > 0) throw std::invalid_argument("the output value is read by an op");
-  fuse_residual_add(steps_, producer_, uses);
-  fuse_expand_dwconv(steps_, shapes_, uses, output_);
-  fuse_dwconv_project(steps_, shapes_, uses, producer_, output_);
-  fuse_se_gate(steps_, shapes_, uses, output_);
-  prepare_ops(steps_, shapes_, *kernels_, max_threads_);
-  offset_ = plan_arena(steps_, shapes_, output_, &arena_floats_);
+  if (!q8_) {   // the fusions are float32-only so far
+    fuse_residual_add(steps_, producer_, uses);
+    fuse_expand_dwconv(steps_, shapes_, uses, output_);
+    fuse_dwconv_project(steps_, shapes_, uses, producer_, output_);
+    fuse_se_gate(steps_, shapes_, uses, output_);
+  }
+  prepare_ops(steps_, shapes_, *kernels_, max_threads_, q8k_, packs);
+  std::vector<int64_t> value_floats(nv);
+  for (int v = 0; v < nv; ++v) value_floats[v] = (shapes_[v].size() * value_bytes(v) + 3) / 4;
+  offset_ = plan_arena(steps_, value_floats, output_, &arena_floats_);
   finalized_ = true;
 }
 
 std::string Plan::describe() const {
   std::ostringstream o;
-  o << "plan: " << steps_.size() << " steps, arena " << arena_floats_ * 4 << " bytes, kernels "
-    << (kernels_ ? kernels_->name : "?") << "\n";
+  o << "plan: " << steps_.size() << " steps" << (q8_ ? " (int8)" : "") << ", arena " << arena_floats_ * 4
+    << " bytes, kernels " << (q8_ ? (q8k_ ? q8k_->name : "?") : (kernels_ ? kernels_->name : "?")) << "\n";
   for (const Step& s : steps_) {
     const Shape3& si = shapes_[s.op.in0];
     const Shape3& so = shapes_[s.out];
@@ -92,10 +122,11 @@ std::vector<std::tuple<std::string, std::string, int64_t, std::string>> Plan::st
   return out;
 }
 
-void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads) {
-  const PrepareCtx c{shapes, kt, max_threads};
+void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads,
+                 const Q8Table* q8, PackCache* packs) {
+  const PrepareCtx c{shapes, kt, max_threads, q8, packs};
   for (Step& s : steps) {
-    const OpImpl& impl = op_impl(s.op.kind);
+    const OpImpl& impl = op_impl(s.op.kind, q8 != nullptr);
     impl.prepare(s, c);
     s.run = impl.run;
   }

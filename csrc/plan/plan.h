@@ -10,11 +10,15 @@
 // leading dimension. Switching subnet is choosing another Plan.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "../kernels/kernels.h"
+#include "../kernels/q8.h"
 
 namespace art {
 
@@ -31,8 +35,22 @@ struct Buffer {
   int64_t dim(size_t i) const { return i < shape.size() ? shape[i] : 0; }
 };
 
-enum class OpKind : int { Resize = 0, Conv, PwConv, DwConv, SE, Add, GAP, Linear };
-constexpr int kNumOpKinds = 8;
+// A stored int8 tensor (int8 plans): 2-D weights in the k4 layout
+// [ceil(K/4), N, 4], depthwise [k, k, C] (kernels/q8.h).
+struct Buffer8 {
+  const int8_t* data = nullptr;
+  std::vector<int64_t> shape;
+};
+
+// uint8 quantization of a value: real = scale * (q - zp).
+struct QParam {
+  float scale = 1.f;
+  int zp = 0;
+};
+
+// Quantize (int8 plans only): the float input image to uint8.
+enum class OpKind : int { Resize = 0, Conv, PwConv, DwConv, SE, Add, GAP, Linear, Quantize };
+constexpr int kNumOpKinds = 9;
 
 struct OpDesc {
   OpKind kind = OpKind::PwConv;
@@ -45,6 +63,14 @@ struct OpDesc {
   int se_r = 0;                           // SE bottleneck width
   Buffer se_w1, se_b1, se_w2, se_b2;      // [C_max, R_max], [R_max], [R_max, C_max], [C_max]
   Act se_gate = Act::HSigmoid;
+  // int8 plans (adaptive_rt/model/quant.py): scale/shift above are the
+  // epilogue's mul/add; the multipliers are float32 computed by the caller
+  Buffer8 w8, se_w1_8, se_w2_8;
+  QParam qin, qin1, qout;                 // inputs' and output's quantization
+  QParam q_pool, q_red;                   // SE: the pooled and reduced vectors
+  float m_a = 0.f, m_b = 0.f;             // add: input multipliers; pool / SE pool: m_a; SE: m_b = s_in / s_out
+  std::vector<float> se_mul1, se_add1, se_mul2, se_add2;   // SE: epilogues of its two 1x1 convs
+  bool float_out = false;                 // writes float32 (the logits)
 };
 
 struct RunCtx;   // ops/op.h
@@ -58,6 +84,7 @@ struct Step {
   int64_t macs = 0;
   // fusion (plan/fuse.cc)
   bool gate_only = false;       // SE whose gate is applied by the next pwconv (fused)
+  int gate_c = 0;               //   its channels (the gate's size)
   int gate_step = -1;           // pwconv: the SE step whose gate scales its input channels
   bool fused_expand = false;    // dwconv: computes its expand conv row by row into a ring
   OpDesc expand;                //   that expand conv (its input is op.in0)
@@ -74,6 +101,10 @@ struct Step {
   int64_t row_floats = 0;       // dwconv with its project fused: one thread's depthwise output row
   std::vector<int> ry0, ry1, rx0, rx1;   // resize tables
   std::vector<float> rfy, rfx;
+  std::vector<int32_t> bias32, bias32b;   // int8: zero-point corrections of the (first, second) GEMM
+  std::vector<float> pmul, padd;          // int8 packed depthwise: the epilogue in the kernel's channel order
+  const int8_t* packed = nullptr;         // int8 packed depthwise: the engine's packed copy of the weight
+  int64_t ring_bytes = 0;                 // int8 packed depthwise: one thread's ring of padded rows
   // arena (plan/arena.cc)
   int64_t scratch_off = 0;      // the scratch's place in the arena
   int64_t gate_off = -1;        // a gate-only SE's gate in the arena
@@ -81,16 +112,35 @@ struct Step {
 
 const char* kind_name(OpKind k);
 
+// Weights repacked for a kernel, once per engine and tensor: every plan of
+// the engine reads the one packed copy (the layouts are prefix-sliceable by
+// channel, like the stored tensors). Thread-safe; entries live as long as
+// the cache.
+class PackCache {
+ public:
+  // The packed form of w (bytes of it: `bytes`), made by `pack` on first use.
+  const int8_t* get(const int8_t* w, int64_t bytes, const std::function<void(int8_t*)>& pack);
+  int64_t bytes() const;
+
+ private:
+  mutable std::mutex m_;
+  std::map<const int8_t*, std::vector<int8_t>> packed_;
+  int64_t bytes_ = 0;
+};
+
 class Plan {
  public:
-  Plan(std::vector<Shape3> shapes, int output);
+  // An int8 plan (q8) keeps its values as uint8, except the float input
+  // (value 0, read only by a quantize op) and the float logits (the output).
+  Plan(std::vector<Shape3> shapes, int output, bool q8 = false);
 
   // Validate and append one op (in graph order). Throws std::invalid_argument
   // naming the op and the problem.
   void add(OpDesc op);
   // Fuse, prepare every op for `kernels` and lay out the arena for runs of
   // up to `max_threads` threads. No ops may be added after.
-  void finalize(const KernelTable* kernels, int max_threads = 1);
+  void finalize(const KernelTable* kernels, int max_threads = 1, const Q8Table* q8 = nullptr,
+                PackCache* packs = nullptr);
 
   const Shape3& input_shape() const { return shapes_[0]; }
   const Shape3& output_shape() const { return shapes_[output_]; }
@@ -104,6 +154,10 @@ class Plan {
   // The most threads a run of this plan may use: its scratch is sized for them.
   int max_threads() const { return max_threads_; }
   const KernelTable* kernels() const { return kernels_; }
+  const Q8Table* q8_kernels() const { return q8k_; }
+  bool q8() const { return q8_; }
+  // Bytes of one element of value v: 1 for the uint8 values of an int8 plan.
+  int value_bytes(int v) const { return q8_ && v != 0 && v != output_ ? 1 : 4; }
   std::string describe() const;   // one line per step: kind, name, shapes, kernels, macs
   // (kind, name, macs, kernel) per step after fusion.
   std::vector<std::tuple<std::string, std::string, int64_t, std::string>> step_info() const;
@@ -125,6 +179,8 @@ class Plan {
   int64_t arena_floats_ = 0;
   int max_threads_ = 1;
   const KernelTable* kernels_ = nullptr;
+  const Q8Table* q8k_ = nullptr;
+  bool q8_ = false;
   bool finalized_ = false;
 };
 

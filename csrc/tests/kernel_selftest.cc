@@ -89,6 +89,15 @@ int main() {
     for (const std::string& f : r.failures) std::printf("FAIL %s\n", f.c_str());
     failures += static_cast<int>(r.failures.size());
   }
+  std::vector<const Q8Table*> q8tables;
+  for (const char* n : {"scalar", "avx2", "avxvnni", "avx512vnni"})
+    if (const Q8Table* t = q8_table_by_name(n)) q8tables.push_back(t);
+  for (const Q8Table* t : q8tables) {   // every int8 kernel, exactly (csrc/kernels/q8_kernel_test.cc)
+    const KernelTestReport r = test_q8_kernel_table(*t);
+    checks += r.checks;
+    for (const std::string& f : r.failures) std::printf("FAIL %s\n", f.c_str());
+    failures += static_cast<int>(r.failures.size());
+  }
   const std::vector<size_t> sizes = {27 * 16, 128, 128, 16 * 128, 25 * 128, 96 * 32, 32, 32 * 96, 96, 96 * 16, 16 * 32, 32 * 10};
   std::vector<std::vector<float>> wts;
   for (size_t n : sizes) wts.push_back(rand_vec(n));
@@ -103,6 +112,8 @@ int main() {
   }
   std::printf("kernel_selftest: %d kernel cases over %zu kernel tables (", checks, tables.size());
   for (size_t i = 0; i < tables.size(); ++i) std::printf("%s%s", i ? ", " : "", tables[i]->name);
+  std::printf(") and %zu int8 tables (", q8tables.size());
+  for (size_t i = 0; i < q8tables.size(); ++i) std::printf("%s%s", i ? ", " : "", q8tables[i]->name);
   std::printf("), %d failures\n", failures);
   return failures ? 1 : 0;
 }

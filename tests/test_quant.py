@@ -1,0 +1,288 @@
+"""int8 entries: the scheme, quantize, the pool file's int8 content and its
+validation, the engine's int8 plans bit-exact against the NumPy reference on
+every int8 kernel table, and the kernels themselves against an integer
+reference."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from adaptive_rt.engine import Engine, available_isas8
+from adaptive_rt.io.data import load_dataset
+from adaptive_rt.io.poolfile import PoolFileError, load_pool, write_pool
+from adaptive_rt.io.randompool import random_pool
+from adaptive_rt.model import reference
+from adaptive_rt.quant.calibrate import QuantizeError, int8_weights, quantize_pool
+from adaptive_rt.model.reference_int8 import run_int8
+from adaptive_rt.model.quant import Q8, Q8SCALE, choose_qparams, pack_k4, quant_points, quantize_weight, unpack_k4
+
+from test_poolfile import expect_error, join_file, mutate_pool, split_file
+
+core = pytest.importorskip("adaptive_rt._core")
+ISAS8 = available_isas8()
+
+
+# ----------------------------------------------------------------------------- scheme
+def test_k4_layout_round_trip_and_prefix_view():
+    rng = np.random.default_rng(0)
+    for k, n in [(1, 1), (3, 5), (4, 8), (27, 16), (33, 7)]:
+        q = rng.integers(-127, 128, (k, n)).astype(np.int8)
+        p = pack_k4(q)
+        assert p.shape == ((k + 3) // 4, n, 4)
+        assert np.array_equal(unpack_k4(p, k), q)
+        for kk, nn in [(1, 1), (k, n), (max(1, k - 2), max(1, n - 1))]:   # a prefix subnet reads a prefix block
+            assert np.array_equal(unpack_k4(p[:, :nn], kk)[:kk], q[:kk, :nn])
+
+
+def test_weight_scales_cover_the_full_stored_tensor():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((40, 24))
+    w[35, 3] = 9.0                         # outside the prefix [32, 16] a subnet reads
+    q, s = quantize_weight(w)
+    assert s.dtype == np.float32 and s.shape == (24,)
+    assert s[3] == np.float32(9.0 / 127)   # the scale is the full tensor's: every prefix reads the same
+    deq = unpack_k4(q, 40).astype(np.float64) * s
+    assert np.abs(deq - w).max() <= s.max() / 2 + 1e-7
+    assert np.abs(unpack_k4(q, 40)).max() <= 127
+    dw = rng.standard_normal((5, 5, 12))
+    qd, sd = quantize_weight(dw)
+    assert qd.shape == (5, 5, 12) and sd.shape == (12,)
+
+
+@pytest.mark.parametrize("lo,hi", [(-1.0, 3.0), (0.0, 6.0), (0.5, 2.0), (-4.0, -1.0), (0.0, 0.0)])
+def test_qparams_cover_range_and_zero(lo, hi):
+    s, z = choose_qparams(lo, hi)
+    assert s > 0 and 0 <= z <= 255
+    assert s * (0 - z) <= min(lo, 0) + s / 2 and s * (255 - z) >= max(hi, 0) - s / 2
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def mnist():
+    return load_dataset("mnist5k")
+
+
+@pytest.fixture(scope="module")
+def qpool(tmp_path_factory, mnist):
+    """The shipped pool with an int8 entry per float one (calibrated on 200 training images)."""
+    pool = load_pool("mnist5k-mbv3")
+    float_pool = pool if not any(e.is_int8 for e in pool.entries) else None
+    if float_pool is None:
+        return pool
+    out = tmp_path_factory.mktemp("q") / "q8.safetensors"
+    return quantize_pool(pool, mnist.x_train[:200], str(out))
+
+
+@pytest.fixture(scope="module")
+def random_qpool(tmp_path_factory):
+    """A random tiny pool quantized on random images: shapes and ranges the shipped one lacks."""
+    from adaptive_rt.model.presets import get_space
+    space = get_space("mbv3-tiny28")
+    entries, tensors = random_pool(space, 3, seed=7)
+    d = tmp_path_factory.mktemp("rq")
+    pool = write_pool(d / "f.safetensors", space, entries, tensors)
+    x = np.random.default_rng(3).standard_normal((16,) + pool.input_shape).astype(np.float32)
+    return quantize_pool(pool, x, str(d / "q.safetensors"))
+
+
+def _int8_entries(pool):
+    return [e for e in pool.entries if e.is_int8]
+
+
+# ----------------------------------------------------------------------------- pool file
+def test_quantized_pool_layout(qpool):
+    pool = load_pool(qpool.path)
+    assert pool.metadata["adaptive_rt.schema"] == "2"
+    assert int8_entries_follow_their_float_entries(pool)
+    for e in _int8_entries(pool):
+        assert e.quant and pool.tensors[e.quant + "qparams"].shape == (len(quant_points(pool.graph(e))), 2)
+        assert e.bn == pool.entry(e.id[:-len("-int8")]).bn            # BN statistics shared with the float entry
+    assert pool.int8_weight_bytes < pool.weight_bytes / 3
+    for name, t in pool.tensors.items():
+        if name.endswith(Q8):
+            assert t.dtype == np.int8 and int(t.min()) >= -127
+
+
+def int8_entries_follow_their_float_entries(pool) -> bool:
+    ids = [e.id for e in pool.entries]
+    return all(ids[ids.index(e.id) - 1] + "-int8" == e.id for e in _int8_entries(pool))
+
+
+def test_float_only_pool_is_still_written_as_schema_1(tiny_pool_path):
+    assert load_pool(tiny_pool_path).metadata["adaptive_rt.schema"] == "1"
+
+
+def test_quantize_refuses_what_it_cannot_do(qpool, tmp_path, mnist):
+    with pytest.raises(QuantizeError, match="already int8"):
+        quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["e0-int8"])
+    with pytest.raises(QuantizeError, match="already has an entry"):
+        quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["e0"])
+    with pytest.raises(QuantizeError, match="no entry"):
+        quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["nope"])
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_drop_float_keeps_only_int8(qpool, tmp_path, mnist):
+    src = load_pool("mnist5k-mbv3")
+    out = quantize_pool(src, mnist.x_train[:32], str(tmp_path / "i8.safetensors"), entries=["e0", "e3"],
+                        drop_float=True)
+    assert [e.id for e in out.entries] == ["e0-int8", "e3-int8"]
+    assert not any(n in out.tensors for n in int8_weights(src) if not n.endswith((Q8, Q8SCALE)))
+    assert "stem.conv.weight" not in out.tensors and "stem.conv.weight" + Q8 in out.tensors
+    eng = Engine(out, max_threads=1)
+    y = eng.run(eng.plan("e3-int8"), np.ascontiguousarray(mnist.x_test[:4]))
+    assert y.shape == (4, 10) and np.isfinite(y).all()
+
+
+def _rewrite(qpool, fn_header=None, fn_data=None):
+    raw = open(qpool.path, "rb").read()
+    header, data = split_file(raw)
+    if fn_header:
+        fn_header(header)
+    if fn_data:
+        data = fn_data(header, bytearray(data))
+    return join_file(header, bytes(data))
+
+
+def _first_q8(header):
+    return min(n for n in header if n.endswith(Q8))
+
+
+def test_malformed_int8_content(tmp_path, qpool):
+    def set_schema_1(h):
+        h["__metadata__"]["adaptive_rt.schema"] = "1"
+    expect_error(tmp_path, _rewrite(qpool, set_schema_1), 'need adaptive_rt.schema "2"')
+
+    def minus_128(h, d):
+        t = h[_first_q8(h)]
+        d[t["data_offsets"][0]] = 0x80
+        return d
+    expect_error(tmp_path, _rewrite(qpool, fn_data=minus_128), "holds -128")
+
+    def wrong_dtype(h):
+        h[_first_q8(h)]["dtype"] = "U8"
+    expect_error(tmp_path, _rewrite(qpool, wrong_dtype), "dtype U8, expected I8")
+
+    def zero_scale(h, d):
+        name = min(n for n in h if n.endswith(Q8SCALE))
+        o = h[name]["data_offsets"][0]
+        d[o:o + 4] = np.float32(0).tobytes()
+        return d
+    expect_error(tmp_path, _rewrite(qpool, fn_data=zero_scale), "not positive")
+
+    for i, value, msg in [(1, 256.0, "zero point that is not an integer in [0, 255]"), (1, 3.5, "zero point"),
+                          (0, -1.0, "scale that is not positive"), (0, float("inf"), "non-finite")]:
+        def qparams(h, d, i=i, value=value):
+            o = h[next(n for n in h if n.endswith("qparams"))]["data_offsets"][0]
+            d[o + 4 * i:o + 4 * i + 4] = np.float32(value).tobytes()
+            return d
+        expect_error(tmp_path, _rewrite(qpool, fn_data=qparams), msg)
+
+    def no_quant(h):
+        mutate_pool(h, lambda t: next(e for e in t if e.get("precision") == "int8").pop("quant"))
+    expect_error(tmp_path, _rewrite(qpool, no_quant), ".quant=")
+
+    def bad_precision(h):
+        mutate_pool(h, lambda t: t[0].__setitem__("precision", "int4"))
+    expect_error(tmp_path, _rewrite(qpool, bad_precision), "precision='int4'")
+
+    def quant_on_float(h):
+        mutate_pool(h, lambda t: t[0].__setitem__("quant", "q.x."))
+    expect_error(tmp_path, _rewrite(qpool, quant_on_float), "only for int8 entries")
+
+    def other_entries_qparams(h):   # an int8 entry pointing at qparams of another graph
+        def fn(t):
+            i8 = [e for e in t if e.get("precision") == "int8"]
+            i8[0]["quant"] = i8[-1]["quant"]
+        mutate_pool(h, fn)
+    expect_error(tmp_path, _rewrite(qpool, other_entries_qparams), "qparams")
+
+
+# ----------------------------------------------------------------------------- engine
+@pytest.mark.parametrize("isa8", ISAS8)
+def test_int8_kernels_exact(isa8):
+    cases, failures = core._kernel_test8(isa8)
+    assert cases > 500 and failures == []
+
+
+@pytest.mark.parametrize("isa8", ISAS8)
+@pytest.mark.parametrize("which", ["shipped", "random"])
+def test_int8_plans_bit_exact_against_reference(isa8, which, qpool, random_qpool, mnist):
+    pool = qpool if which == "shipped" else random_qpool
+    if which == "shipped":
+        x = np.ascontiguousarray(mnist.x_test[:7])
+    else:
+        x = np.random.default_rng(5).standard_normal((7,) + pool.input_shape).astype(np.float32)
+    eng = Engine(pool, max_threads=2, isa8=isa8)
+    assert eng.isa8 == isa8
+    for e in _int8_entries(pool):
+        want = run_int8(pool.graph(e), pool.tensors, pool.tensors[e.quant + "qparams"], x, e.bn)
+        p = eng.plan(e)
+        assert p.native.q8 and "(int8)" in p.describe()
+        for threads in (1, 2):
+            got = eng.run(p, x, threads=threads)
+            assert np.array_equal(got, want), (isa8, e.id, threads, np.abs(got - want).max())
+
+
+def test_int8_plan_of_another_input_size_has_an_int8_resize(qpool, mnist):
+    eng = Engine(qpool, max_threads=1)
+    e = _int8_entries(qpool)[0]
+    p = eng.plan(e, input_hw=(33, 30))
+    assert any(k == "resize" and "i8-resize" in ker for k, _, _, ker in p.native.steps())
+    x = np.random.default_rng(0).uniform(0, 1, (2, 33, 30, 1)).astype(np.float32)
+    want = run_int8(qpool.graph(e, (33, 30)), qpool.tensors, qpool.tensors[e.quant + "qparams"], x, e.bn)
+    assert np.array_equal(eng.run(p, x), want)
+
+
+def test_int8_accuracy_close_to_float(qpool, mnist):
+    """Every int8 entry within 0.5 points of its float entry on the test split."""
+    eng = Engine(qpool, max_threads=2)
+    x, y = np.ascontiguousarray(mnist.x_test), mnist.y_test
+    for e in _int8_entries(qpool):
+        f = qpool.entry(e.id[:-len("-int8")])
+        acc_q = float((eng.run(eng.plan(e), x, threads=2).argmax(1) == y).mean())
+        acc_f = float((eng.run(eng.plan(f), x, threads=2).argmax(1) == y).mean())
+        assert acc_q >= acc_f - 0.005, (e.id, acc_q, acc_f)
+
+
+def test_int8_float_reference_agree_roughly(qpool, mnist):
+    """The int8 logits track the float ones (a quantization error, not a different net)."""
+    x = mnist.x_test[:50]
+    for e in _int8_entries(qpool)[:2]:
+        f = qpool.entry(e.id[:-len("-int8")])
+        lf = reference.run(qpool.graph(f), qpool.tensors, x, f.bn)
+        lq = run_int8(qpool.graph(e), qpool.tensors, qpool.tensors[e.quant + "qparams"], x, e.bn)
+        assert np.corrcoef(lf.ravel(), lq.ravel())[0, 1] > 0.99
+
+
+def test_hostile_int8_op_arguments_refused(qpool):
+    """The plan builder checks int8 fields like the float ones: a clear ValueError, no crash."""
+    eng = Engine(qpool, max_threads=1)
+    good = np.zeros((2, 8, 4), np.int8)
+    cases = [
+        (dict(w8=np.zeros((1, 8, 4), np.int8)), "too small"),
+        (dict(w8=np.zeros((2, 8, 5), np.int8)), "k4 layout"),
+        (dict(w8=good.astype(np.uint8)), "must be int8"),
+        (dict(w8=good, qin=(0.0, 3)), "scale must be positive"),
+        (dict(w8=good, qin=(float("inf"), 3)), "scale must be positive"),
+        (dict(w8=good, qin=(1.0, 256)), "zero point"),
+        (dict(w8=good, scale=np.full(8, np.nan, np.float32)), "not finite"),
+        (dict(w8=good, scale=np.ones(7, np.float32)), "values"),
+    ]
+    for kw, msg in cases:
+        p = core.Plan([(1, 1, 8), (1, 1, 8), (1, 1, 8)], 1, q8=True)
+        p.add_op("quantize", "q", 0, -1, 2, qout=(1.0, 0))
+        args = dict(w8=good, qin=(1.0, 0), qout=(1.0, 0), float_out=True, scale=np.ones(8, np.float32),
+                    shift=np.zeros(8, np.float32))
+        args.update(kw)
+        with pytest.raises((ValueError, TypeError), match=msg):
+            p.add_op("linear", "fc", 2, -1, 1, **args)
+    p = core.Plan([(1, 1, 8), (1, 1, 8)], 1, q8=True)
+    with pytest.raises(ValueError, match="only by a quantize op"):
+        p.add_op("linear", "fc", 0, -1, 1, w8=good, qin=(1.0, 0), qout=(1.0, 0), float_out=True,
+                 scale=np.ones(8, np.float32), shift=np.zeros(8, np.float32))
+    f = core.Plan([(1, 1, 1), (1, 1, 1)], 1)
+    with pytest.raises(ValueError, match="int8-plan op"):
+        f.add_op("quantize", "q", 0, -1, 1, qout=(1.0, 0))
