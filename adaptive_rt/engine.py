@@ -166,7 +166,8 @@ class Engine:
             kw: dict = {"qin": (pp.q_in.scale, pp.q_in.zp), "qout": (pp.q_out.scale, pp.q_out.zp),
                         "float_out": pp.float_out}
             if op.weight is not None:
-                kw.update(w8=t[op.weight.name + Q8], scale=pp.mul, shift=pp.add)
+                kw.update(w8=t[op.weight.name + Q8], scale=pp.mul, shift=pp.add, out_scale=float(pp.out_scale),
+                          six=float(pp.six))
             if op.kind == "add":
                 kw.update(qin1=(pp.q_in1.scale, pp.q_in1.zp), m_a=float(pp.m_a), m_b=float(pp.m_b))
             elif op.kind == "gap":

@@ -312,6 +312,8 @@ PYBIND11_MODULE(_core, m) {
                else if (k == "se_mul2") op.se_mul2 = vec(v, name + " SE expand multipliers");
                else if (k == "se_add2") op.se_add2 = vec(v, name + " SE expand offsets");
                else if (k == "float_out") op.float_out = v.cast<bool>();
+               else if (k == "out_scale") op.out_scale = v.cast<float>();
+               else if (k == "six") op.six = v.cast<float>();
                else throw py::type_error("add_op() got an unexpected keyword argument '" + k + "'");
              }
              p.plan.add(std::move(op));   // validates; throws ValueError (invalid_argument)

@@ -26,12 +26,19 @@ round half to even):
 
     conv / 1x1 / linear / depthwise:
         acc = sum (q_in - z_in) * w              (int32, exact)
-        t   = act(float(acc) * mul[c] + add[c])  mul = s_in * s_w[c] * bn_scale[c], add = bn_shift[c]
-        q   = rint(clamp(t * inv_out, -z_out, 255 - z_out)) + z_out
+        t   = float(acc) * mul[c] + add[c]
+        none, ReLU, ReLU6: mul = s_in s_w[c] bn_scale[c] / s_out, add = bn_shift[c] / s_out (output
+              steps); u = t, the activation folded into the clamp's bounds: lo = 0 with a ReLU,
+              hi = min(255 - z_out, 6 / s_out) with ReLU6
+        hard-swish / hard-sigmoid: mul, add in real units (without / s_out);
+              g = min(max(t + 3, 0), 6); u = (t * g) * out_scale or g * out_scale, out_scale = 1 / (6 s_out)
+        the logits (float output): mul, add in real units, t is the output
+        q   = rint(clamp(u, lo, hi)) + z_out      (lo = -z_out, hi = 255 - z_out unless a ReLU narrows them)
     add:      t = float(qa - za) * ma + float(qb - zb) * mb;   q = rint(clamp(t, ...)) + z_out
     pool:     t = float(sum_p q - HW * z_in) * m;              (m = s_in / (HW * s_out))
     SE:       pooled (as pool) -> 1x1 reduce + ReLU (as linear) -> 1x1 expand + gate, float
-              gate g[c];  q = rint(clamp(float(q_in - z_in) * (g[c] * m_se), ...)) + z_out
+              gate g[c] (hsigmoid: min(max(t + 3, 0), 6) * (1/6));
+              q = rint(clamp(float(q_in - z_in) * (g[c] * m_se), ...)) + z_out
               (m_se = s_in / s_out)
     resize:   bilinear on q with float32 weights, output shares the input's scale
     quantize: q = rint(clamp(x * inv_in, ...)) + z_in      (the input image)
@@ -173,6 +180,8 @@ class OpParams:
     mul: np.ndarray | None = None        # conv-like: per output channel
     add: np.ndarray | None = None        # conv-like: per output channel (zeros where no BN/bias)
     float_out: bool = False              # the op writes float32 (the logits)
+    out_scale: np.float32 = np.float32(1)   # hard-swish/sigmoid into uint8: 1 / (6 s_out)
+    six: np.float32 = np.float32(0)      # ReLU6 into uint8: 6 / s_out
     q_in1: QParams | None = None         # add: the second input
     m_a: np.float32 | None = None        # add: multipliers of the inputs; pool: the multiplier
     m_b: np.float32 | None = None
@@ -181,6 +190,43 @@ class OpParams:
 
 def _f32(v) -> np.ndarray:
     return np.asarray(v, np.float64).astype(np.float32)
+
+
+def _conv_params(q_in: QParams, q_out: QParams, m: np.ndarray, add: np.ndarray, act: str,
+                 float_out: bool) -> "OpParams":
+    """mul/add of a conv-like epilogue (float64 in, float32 out) in the units its activation needs."""
+    if float_out or act in ("hswish", "hsigmoid"):
+        return OpParams(q_in, q_out, _f32(m), _f32(add), float_out, out_scale=np.float32(1 / (6 * q_out.scale)))
+    return OpParams(q_in, q_out, _f32(m / q_out.scale), _f32(add / q_out.scale), False,
+                    six=np.float32(6 / q_out.scale))
+
+
+def epilogue_int8(acc: np.ndarray, p: "OpParams", act: str) -> np.ndarray:
+    """The epilogue of a conv-like int8 op on int sums (uint8, or float32 logits)."""
+    t = acc.astype(np.float32) * p.mul + p.add
+    f0, f3, f6 = np.float32(0), np.float32(3), np.float32(6)
+    if p.float_out:
+        if act == "none":
+            return t
+        if act == "relu":
+            return np.maximum(t, f0)
+        if act == "relu6":
+            return np.minimum(np.maximum(t, f0), f6)
+        g = np.minimum(np.maximum(t + f3, f0), f6)
+        return ((t * g) if act == "hswish" else g) * SIXTH
+    q = p.q_out
+    lo, hi = q.lo, q.hi
+    if act in ("hswish", "hsigmoid"):
+        g = np.minimum(np.maximum(t + f3, f0), f6)
+        u = ((t * g) if act == "hswish" else g) * p.out_scale
+    else:
+        u = t
+        if act in ("relu", "relu6"):
+            lo = np.maximum(lo, f0)
+        if act == "relu6":
+            hi = np.minimum(hi, p.six)
+    u = np.minimum(np.maximum(u, lo), hi)
+    return (np.rint(u).astype(np.int32) + q.zp).astype(np.uint8)
 
 
 def op_params(op: Op, graph: Graph, tensors: Mapping[str, np.ndarray], bn_prefix: str, eps: float,
@@ -195,7 +241,7 @@ def op_params(op: Op, graph: Graph, tensors: Mapping[str, np.ndarray], bn_prefix
         if scale is not None:
             m = m * scale
         add = np.zeros(m.shape) if shift is None else shift
-        return OpParams(q_in, q_out, _f32(m), _f32(add), float_out)
+        return _conv_params(q_in, q_out, m, add, op.act, float_out)
     if op.kind == "add":
         q_b = qp[f"v{op.inputs[1]}"]
         return OpParams(q_in, q_out, q_in1=q_b, m_a=np.float32(q_in.scale / q_out.scale),
@@ -210,8 +256,8 @@ def op_params(op: Op, graph: Graph, tensors: Mapping[str, np.ndarray], bn_prefix
         _, s1 = active_q8(tensors, w1)
         _, s2 = active_q8(tensors, w2)
         bias1, bias2 = active_slice(tensors, b1), active_slice(tensors, b2)
-        se = (q_pool, np.float32(q_in.scale / (hw * q_pool.scale)),
-              _f32(q_pool.scale * s1.astype(np.float64)), _f32(bias1), q_red,
+        reduce = _conv_params(q_pool, q_red, q_pool.scale * s1.astype(np.float64), bias1, "relu", False)
+        se = (q_pool, np.float32(q_in.scale / (hw * q_pool.scale)), reduce.mul, reduce.add, q_red,
               _f32(q_red.scale * s2.astype(np.float64)), _f32(bias2), np.float32(q_in.scale / q_out.scale))
         return OpParams(q_in, q_out, se=se)
     if op.kind == "resize":

@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .fold import FoldError
 from .graph import Graph
-from .quant import SIXTH, OpParams, QParams, active_q8, op_params, qparams_of, resize_axis
+from .quant import SIXTH, QParams, active_q8, epilogue_int8, op_params, qparams_of, resize_axis
 
 __all__ = ["run_int8", "act_f32", "requantize", "quantize_input"]
 
@@ -43,14 +43,6 @@ def requantize(u: np.ndarray, q: QParams) -> np.ndarray:
 
 def quantize_input(x: np.ndarray, q: QParams) -> np.ndarray:
     return requantize(np.asarray(x, np.float32) * q.inv, q)
-
-
-def _epilogue(acc: np.ndarray, p: OpParams, act: str) -> np.ndarray:
-    t = acc.astype(np.float32) * p.mul + p.add
-    t = act_f32(t, act)
-    if p.float_out:
-        return t
-    return requantize(t * p.q_out.inv, p.q_out)
 
 
 def _windows(x: np.ndarray, k: int, stride: int, pad_value: int) -> np.ndarray:
@@ -106,8 +98,7 @@ def run_int8(graph: Graph, tensors: Mapping[str, np.ndarray], qtable: np.ndarray
             pooled = requantize(s.astype(np.float32) * m_pool, q_pool)
             (q1, _), (q2, _) = active_q8(tensors, w1), active_q8(tensors, w2)
             acc1 = (pooled.astype(np.int64) - q_pool.zp) @ q1
-            r = act_f32(acc1.astype(np.float32) * mul1 + add1, "relu")
-            red = requantize(r * q_red.inv, q_red)
+            red = requantize(np.maximum(acc1.astype(np.float32) * mul1 + add1, np.float32(0)), q_red)
             acc2 = (red.astype(np.int64) - q_red.zp) @ q2
             g = act_f32(acc2.astype(np.float32) * mul2 + add2, op.gate)
             mg = g * m_se
@@ -124,7 +115,7 @@ def run_int8(graph: Graph, tensors: Mapping[str, np.ndarray], qtable: np.ndarray
                 acc = np.einsum("nhwcij,ijc->nhwc", _windows(ac, op.kernel, op.stride, 0), w)
             else:
                 acc = ac @ w
-            y = _epilogue(acc, p, op.act)
+            y = epilogue_int8(acc, p, op.act)
         vals[op.output] = y
         if record is not None:
             record[f"v{op.output}"] = y

@@ -20,16 +20,19 @@
 
 namespace art {
 
-// Requantization epilogue, per output column n:
-//   t = act(float(acc + bias[n]) * mul[n] + add[n])
-//   float output: t; else q = rint(clamp(t * inv_out, lo, hi)) + zo
-// (lo = -zo, hi = 255 - zo).
+// Requantization epilogue, per output column n, with t = float(acc + bias[n]) * mul[n] + add[n]:
+//   float output (Cf):        act(t), mul/add in real units
+//   uint8, act hswish/hsigmoid: mul/add in real units, g = min(max(t + 3, 0), 6),
+//                             u = (t * g) * out_scale  or  g * out_scale   (out_scale = 1 / (6 s_out))
+//   uint8, other acts:        mul/add already in output steps, u = t (ReLU and ReLU6 are the clamp's bounds)
+//   q = rint(clamp(u, lo, hi)) + zo
+// (lo = -zo or, with a ReLU, 0; hi = 255 - zo or, with ReLU6, min(that, 6 / s_out)).
 struct Q8Epilogue {
   const int32_t* bias = nullptr;   // null: 0
   const float* mul = nullptr;
   const float* add = nullptr;
   Act act = Act::None;
-  float inv_out = 1.f, lo = 0.f, hi = 255.f;
+  float out_scale = 1.f, lo = 0.f, hi = 255.f;
   int zo = 0;
 };
 
@@ -55,7 +58,7 @@ struct Q8DwArgs {
   // tables with a packed depthwise kernel (Q8Table::dw_pack): the weights
   // packed once per engine, the epilogue's per-channel values in the
   // kernel's channel order (dw_channel), and this thread's ring of k
-  // zero-point-padded input rows (dw_ring_bytes)
+  // input rows in the kernel's layout (dw_ring_bytes)
   const int8_t* wp = nullptr;
   const int32_t* pbias = nullptr;
   const float* pmul = nullptr;
@@ -94,17 +97,19 @@ struct Q8Table {
                          uint8_t* out);
   void (*im2col_row)(const Q8Im2colArgs& a, int oy, uint8_t* cols);
   void (*resize_row)(const Q8ResizeArgs& a, int oy, uint8_t* out);
-  // A depthwise kernel over packed weights, or null (dwconv reads [k, k, C]):
-  // dw_pack writes a [k, k, wc] weight in the kernel's layout (dw_packed_bytes
-  // of it, prefix-sliceable by channel, so one packed copy serves every
-  // subnet); position p of the per-channel epilogue arrays (dw_slots(C) of
-  // them) holds channel dw_channel(p) (>= C: unused).
+  // A depthwise kernel over packed weights, or null (dwconv reads [k, k, C]),
+  // for the strides dw_packed_stride(s) accepts: dw_pack writes a [k, k, wc]
+  // weight in the kernel's layout (dw_packed_bytes of it, prefix-sliceable by
+  // channel, so one packed copy serves every subnet); position p of the
+  // per-channel epilogue arrays (dw_slots(C) of them) holds channel
+  // dw_channel(p) (>= C: unused).
   void (*dwconv_packed)(const Q8DwArgs& a, int oy0, int oy1);
+  bool (*dw_packed_stride)(int stride);
   int64_t (*dw_packed_bytes)(int k, int64_t wc);
   void (*dw_pack)(const int8_t* w, int k, int64_t wc, int8_t* out);
   int64_t (*dw_slots)(int64_t C);
   int64_t (*dw_channel)(int64_t p);
-  int64_t (*dw_ring_bytes)(int k, int W, int C);
+  int64_t (*dw_ring_bytes)(int k, int W, int C, int stride);
 };
 
 const Q8Table* q8_kernels_scalar();

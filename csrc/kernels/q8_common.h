@@ -7,6 +7,7 @@
 
 static constexpr float kQ8Sixth = 1.f / 6.f;
 
+// The activation in real units (a float output: the logits, an SE gate).
 static inline float q8_act(float t, Act act) {
   switch (act) {
     case Act::Relu: return t > 0.f ? t : 0.f;
@@ -34,15 +35,23 @@ static inline uint8_t q8_round(float u, float lo, float hi, int zo) {
   return static_cast<uint8_t>(static_cast<int>(std::nearbyint(u)) + zo);
 }
 
-// The epilogue of one int32 sum for column n.
-static inline float q8_real(int32_t acc, const Q8Epilogue& e, int n) {
+static inline float q8_t(int32_t acc, const Q8Epilogue& e, int n) {
   if (e.bias) acc += e.bias[n];
-  float t = static_cast<float>(acc) * e.mul[n];
-  t = t + e.add[n];
-  return q8_act(t, e.act);
+  const float t = static_cast<float>(acc) * e.mul[n];
+  return t + e.add[n];
 }
 
-static inline uint8_t q8_quant(float t, const Q8Epilogue& e) { return q8_round(t * e.inv_out, e.lo, e.hi, e.zo); }
+// The uint8 output of t (q8.h: hswish/hsigmoid from real units, other acts in the bounds)
+static inline uint8_t q8_quant(float t, const Q8Epilogue& e) {
+  float u = t;
+  if (e.act == Act::HSwish || e.act == Act::HSigmoid) {
+    float g = t + 3.f;
+    g = g > 0.f ? g : 0.f;
+    g = g < 6.f ? g : 6.f;
+    u = e.act == Act::HSwish ? (t * g) * e.out_scale : g * e.out_scale;
+  }
+  return q8_round(u, e.lo, e.hi, e.zo);
+}
 
 // The k4 weight of row k, column n.
 static inline int8_t q8_b(const Q8GemmArgs& a, int k, int n) {
@@ -50,8 +59,8 @@ static inline int8_t q8_b(const Q8GemmArgs& a, int k, int n) {
 }
 
 static inline void q8_store(const Q8GemmArgs& a, int m, int n, int32_t acc) {
-  const float t = q8_real(acc, a.e, n);
-  if (a.Cf) a.Cf[(int64_t)m * a.ldc + n] = t;
+  const float t = q8_t(acc, a.e, n);
+  if (a.Cf) a.Cf[(int64_t)m * a.ldc + n] = q8_act(t, a.e.act);
   else a.C[(int64_t)m * a.ldc + n] = q8_quant(t, a.e);
 }
 
@@ -79,7 +88,7 @@ static inline void q8_dw_pixel(const Q8DwArgs& a, int oy, int ox, int c0, int c1
       for (int kx = kx0; kx < kx1; ++kx)
         acc += (int32_t(a.in[((int64_t)(iy0 + ky) * a.W + ix0 + kx) * a.C + c]) - a.zi) *
                int32_t(a.w[((int64_t)ky * a.k + kx) * a.wc + c]);
-    out[c] = q8_quant(q8_real(acc, a.e, c), a.e);
+    out[c] = q8_quant(q8_t(acc, a.e, c), a.e);
   }
 }
 

@@ -34,6 +34,30 @@ float act_f(float t, Act a) {
   }
 }
 
+// The uint8 output of t for an epilogue e (q8.h).
+uint8_t requant_e(float t, const Q8Epilogue& e) {
+  float u = t;
+  if (e.act == Act::HSwish || e.act == Act::HSigmoid) {
+    float g = t + 3.f;
+    g = g > 0.f ? (g < 6.f ? g : 6.f) : 0.f;
+    u = e.act == Act::HSwish ? (t * g) * e.out_scale : g * e.out_scale;
+  }
+  u = u > e.lo ? u : e.lo;
+  u = u < e.hi ? u : e.hi;
+  return static_cast<uint8_t>(static_cast<int>(std::nearbyint(u)) + e.zo);
+}
+
+// A random epilogue for act: bounds as ops/q8_common.cc sets them.
+void random_epilogue(Q8Epilogue& e, Act act, Rng& rng) {
+  e.act = act;
+  e.zo = rng.range(0, 255);
+  e.out_scale = rng.uni(2.f, 8.f);
+  e.lo = float(-e.zo);
+  e.hi = float(255 - e.zo);
+  if (act == Act::Relu || act == Act::Relu6) e.lo = 0.f;
+  if (act == Act::Relu6) e.hi = std::min(e.hi, rng.uni(10.f, 100.f));
+}
+
 uint8_t requant(float u, int zo) {
   const float lo = float(-zo), hi = float(255 - zo);
   u = u > lo ? u : lo;
@@ -84,17 +108,18 @@ void test_gemm(Q8Checker& c, Rng& rng) {
           int32_t s = 0;
           for (int k = 0; k < K; ++k) s += B[(k / 4) * ldb * 4 + n * 4 + k % 4];
           bias[n] = -zi * s;
-          mul[n] = rng.uni(0.5f, 1.5f) / (40.f * std::sqrt(float(K)) + 1.f);
-          add[n] = rng.uni(-2.f, 2.f);
+          mul[n] = rng.uni(0.5f, 1.5f) / (std::sqrt(float(K)) + 1.f);
+          add[n] = rng.uni(-20.f, 20.f);
         }
         const Act act = kActs[i++ % 5];
         const bool fout = i % 4 == 0, with_bias = i % 3 != 0;
         Q8GemmArgs a;
         a.M = M; a.N = N; a.K = K; a.A = A.data(); a.lda = K + 3; a.B = B.data(); a.ldb = ldb;
         a.e.bias = with_bias ? bias.data() : nullptr;
-        a.e.mul = mul.data(); a.e.add = add.data(); a.e.act = act;
-        const int zo = rng.range(0, 255);
-        a.e.inv_out = rng.uni(10.f, 40.f); a.e.zo = zo; a.e.lo = float(-zo); a.e.hi = float(255 - zo);
+        random_epilogue(a.e, act, rng);
+        a.e.mul = mul.data(); a.e.add = add.data();
+        if (act == Act::HSwish || act == Act::HSigmoid || fout)   // real units: a smaller range
+          for (int n = 0; n < N; ++n) { mul[n] /= 20.f; add[n] /= 20.f; }
         std::vector<uint8_t> C(size_t(M) * N);
         std::vector<float> Cf(size_t(M) * N);
         std::vector<uint8_t> want(size_t(M) * N);
@@ -104,9 +129,9 @@ void test_gemm(Q8Checker& c, Rng& rng) {
             int64_t acc = with_bias ? bias[n] : 0;
             for (int k = 0; k < K; ++k) acc += int64_t(A[m * (K + 3) + k]) * B[(k / 4) * ldb * 4 + n * 4 + k % 4];
             float tt = static_cast<float>(static_cast<int32_t>(acc)) * mul[n];
-            tt = act_f(tt + add[n], act);
-            wantf[m * N + n] = tt;
-            want[m * N + n] = requant(tt * a.e.inv_out, zo);
+            tt = tt + add[n];
+            wantf[m * N + n] = act_f(tt, act);
+            want[m * N + n] = requant_e(tt, a.e);
           }
         if (fout) { a.Cf = Cf.data(); a.ldc = N; } else { a.C = C.data(); a.ldc = N; }
         c.t.gemm(a, 0, M, 0, N);
@@ -138,14 +163,15 @@ void test_dwconv(Q8Checker& c, Rng& rng) {
         std::vector<int8_t> w(size_t(k) * k * wc);
         for (auto& x : w) x = static_cast<int8_t>(rng.range(-127, 127));
         std::vector<float> mul(C), add(C);
-        for (int ch = 0; ch < C; ++ch) { mul[ch] = rng.uni(0.5f, 1.5f) / (30.f * k); add[ch] = rng.uni(-2.f, 2.f); }
-        const int zi = rng.range(0, 255), zo = rng.range(0, 255);
         const Act act = kActs[i++ % 5];
+        const float real = act == Act::HSwish || act == Act::HSigmoid ? 20.f : 1.f;
+        for (int ch = 0; ch < C; ++ch) { mul[ch] = rng.uni(0.5f, 1.5f) / (k * real); add[ch] = rng.uni(-20.f, 20.f) / real; }
+        const int zi = rng.range(0, 255);
         Q8DwArgs d;
         d.H = H; d.W = W; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = k; d.stride = s;
         d.in = in.data(); d.zi = zi; d.w = w.data(); d.wc = wc;
-        d.e.mul = mul.data(); d.e.add = add.data(); d.e.act = act;
-        d.e.inv_out = rng.uni(10.f, 40.f); d.e.zo = zo; d.e.lo = float(-zo); d.e.hi = float(255 - zo);
+        random_epilogue(d.e, act, rng);
+        d.e.mul = mul.data(); d.e.add = add.data();
         std::vector<uint8_t> want(size_t(Ho) * Wo * C), got(want.size());
         for (int oy = 0; oy < Ho; ++oy)
           for (int ox = 0; ox < Wo; ++ox)
@@ -157,14 +183,14 @@ void test_dwconv(Q8Checker& c, Rng& rng) {
                   if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
                   acc += (int64_t(in[(size_t(iy) * W + ix) * C + ch]) - zi) * w[(ky * k + kx) * wc + ch];
                 }
-              const float tt = act_f(static_cast<float>(acc) * mul[ch] + add[ch], act);
-              want[(size_t(oy) * Wo + ox) * C + ch] = requant(tt * d.e.inv_out, zo);
+              const float tt = static_cast<float>(acc) * mul[ch] + add[ch];
+              want[(size_t(oy) * Wo + ox) * C + ch] = requant_e(tt, d.e);
             }
         const std::string what = "dwconv-" + dims({k, k}) + "s" + std::to_string(s) + "-" + dims({H, W, C});
         d.out = got.data();
         c.t.dwconv(d, 0, Ho);
         c.check(got.data(), want, what);
-        if (c.t.dwconv_packed) {   // the packed kernel, as ops/q8_dwconv.cc prepares it
+        if (c.t.dwconv_packed && c.t.dw_packed_stride(s)) {   // the packed kernel, as ops/q8_dwconv.cc prepares it
           std::vector<int8_t> packed(static_cast<size_t>(c.t.dw_packed_bytes(k, wc)));
           c.t.dw_pack(w.data(), k, wc, packed.data());
           const int64_t slots = c.t.dw_slots(C);
@@ -177,7 +203,7 @@ void test_dwconv(Q8Checker& c, Rng& rng) {
             for (int tap = 0; tap < k * k; ++tap) sum += w[tap * wc + ch];
             pbias[p] = -zi * sum; pmul[p] = mul[ch]; padd[p] = add[ch];
           }
-          std::vector<uint8_t> ring(static_cast<size_t>(c.t.dw_ring_bytes(k, W, C)));
+          std::vector<uint8_t> ring(static_cast<size_t>(c.t.dw_ring_bytes(k, W, C, s)));
           d.wp = packed.data(); d.pbias = pbias.data(); d.pmul = pmul.data(); d.padd = padd.data(); d.ring = ring.data();
           std::fill(got.begin(), got.end(), 0);
           c.t.dwconv_packed(d, 0, Ho / 2);   // two bands, as two threads run them

@@ -75,7 +75,7 @@ static void gemm(const Q8GemmArgs& a, int m0, int m1, int n0, int n1) {
 }
 
 const Q8Table table = {"avx2", 4, 8, gemm, dwconv, quantize, add, channel_sum, scale_channels,
-                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 }  // namespace q8_avx2
 }  // namespace art
 #include "isa_end.h"
@@ -143,7 +143,7 @@ static void gemm(const Q8GemmArgs& a, int m0, int m1, int n0, int n1) {
 }
 
 const Q8Table table = {"avxvnni", 6, 16, gemm, dwconv, quantize, add, channel_sum, scale_channels,
-                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 }  // namespace q8_avxvnni
 }  // namespace art
 #include "isa_end.h"
@@ -176,31 +176,47 @@ static inline __m512 act16(__m512 t, Act act) {
   }
 }
 
-// The epilogue of 16 columns [n, n + cnt) of row m.
-static inline void store16(const Q8GemmArgs& a, int m, int n, __m512i acc, __mmask16 k) {
+static inline __m512 steps16(__m512 t, const Q8Epilogue& e) {
+  if (e.act != Act::HSwish && e.act != Act::HSigmoid) return t;
+  const __m512 g = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, _mm512_set1_ps(3.f)), _mm512_setzero_ps()),
+                                 _mm512_set1_ps(6.f));
+  return _mm512_mul_ps(e.act == Act::HSwish ? _mm512_mul_ps(t, g) : g, _mm512_set1_ps(e.out_scale));
+}
+
+// The per-column epilogue values of 16 columns, loaded once per tile.
+struct Col16 {
+  __m512 mul, add;
+  __mmask16 k;
+};
+
+static inline Col16 col16(const Q8Epilogue& e, int n, __mmask16 k) {
+  return {_mm512_maskz_loadu_ps(k, e.mul + n), _mm512_maskz_loadu_ps(k, e.add + n), k};
+}
+
+// The epilogue of 16 columns [n, n + 16) of row m (acc already holds the bias).
+static inline void store16(const Q8GemmArgs& a, int m, int n, __m512i acc, const Col16& c) {
   const Q8Epilogue& e = a.e;
-  if (e.bias) acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(k, e.bias + n));
-  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_maskz_loadu_ps(k, e.mul + n));
-  t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(k, e.add + n));
-  t = act16(t, e.act);
+  const __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), c.mul), c.add);
   if (a.Cf) {
-    _mm512_mask_storeu_ps(a.Cf + (int64_t)m * a.ldc + n, k, t);
+    _mm512_mask_storeu_ps(a.Cf + (int64_t)m * a.ldc + n, c.k, act16(t, e.act));
     return;
   }
-  __m512 u = _mm512_mul_ps(t, _mm512_set1_ps(e.inv_out));
-  u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(e.lo)), _mm512_set1_ps(e.hi));
+  const __m512 u = _mm512_min_ps(_mm512_max_ps(steps16(t, e), _mm512_set1_ps(e.lo)), _mm512_set1_ps(e.hi));
   const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(u), _mm512_set1_epi32(e.zo));
-  _mm_mask_storeu_epi8(a.C + (int64_t)m * a.ldc + n, k, _mm512_cvtepi32_epi8(q));
+  _mm_mask_storeu_epi8(a.C + (int64_t)m * a.ldc + n, c.k, _mm512_cvtepi32_epi8(q));
 }
 
 template <int R, int NV>
 static inline void gemm_tile(const Q8GemmArgs& a, int m, int n, int nr) {
   __m512i acc[R][NV];
-  ART_UNROLL
-  for (int r = 0; r < R; ++r)
-    ART_UNROLL
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
   const __mmask16 k0 = lanes(nr), k1 = lanes(nr - 16);
+  const __m512i bias0 = a.e.bias ? _mm512_maskz_loadu_epi32(k0, a.e.bias + n) : _mm512_setzero_si512();
+  const __m512i bias1 = a.e.bias && NV > 1 ? _mm512_maskz_loadu_epi32(k1, a.e.bias + n + 16) : _mm512_setzero_si512();
+  ART_UNROLL
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = bias0;
+    if (NV > 1) acc[r][NV - 1] = bias1;
+  }
   const int full = a.K >> 2, tail = a.K & 3, G = (a.K + 3) >> 2;
   const uint8_t* Ap[R];
   ART_UNROLL
@@ -218,10 +234,11 @@ static inline void gemm_tile(const Q8GemmArgs& a, int m, int n, int nr) {
       if (NV > 1) acc[r][NV - 1] = _mm512_dpbusd_epi32(acc[r][NV - 1], av, b1);
     }
   }
+  const Col16 c0 = col16(a.e, n, k0), c1 = NV > 1 ? col16(a.e, n + 16, k1) : c0;
   ART_UNROLL
   for (int r = 0; r < R; ++r) {
-    store16(a, m + r, n, acc[r][0], k0);
-    if (NV > 1) store16(a, m + r, n + 16, acc[r][NV - 1], k1);
+    store16(a, m + r, n, acc[r][0], c0);
+    if (NV > 1) store16(a, m + r, n + 16, acc[r][NV - 1], c1);
   }
 }
 
@@ -250,17 +267,24 @@ static void gemm(const Q8GemmArgs& a, int m0, int m1, int n0, int n1) {
 
 // ---- depthwise over packed weights (vpdpbusd over groups of four taps)
 //
-// Four taps of 64 channels are interleaved byte-wise (vpunpck{l,h}bw, then
-// {l,h}wd within each 128-bit lane) into four vectors whose 32-bit lanes
-// hold the four taps of one channel — the operand of vpdpbusd, which adds
-// their products with the packed weights in one instruction. The unpacks
-// leave channel 16L + 4i + j in lane (L, j) of vector i; the weights and the
-// epilogue's per-channel values are stored in that order, and the packs of
-// the epilogue (vpackssdw, vpackuswb, also per 128-bit lane) put the
-// channels back in order. The input rows are copied into a ring of k rows
-// padded with the zero point (real 0): no tap is ever outside, and the
-// zero-point term is the constant -zp * sum of all k*k weights (pbias).
-// 64, 32 or 16 channels a step: narrower steps read the same layout.
+// vpdpbusd adds four uint8 x int8 products per 32-bit lane; here the four
+// are four horizontally adjacent taps (kx = 4m .. 4m + 3) of one channel.
+// Each input row is interleaved once, when it enters this thread's ring of k
+// rows: for every position x, four pixels x .. x + 3 of 64 channels become
+// four vectors whose lanes hold a channel's four pixels (vpunpck{l,h}bw, then
+// {l,h}wd, within each 128-bit lane: channel 16L + 4i + j lands in lane
+// (L, j) of vector i). Rows and pixels outside the image are the zero point
+// (real 0), so no tap is ever skipped and the zero-point term is the
+// constant -zp * (sum of the k*k weights) (pbias). The weights are packed
+// once per engine in the same channel order, per group (ky, m); the
+// epilogue's packs (vpackssdw, vpackuswb, also per 128-bit lane) put the
+// channels back in order. The inner loop is then loads and vpdpbusd only,
+// four output pixels sharing each weight load. One block of 64 channels at
+// a time over the whole band of rows: the ring (k rows of one block) stays
+// in L1/L2 and every interleaved row is used by k output rows before it
+// leaves. The last block may be 32 or 16 channels wide: the narrower steps
+// read lanes of the same layout. Strides 1, 2 and 4 (position x of a quad
+// is a multiple of the stride: rows keep only those).
 constexpr int kDwBlock = 64;
 
 static inline int64_t dw_slots(int64_t C) { return (C + kDwBlock - 1) / kDwBlock * kDwBlock; }
@@ -268,22 +292,24 @@ static inline int64_t dw_channel(int64_t p) {
   const int64_t b = p / kDwBlock, r = p % kDwBlock, i = r / 16, L = (r % 16) / 4, j = r % 4;
   return b * kDwBlock + 16 * L + 4 * i + j;
 }
-static inline int dw_groups(int k) { return (k * k + 3) / 4; }
-static inline int64_t dw_packed_bytes(int k, int64_t wc) { return int64_t(dw_groups(k)) * dw_slots(wc) * 4; }
-static inline int64_t dw_row_stride(int W, int C, int k) { return int64_t(W + 2 * (k / 2)) * ((C + 15) / 16 * 16); }
-static inline int64_t dw_ring_bytes(int k, int W, int C) { return int64_t(k) * dw_row_stride(W, C, k) + 64; }
+static inline bool dw_packed_stride(int s) { return s >= 1 && 4 % s == 0; }
+static inline int dw_quads(int k) { return (k + 3) / 4; }
+static inline int64_t dw_packed_bytes(int k, int64_t wc) { return int64_t(k) * dw_quads(k) * dw_slots(wc) * 4; }
+static inline int64_t dw_positions(int W, int k, int s) { return (W + 2 * (k / 2) + s - 1) / s; }
+static inline int64_t dw_ring_bytes(int k, int W, int C, int s) { return int64_t(k) * dw_positions(W, k, s) * 256; }
 
 static void dw_pack(const int8_t* w, int k, int64_t wc, int8_t* out) {
-  const int G = dw_groups(k);
+  const int M = dw_quads(k);
   const int64_t S = dw_slots(wc);
-  for (int g = 0; g < G; ++g)
-    for (int64_t p = 0; p < S; ++p) {
-      const int64_t ch = dw_channel(p);
-      for (int t4 = 0; t4 < 4; ++t4) {
-        const int tap = 4 * g + t4;
-        out[(g * S + p) * 4 + t4] = tap < k * k && ch < wc ? w[int64_t(tap) * wc + ch] : int8_t(0);
+  for (int ky = 0; ky < k; ++ky)
+    for (int m = 0; m < M; ++m)
+      for (int64_t p = 0; p < S; ++p) {
+        const int64_t ch = dw_channel(p);
+        for (int t4 = 0; t4 < 4; ++t4) {
+          const int kx = 4 * m + t4;
+          out[((int64_t(ky) * M + m) * S + p) * 4 + t4] = kx < k && ch < wc ? w[(int64_t(ky) * k + kx) * wc + ch] : int8_t(0);
+        }
       }
-    }
 }
 
 // 512-, 256- and 128-bit forms of the steps (AVX-512 VL + VNNI + BW): one
@@ -321,96 +347,135 @@ ART_DW_WIDTH(DwY, 256, __m256i, __m256, 32)
 ART_DW_WIDTH(DwX, , __m128i, __m128, 16)
 #undef ART_DW_WIDTH
 
+// hswish / hsigmoid from real units to output steps (q8.h); other acts: t is u
 template <class D>
-static inline typename D::F dw_act(typename D::F t, Act act) {
-  const typename D::F z = D::set1(0.f), six = D::set1(6.f);
-  switch (act) {
-    case Act::Relu: return D::max(t, z);
-    case Act::Relu6: return D::min(D::max(t, z), six);
-    case Act::HSwish: return D::mul(D::mul(t, D::min(D::max(D::add(t, D::set1(3.f)), z), six)), D::set1(kQ8Sixth));
-    case Act::HSigmoid: return D::mul(D::min(D::max(D::add(t, D::set1(3.f)), z), six), D::set1(kQ8Sixth));
-    default: return t;
+static inline typename D::F dw_steps(typename D::F t, const Q8Epilogue& e) {
+  if (e.act != Act::HSwish && e.act != Act::HSigmoid) return t;
+  const typename D::F g = D::min(D::max(D::add(t, D::set1(3.f)), D::set1(0.f)), D::set1(6.f));
+  return D::mul(e.act == Act::HSwish ? D::mul(t, g) : g, D::set1(e.out_scale));
+}
+
+// Interleave channels [c, c + 64) of input row iy into ring row r (positions x = 0, s, 2s, ...).
+static void dw_fill(const Q8DwArgs& a, int iy, int64_t c, uint8_t* r) {
+  const int p = a.k / 2, s = a.stride;
+  const int64_t npos = dw_positions(a.W, a.k, s);
+  const bool in_image = iy >= 0 && iy < a.H;
+  const __m512i zp = _mm512_set1_epi8(static_cast<char>(a.zi));
+  const uint8_t* row = a.in + int64_t(in_image ? iy : 0) * a.W * a.C + c;
+  const __mmask64 k = DwMask<64>::first(int(a.C - c));
+  for (int64_t pos = 0; pos < npos; ++pos) {
+    __m512i v[4];
+    for (int j = 0; j < 4; ++j) {
+      const int64_t px = pos * s + j - p;
+      v[j] = in_image && px >= 0 && px < a.W ? _mm512_mask_loadu_epi8(zp, k, row + px * a.C) : zp;
+    }
+    const __m512i l01 = _mm512_unpacklo_epi8(v[0], v[1]), h01 = _mm512_unpackhi_epi8(v[0], v[1]);
+    const __m512i l23 = _mm512_unpacklo_epi8(v[2], v[3]), h23 = _mm512_unpackhi_epi8(v[2], v[3]);
+    uint8_t* q = r + pos * 256;
+    _mm512_storeu_si512(q, _mm512_unpacklo_epi16(l01, l23));
+    _mm512_storeu_si512(q + 64, _mm512_unpackhi_epi16(l01, l23));
+    _mm512_storeu_si512(q + 128, _mm512_unpacklo_epi16(h01, h23));
+    _mm512_storeu_si512(q + 192, _mm512_unpackhi_epi16(h01, h23));
   }
 }
 
-// One output pixel's channels [c, c + D::N) (n of them stored): taps[t] is
-// tap t's input at this pixel, channel 0; w the packed weights of this
-// channel block at group 0 (groups S*4 bytes apart); q = c's slot offset.
-template <class D>
-static inline void dw_step(const Q8DwArgs& a, const uint8_t* const* taps, int64_t off, int G, const int8_t* w,
-                           int64_t gstride, int64_t q, uint8_t* out, int n) {
+// T output pixels' channels of one step (D::N wide): rows[ky] are the ring
+// rows, q0 the first pixel's byte offset in a row (its position, channel
+// step), pstep the bytes between pixels, w the packed weights of the step
+// (groups gstride bytes apart), sl the step's first slot.
+template <class D, int T>
+static inline void dw_pixels(const Q8DwArgs& a, uint8_t* const* rows, int64_t q0, int64_t pstep, int64_t qstep,
+                             const int8_t* w, int64_t gstride, int64_t sl, uint8_t* out, int64_t ostride, int n) {
   using I = typename D::I;
-  I acc[4];
-  for (int i = 0; i < 4; ++i) acc[i] = D::load(a.pbias + q + 16 * i);
-  for (int g = 0; g < G; ++g) {
-    const I x0 = D::load(taps[4 * g] + off), x1 = D::load(taps[4 * g + 1] + off);
-    const I x2 = D::load(taps[4 * g + 2] + off), x3 = D::load(taps[4 * g + 3] + off);
-    const I l01 = D::unlo8(x0, x1), h01 = D::unhi8(x0, x1), l23 = D::unlo8(x2, x3), h23 = D::unhi8(x2, x3);
-    const int8_t* wg = w + g * gstride;
-    acc[0] = D::dot(acc[0], D::unlo16(l01, l23), D::load(wg));
-    acc[1] = D::dot(acc[1], D::unhi16(l01, l23), D::load(wg + 64));
-    acc[2] = D::dot(acc[2], D::unlo16(h01, h23), D::load(wg + 128));
-    acc[3] = D::dot(acc[3], D::unhi16(h01, h23), D::load(wg + 192));
+  const int k = a.k, M = dw_quads(k);
+  I acc[T][4];
+  ART_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    const I b = D::load(a.pbias + sl + 16 * i);
+    ART_UNROLL
+    for (int t = 0; t < T; ++t) acc[t][i] = b;
+  }
+  for (int ky = 0; ky < k; ++ky) {
+    const uint8_t* r = rows[ky] + q0;
+    for (int m = 0; m < M; ++m) {
+      const int8_t* wg = w + (int64_t(ky) * M + m) * gstride;
+      const I w0 = D::load(wg), w1 = D::load(wg + 64), w2 = D::load(wg + 128), w3 = D::load(wg + 192);
+      const uint8_t* rq = r + m * qstep;
+      ART_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* x = rq + t * pstep;
+        acc[t][0] = D::dot(acc[t][0], D::load(x), w0);
+        acc[t][1] = D::dot(acc[t][1], D::load(x + 64), w1);
+        acc[t][2] = D::dot(acc[t][2], D::load(x + 128), w2);
+        acc[t][3] = D::dot(acc[t][3], D::load(x + 192), w3);
+      }
+    }
   }
   const Q8Epilogue& e = a.e;
-  I q32[4];
+  typename D::F mul[4], add[4];
+  ART_UNROLL
   for (int i = 0; i < 4; ++i) {
-    typename D::F t = D::add(D::mul(D::cvt(acc[i]), D::loadf(a.pmul + q + 16 * i)), D::loadf(a.padd + q + 16 * i));
-    t = dw_act<D>(t, e.act);
-    typename D::F u = D::mul(t, D::set1(e.inv_out));
-    u = D::min(D::max(u, D::set1(e.lo)), D::set1(e.hi));
-    q32[i] = D::add32(D::round(u), D::set1i(e.zo));
+    mul[i] = D::loadf(a.pmul + sl + 16 * i);
+    add[i] = D::loadf(a.padd + sl + 16 * i);
   }
-  D::store(out, D::packus16(D::packs32(q32[0], q32[1]), D::packs32(q32[2], q32[3])), n);
+  ART_UNROLL
+  for (int t = 0; t < T; ++t) {
+    I q32[4];
+    ART_UNROLL
+    for (int i = 0; i < 4; ++i) {
+      typename D::F u = D::add(D::mul(D::cvt(acc[t][i]), mul[i]), add[i]);
+      u = D::min(D::max(dw_steps<D>(u, e), D::set1(e.lo)), D::set1(e.hi));
+      q32[i] = D::add32(D::round(u), D::set1i(e.zo));
+    }
+    D::store(out + t * ostride, D::packus16(D::packs32(q32[0], q32[1]), D::packs32(q32[2], q32[3])), n);
+  }
+}
+
+// Output pixels [ox, ox + T) of one block of channels [c, c + width) (D: the step's width).
+template <class D, int T>
+static inline void dw_block(const Q8DwArgs& a, uint8_t* const* rows, int ox, int64_t c, uint8_t* orow) {
+  const int64_t gstride = dw_slots(a.wc) * 4;
+  const int64_t qstep = 4 / a.stride * 256;   // bytes between the quads of a row (4 pixels = 4/s positions)
+  dw_pixels<D, T>(a, rows, int64_t(ox) * 256, 256, qstep, a.wp + c * 4, gstride, c, orow + int64_t(ox) * a.C + c, a.C,
+                  int(std::min<int64_t>(D::N, a.C - c)));
+}
+
+template <class D>
+static void dw_rows(const Q8DwArgs& a, int oy0, int oy1, int64_t c) {
+  const int k = a.k, p = k / 2, s = a.stride;
+  const int64_t rowb = dw_positions(a.W, k, s) * 256;
+  auto slot = [&](int iy) { return a.ring + int64_t(((iy % k) + k) % k) * rowb; };
+  int next = oy0 * s - p;   // the next input row the ring lacks
+  uint8_t* rows[16];
+  for (int oy = oy0; oy < oy1; ++oy) {
+    const int last = oy * s - p + k;
+    if (next < last - k) next = last - k;
+    for (; next < last; ++next) dw_fill(a, next, c, slot(next));
+    for (int ky = 0; ky < k; ++ky) rows[ky] = slot(oy * s - p + ky);
+    uint8_t* orow = a.out + int64_t(oy) * a.Wo * a.C;
+    int ox = 0;
+    for (; ox + 4 <= a.Wo; ox += 4) dw_block<D, 4>(a, rows, ox, c, orow);
+    switch (a.Wo - ox) {
+      case 3: dw_block<D, 3>(a, rows, ox, c, orow); break;
+      case 2: dw_block<D, 2>(a, rows, ox, c, orow); break;
+      case 1: dw_block<D, 1>(a, rows, ox, c, orow); break;
+      default: break;
+    }
+  }
 }
 
 static void dwconv_packed(const Q8DwArgs& a, int oy0, int oy1) {
-  const int k = a.k, p = k / 2, G = dw_groups(k);
-  const int64_t Cp = (a.C + 15) / 16 * 16;   // channels a padded pixel holds
-  const int64_t rs = dw_row_stride(a.W, a.C, k);
-  const int64_t S = dw_slots(a.wc);
-  const int64_t gstride = S * 4;
-  // ring slot of input row iy: rows oy*s - p .. + k - 1 for output row oy
-  auto slot = [&](int iy) { return a.ring + int64_t(((iy % k) + k) % k) * rs; };
-  auto fill = [&](int iy) {
-    uint8_t* r = slot(iy);
-    std::memset(r, a.zi, rs);
-    if (iy < 0 || iy >= a.H) return;
-    const uint8_t* src = a.in + int64_t(iy) * a.W * a.C;
-    uint8_t* dst = r + p * Cp;
-    if (Cp == a.C) std::memcpy(dst, src, int64_t(a.W) * a.C);
-    else
-      for (int x = 0; x < a.W; ++x) std::memcpy(dst + x * Cp, src + int64_t(x) * a.C, a.C);
-  };
-  int next = oy0 * a.stride - p;   // the next input row the ring lacks
-  const uint8_t* taps[52];
-  for (int oy = oy0; oy < oy1; ++oy) {
-    const int last = oy * a.stride - p + k;   // rows up to last - 1 are needed
-    if (next < last - k) next = last - k;
-    for (; next < last; ++next) fill(next);
-    for (int t = 0; t < 4 * G; ++t) {
-      const int tt = t < k * k ? t : 0;   // taps past k*k have zero weights
-      taps[t] = slot(oy * a.stride - p + tt / k) + (tt % k) * Cp;
-    }
-    uint8_t* orow = a.out + int64_t(oy) * a.Wo * a.C;
-    for (int ox = 0; ox < a.Wo; ++ox) {
-      const int64_t px = int64_t(ox) * a.stride * Cp;
-      uint8_t* o = orow + int64_t(ox) * a.C;
-      int64_t c = 0;
-      for (; c + 64 <= Cp; c += 64) dw_step<DwZ>(a, taps, px + c, G, a.wp + c * 4, gstride, c, o + c, int(std::min<int64_t>(64, a.C - c)));
-      if (c + 32 <= Cp) {   // lanes 0-1 of the block at c (slots c + 16i + 4L + j)
-        dw_step<DwY>(a, taps, px + c, G, a.wp + c * 4, gstride, c, o + c, int(std::min<int64_t>(32, a.C - c)));
-        c += 32;
-      }
-      if (c < Cp) dw_step<DwX>(a, taps, px + c, G, a.wp + (c - c % 64) * 4 + (c % 64) / 16 * 16, gstride,
-                               c - c % 64 + (c % 64) / 16 * 4, o + c, int(a.C - c));
-    }
+  for (int64_t c = 0; c < a.C; c += 64) {
+    const int64_t rem = a.C - c;
+    if (rem > 32) dw_rows<DwZ>(a, oy0, oy1, c);
+    else if (rem > 16) dw_rows<DwY>(a, oy0, oy1, c);
+    else dw_rows<DwX>(a, oy0, oy1, c);
   }
 }
 
 const Q8Table table = {"avx512vnni", 8, 32, gemm, dwconv, quantize, add, channel_sum, scale_channels,
-                       q8_im2col_row, q8_resize_row, dwconv_packed, dw_packed_bytes, dw_pack, dw_slots, dw_channel,
-                       dw_ring_bytes};
+                       q8_im2col_row, q8_resize_row, dwconv_packed, dw_packed_stride, dw_packed_bytes, dw_pack,
+                       dw_slots, dw_channel, dw_ring_bytes};
 }  // namespace q8_avx512vnni
 }  // namespace art
 #include "isa_end.h"

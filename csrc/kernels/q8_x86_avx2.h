@@ -40,19 +40,25 @@ static inline __m128i round8(__m256 u, float lo, float hi, int zo) {
   return _mm_packus_epi16(w, w);
 }
 
+// hswish / hsigmoid from real units to output steps (q8.h); other acts: t is u
+static inline __m256 steps8(__m256 t, const Q8Epilogue& e) {
+  if (e.act != Act::HSwish && e.act != Act::HSigmoid) return t;
+  const __m256 g = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, _mm256_set1_ps(3.f)), _mm256_setzero_ps()),
+                                 _mm256_set1_ps(6.f));
+  return _mm256_mul_ps(e.act == Act::HSwish ? _mm256_mul_ps(t, g) : g, _mm256_set1_ps(e.out_scale));
+}
+
 // The epilogue of the 8 columns [n, n + 8) of row m.
 static inline void store8(const Q8GemmArgs& a, int m, int n, __m256i acc) {
   const Q8Epilogue& e = a.e;
   if (e.bias) acc = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i*)(e.bias + n)));
   __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(e.mul + n));
   t = _mm256_add_ps(t, _mm256_loadu_ps(e.add + n));
-  t = act8(t, e.act);
   if (a.Cf) {
-    _mm256_storeu_ps(a.Cf + (int64_t)m * a.ldc + n, t);
+    _mm256_storeu_ps(a.Cf + (int64_t)m * a.ldc + n, act8(t, e.act));
     return;
   }
-  _mm_storel_epi64((__m128i*)(a.C + (int64_t)m * a.ldc + n),
-                   round8(_mm256_mul_ps(t, _mm256_set1_ps(e.inv_out)), e.lo, e.hi, e.zo));
+  _mm_storel_epi64((__m128i*)(a.C + (int64_t)m * a.ldc + n), round8(steps8(t, e), e.lo, e.hi, e.zo));
 }
 
 static inline __m256i load8_u8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)p)); }

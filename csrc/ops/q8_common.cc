@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "q8_op.h"
@@ -40,18 +41,29 @@ void check_k4(const OpDesc& op, const char* what, const Buffer8& b, int64_t K, i
   if (b.shape[2] != 4) fail(op, std::string(what) + " is not in the k4 layout [ceil(K/4), N, 4]");
 }
 
-Q8Epilogue q8_epilogue(const std::vector<float>& mul, const std::vector<float>& add, Act act, const QParam& out,
-                       const std::vector<int32_t>* bias) {
+Q8Epilogue q8_epilogue(const OpDesc& op, const std::vector<float>& mul, const std::vector<float>& add, Act act,
+                       const QParam& out, const std::vector<int32_t>* bias) {
   Q8Epilogue e;
   e.bias = bias && !bias->empty() ? bias->data() : nullptr;
   e.mul = mul.data();
   e.add = add.data();
   e.act = act;
-  e.inv_out = q8_inv(out);
+  e.out_scale = op.out_scale;
   e.lo = static_cast<float>(-out.zp);
   e.hi = static_cast<float>(255 - out.zp);
+  if (act == Act::Relu || act == Act::Relu6) e.lo = std::max(e.lo, 0.f);
+  if (act == Act::Relu6) e.hi = std::min(e.hi, op.six);
   e.zo = out.zp;
   return e;
+}
+
+void check_act_params(const OpDesc& op, Act act, bool float_out) {
+  if (act == Act::Sigmoid) fail(op, "sigmoid is only an SE gate");
+  if (float_out) return;
+  if ((act == Act::HSwish || act == Act::HSigmoid) && !(op.out_scale > 0.f && std::isfinite(op.out_scale)))
+    fail(op, "the output scale of a hard-swish/sigmoid epilogue must be positive and finite");
+  if (act == Act::Relu6 && !(op.six > 0.f && std::isfinite(op.six)))
+    fail(op, "the ReLU6 bound in output steps must be positive and finite");
 }
 
 std::vector<int32_t> q8_zero_point_bias(const Buffer8& w, int K, int N, int zp) {

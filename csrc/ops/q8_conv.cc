@@ -18,7 +18,7 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
   check_qparam(op, "output", op.qout);
   check_vec_finite(op, "epilogue multipliers", op.scale, so.c);
   check_vec_finite(op, "epilogue offsets", op.shift, so.c);
-  if (op.act == Act::Sigmoid) fail(op, "sigmoid is only an SE gate");
+  check_act_params(op, op.act, op.float_out);
 }
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * taps(op, si); }
@@ -46,7 +46,7 @@ void run(const Step& s, const RunCtx& c) {
   Q8GemmArgs g;
   g.M = so.w; g.N = so.c; g.K = static_cast<int>(kk); g.lda = kk;
   g.B = op.w8.data; g.ldb = op.w8.shape[1]; g.ldc = so.c;
-  g.e = q8_epilogue(op.scale, op.shift, op.act, op.qout, &s.bias32);
+  g.e = q8_epilogue(op, op.scale, op.shift, op.act, op.qout, &s.bias32);
   const int threads = c.threads;
   const int chunk = threads > 1 && s.macs >= kParallelMacs ? (so.h + threads - 1) / threads : so.h;
   const int64_t rf = row_floats(s, si, so);

@@ -1,8 +1,8 @@
 // int8 depthwise KxK convolution: sums of (input - zero point) x weight over
 // the taps inside the image, the epilogue per channel; bands of output rows
 // over the threads. Where the table has a packed kernel (AVX-512 VNNI), the
-// weight is packed once per engine and each thread keeps a ring of k
-// zero-point-padded input rows.
+// weight is packed once per engine and each thread keeps a ring of the k
+// input rows it reads, in the kernel's interleaved layout.
 #include <algorithm>
 
 #include "q8_op.h"
@@ -18,13 +18,15 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
   check_qparam(op, "output", op.qout);
   check_vec_finite(op, "epilogue multipliers", op.scale, so.c);
   check_vec_finite(op, "epilogue offsets", op.shift, so.c);
-  if (op.act == Act::Sigmoid) fail(op, "sigmoid is only an SE gate");
+  check_act_params(op, op.act, op.float_out);
   if (op.float_out) fail(op, "a depthwise conv cannot write the logits");
 }
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * op.k * op.k; }
 
-bool packed(const Step& s, const PrepareCtx& c) { return c.q8->dwconv_packed != nullptr && c.packs != nullptr; }
+bool packed(const Step& s, const PrepareCtx& c) {
+  return c.q8->dwconv_packed != nullptr && c.packs != nullptr && c.q8->dw_packed_stride(s.op.stride);
+}
 
 void prepare(Step& s, const PrepareCtx& c) {
   const std::string k = std::to_string(s.op.k);
@@ -50,7 +52,7 @@ void prepare(Step& s, const PrepareCtx& c) {
     s.pmul[p] = op.scale[ch];
     s.padd[p] = op.shift[ch];
   }
-  s.ring_bytes = round_up(t.dw_ring_bytes(op.k, si.w, C), 64);
+  s.ring_bytes = round_up(t.dw_ring_bytes(op.k, si.w, C, op.stride), 64);
   s.scratch_floats = s.ring_bytes / 4 * c.max_threads;
   s.kernel += " (packed, ring of " + k + " rows)";
 }
@@ -62,7 +64,7 @@ void run(const Step& s, const RunCtx& c) {
   d.H = si.h; d.W = si.w; d.C = si.c; d.Ho = so.h; d.Wo = so.w; d.k = op.k; d.stride = op.stride;
   d.in = c.in8(op.in0); d.zi = op.qin.zp;
   d.w = op.w8.data; d.wc = op.w8.shape[2]; d.out = c.out8(s.out);
-  d.e = q8_epilogue(op.scale, op.shift, op.act, op.qout, nullptr);
+  d.e = q8_epilogue(op, op.scale, op.shift, op.act, op.qout, nullptr);
   const bool pk = s.packed != nullptr;
   if (pk) {
     d.wp = s.packed; d.pbias = s.bias32.data(); d.pmul = s.pmul.data(); d.padd = s.padd.data();

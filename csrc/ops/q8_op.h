@@ -23,9 +23,12 @@ void check_buffer8(const OpDesc& op, const char* what, const Buffer8& b, std::ve
 // An int8 buffer seen as a Buffer (for the shape checks the float ops share; data only compared to null).
 Buffer as_buffer(const Buffer8& b);
 
-// The epilogue of a conv-like op: mul/add per column, act, the output quantization.
-Q8Epilogue q8_epilogue(const std::vector<float>& mul, const std::vector<float>& add, Act act, const QParam& out,
-                       const std::vector<int32_t>* bias);
+// The epilogue of a conv-like op: mul/add per column, act (ReLU bounds, the
+// hard-swish/sigmoid output scale: op.six, op.out_scale), the output quantization.
+Q8Epilogue q8_epilogue(const OpDesc& op, const std::vector<float>& mul, const std::vector<float>& add, Act act,
+                       const QParam& out, const std::vector<int32_t>* bias);
+// The act's parameters are usable (a uint8 output needs out_scale / six where its act uses them).
+void check_act_params(const OpDesc& op, Act act, bool float_out);
 // bias[n] = -zp * sum_{k < K} w[k, n] of a k4 weight: sum (a - zp) w = sum a w + bias
 std::vector<int32_t> q8_zero_point_bias(const Buffer8& w, int K, int N, int zp);
 // rint(clamp(u, -zp, 255 - zp)) + zp: the requantization of one value already in output steps

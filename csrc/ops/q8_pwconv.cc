@@ -12,7 +12,7 @@ void validate_common(OpDesc& op, const Shape3& si, const Shape3& so) {
   check_qparam(op, "output", op.qout);
   check_vec_finite(op, "epilogue multipliers", op.scale, so.c);
   check_vec_finite(op, "epilogue offsets", op.shift, so.c);
-  if (op.act == Act::Sigmoid) fail(op, "sigmoid is only an SE gate");
+  check_act_params(op, op.act, op.float_out);
 }
 
 void validate_pw(OpDesc& op, const std::vector<Shape3>& shapes) {
@@ -45,7 +45,7 @@ void run(const Step& s, const RunCtx& c) {
   if (op.float_out) a.Cf = c.out(s.out);
   else a.C = c.out8(s.out);
   a.ldc = so.c;
-  a.e = q8_epilogue(op.scale, op.shift, op.act, op.qout, &s.bias32);
+  a.e = q8_epilogue(op, op.scale, op.shift, op.act, op.qout, &s.bias32);
   q8_gemm(c, a, s.macs);
 }
 

@@ -68,12 +68,13 @@ void run(const Step& s, const RunCtx& c) {
   Q8GemmArgs a;
   a.M = 1; a.K = C; a.N = R; a.A = pooled; a.lda = C;
   a.B = op.se_w1_8.data; a.ldb = op.se_w1_8.shape[1]; a.C = red; a.ldc = R;
-  a.e = q8_epilogue(op.se_mul1, op.se_add1, Act::Relu, op.q_red, &s.bias32);
+  a.e = q8_epilogue(op, op.se_mul1, op.se_add1, Act::Relu, op.q_red, &s.bias32);
   q8_gemm(c, a, int64_t(C) * R);
   Q8GemmArgs b;
   b.M = 1; b.K = R; b.N = C; b.A = red; b.lda = R;
   b.B = op.se_w2_8.data; b.ldb = op.se_w2_8.shape[1]; b.Cf = gate; b.ldc = C;
-  b.e = q8_epilogue(op.se_mul2, op.se_add2, op.se_gate == Act::HSigmoid ? Act::HSigmoid : Act::None, op.qout, &s.bias32b);
+  b.e = q8_epilogue(op, op.se_mul2, op.se_add2, op.se_gate == Act::HSigmoid ? Act::HSigmoid : Act::None, op.qout,
+                    &s.bias32b);
   q8_gemm(c, b, int64_t(C) * R);
   for (int ch = 0; ch < C; ++ch) {
     float g = gate[ch];

@@ -71,6 +71,8 @@ struct OpDesc {
   float m_a = 0.f, m_b = 0.f;             // add: input multipliers; pool / SE pool: m_a; SE: m_b = s_in / s_out
   std::vector<float> se_mul1, se_add1, se_mul2, se_add2;   // SE: epilogues of its two 1x1 convs
   bool float_out = false;                 // writes float32 (the logits)
+  float out_scale = 1.f;                  // hard-swish/sigmoid into uint8: 1 / (6 s_out)
+  float six = 0.f;                        // ReLU6 into uint8: 6 / s_out (the bound in output steps)
 };
 
 struct RunCtx;   // ops/op.h
