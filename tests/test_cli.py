@@ -101,7 +101,7 @@ def test_pool_positional_or_option_and_shipped_by_name(tmp_path, tiny_pool_path)
     assert r.returncode == 2 and "give the pool" in r.stderr
     out = subprocess.run([sys.executable, "-m", "adaptive_rt", "inspect", "mnist5k-mbv3"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "6 entries" in out.stdout, out.stderr
+    assert out.returncode == 0 and "12 entries" in out.stdout, out.stderr
     r = run("serve", check=False)
     assert r.returncode == 2 and "give the pool" in r.stderr
 

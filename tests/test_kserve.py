@@ -27,7 +27,7 @@ def d(tmp_path, pools):  # noqa: F811
 
 def _ref(pools, x):  # noqa: F811
     pool = load_pool(pools[0])
-    return {e.id: reference.run(pool.graph(e), pool.tensors, x, e.bn) for e in pool.entries}
+    return {e.id: pool.reference(e, x) for e in pool.entries}
 
 
 def test_tritonclient_health_metadata_and_infer(d, pools):  # noqa: F811

@@ -65,14 +65,11 @@ def mnist():
 
 
 @pytest.fixture(scope="module")
-def qpool(tmp_path_factory, mnist):
-    """The shipped pool with an int8 entry per float one (calibrated on 200 training images)."""
+def qpool():
+    """The shipped pool: an int8 entry after each float32 one (adaptive-rt quantize, 500 training images)."""
     pool = load_pool("mnist5k-mbv3")
-    float_pool = pool if not any(e.is_int8 for e in pool.entries) else None
-    if float_pool is None:
-        return pool
-    out = tmp_path_factory.mktemp("q") / "q8.safetensors"
-    return quantize_pool(pool, mnist.x_train[:200], str(out))
+    assert sum(e.is_int8 for e in pool.entries) == sum(not e.is_int8 for e in pool.entries) >= 6
+    return pool
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +121,17 @@ def test_quantize_refuses_what_it_cannot_do(qpool, tmp_path, mnist):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def _float_only(pool, path):
+    """The pool's float32 entries and tensors alone (the shipped pool has int8 entries already)."""
+    keep = [e for e in pool.entries if not e.is_int8]
+    per_entry = {e.quant + "qparams" for e in pool.entries if e.is_int8}
+    tensors = {n: t for n, t in pool.tensors.items() if not n.endswith((Q8, Q8SCALE)) and n not in per_entry}
+    return write_pool(path, pool.space, keep, tensors)
+
+
 def test_drop_float_keeps_only_int8(qpool, tmp_path, mnist):
-    src = load_pool("mnist5k-mbv3")
+    src = _float_only(load_pool("mnist5k-mbv3"), tmp_path / "f.safetensors")
+    assert src.metadata["adaptive_rt.schema"] == "1"
     out = quantize_pool(src, mnist.x_train[:32], str(tmp_path / "i8.safetensors"), entries=["e0", "e3"],
                         drop_float=True)
     assert [e.id for e in out.entries] == ["e0-int8", "e3-int8"]

@@ -3,11 +3,17 @@
 batch 1, 1 and 2 threads, interleaved in one process. Medians, p99 and the
 native/ORT and native/LiteRT ratios.
 
-    python -m adaptive_rt.bench.bench_latency --json PATH [--pool P] [--quick]
+With --int8: each float32 entry against its int8 entry on the native engine
+(the pools quantized first where they have no int8 entries), batch 1, 1 and
+2 threads, interleaved; ONNX Runtime and LiteRT on int8 exports are not
+measured yet (the exports do not exist yet; the JSON says so).
+
+    python -m adaptive_rt.bench.bench_latency --json PATH [--pool P] [--quick] [--int8]
 """
 from __future__ import annotations
 
 import sys
+import tempfile
 
 import numpy as np
 
@@ -15,7 +21,7 @@ from adaptive_rt.serve.backends import available_backends, make_backend
 from adaptive_rt.train.latency import LatencyTable
 from adaptive_rt.io.poolfile import load_pool
 
-from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, write_json
+from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, quantized_copy, write_json
 
 
 def _litert_builtin(model: bytes, x: np.ndarray):
@@ -42,6 +48,8 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
             be._models = peers[(k, 1)]._models
     rows = []
     for e in pool.entries:
+        if e.is_int8:   # bench_int8 compares those
+            continue
         run = native.prepare(e.id)
         x = np.random.default_rng(0).random((1,) + run.plan.input_shape, dtype=np.float32)
         out = np.empty((1, run.plan.num_classes), np.float32)
@@ -73,9 +81,62 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
     return rows
 
 
+def bench_int8(name: str, path: str, quick: bool, log) -> list[dict]:
+    """Each float32 entry against its int8 entry, native engine, interleaved."""
+    from adaptive_rt.engine import Engine
+    pool = load_pool(path)
+    eng = Engine(pool, max_threads=2)
+    rows = []
+    for e in pool.entries:
+        q = next((x for x in pool.entries if x.is_int8 and x.config == e.config and x.bn == e.bn), None)
+        if e.is_int8 or q is None:
+            continue
+        pf, pq = eng.plan(e), eng.plan(q)
+        x = np.random.default_rng(0).random((1,) + pf.input_shape, dtype=np.float32)
+        out = np.empty((1, pf.num_classes), np.float32)
+        for threads in (1, 2):
+            fns = {"float32": lambda: eng.run(pf, x, threads=threads, out=out),
+                   "int8": lambda: eng.run(pq, x, threads=threads, out=out)}
+            t = interleaved(fns, rounds=2000, warmup=5, budget_s=1.5 if quick else 6.0)
+            row = {"pool": name, "entry": e.id, "int8_entry": q.id, "config": e.config.id,
+                   "mflops": round(e.mflops, 3), "threads": threads, "samples": len(t["int8"]),
+                   "float32_ms_p50": pct(t["float32"], 50), "float32_ms_p99": pct(t["float32"], 99),
+                   "int8_ms_p50": pct(t["int8"], 50), "int8_ms_p99": pct(t["int8"], 99)}
+            row["int8_speedup"] = row["float32_ms_p50"] / row["int8_ms_p50"]
+            rows.append(row)
+            log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: float32 {row['float32_ms_p50']:.3f} ms, "
+                f"int8 {row['int8_ms_p50']:.3f} ms, speed-up {row['int8_speedup']:.2f}x")
+    return rows
+
+
+def main_int8(a, log) -> int:
+    from adaptive_rt.engine import default_isa8
+    other = OtherCPU().start()
+    rows = []
+    with pools_for(a) as pools, tempfile.TemporaryDirectory() as d:
+        for name, path in pools.items():
+            rows += bench_int8(name, quantized_copy(path, d), a.quick, log)
+    other_cores = other.stop()
+    by_pool = {p: {f"geomean_int8_speedup_t{t}": geomean(r["int8_speedup"] for r in rows
+                                                         if r["pool"] == p and r["threads"] == t)
+                   for t in (1, 2)}
+               for p in dict.fromkeys(r["pool"] for r in rows)}
+    write_json(a.json, {"entries": rows, "by_pool": by_pool, "int8_isa": default_isa8(),
+                        "peers": "ONNX Runtime and LiteRT on int8 exports: not measured (int8 exports not "
+                                 "implemented yet)",
+                        "other_processes_cpu_cores": other_cores, "machine": machine()})
+    for p, g in by_pool.items():
+        log(f"{p}: int8 speed-up over float32 geomean t1 {g['geomean_int8_speedup_t1']:.2f}x, "
+            f"t2 {g['geomean_int8_speedup_t2']:.2f}x")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(__doc__, argv)
+    a = parse_args(__doc__, argv, lambda ap: ap.add_argument(
+        "--int8", action="store_true", help="float32 against int8 entries on the native engine"))
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    if a.int8:
+        return main_int8(a, log)
     other = OtherCPU().start()
     entries = []
     with pools_for(a) as pools:

@@ -4,7 +4,11 @@ the native engine (one copy of the weights, a plan per entry) against
 one ONNX Runtime session / LiteRT interpreter per entry, and each of those
 holding only the largest entry.
 
-    python -m adaptive_rt.bench.bench_memory --json PATH [--pool P] [--quick]
+With --int8: pools of int8 entries only (the test pools quantized with
+--drop-float, so no float32 weight page exists), the native engine holding
+all K int8 entries, against the int8 weight bytes.
+
+    python -m adaptive_rt.bench.bench_memory --json PATH [--pool P] [--quick] [--int8]
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ else:
         from ai_edge_litert.interpreter import Interpreter
     from adaptive_rt.io.poolfile import load_pool
     meta = load_pool(pool_path, verify_checksum=False)
-    ids = [e.id for e in meta.entries]
+    ids = [e.id for e in meta.entries if not e.is_int8]
     shapes = {e.id: meta.graph(e).input_shape for e in meta.entries}
     del meta
 gc.collect()
@@ -92,8 +96,38 @@ def runtime_import() -> dict:
     return {"runtime_import_rss_mb": d["rss"] / 1e6, "runtime_import_pulls_torch": d["torch"]}
 
 
+def main_int8(a) -> int:
+    import numpy as np
+    from adaptive_rt.quant.calibrate import quantize_pool
+    pools_out = {}
+    with pools_for(a) as pools, tempfile.TemporaryDirectory() as d:
+        for name, path in pools.items():
+            src = load_pool(path)
+            x = np.random.default_rng(0).standard_normal((8,) + src.input_shape).astype(np.float32)
+            q = quantize_pool(src, x, os.path.join(d, f"{name}-int8.safetensors"), drop_float=True)
+            runs = [measure("native", q.path, d) for _ in range(1 if a.quick else 3)]
+            rss = min(r["rss_mb"] for r in runs)
+            arena = runs[0]["arena_mb"]
+            row = {"k": len(q.entries), "int8_weight_bytes": q.int8_weight_bytes, "pool_weight_bytes": q.weight_bytes,
+                   "pool_file_bytes": q.file_bytes, "native_all_rss_mb": rss, "native_arena_mb": arena,
+                   "native_all_over_int8_weights": rss * 1e6 / q.int8_weight_bytes,
+                   "native_all_over_pool_weights": rss * 1e6 / q.weight_bytes}
+            pools_out[name] = row
+            print(f"{name}: K={row['k']} int8 weights {q.int8_weight_bytes / 1e6:.2f} MB (all shared tensors "
+                  f"{q.weight_bytes / 1e6:.2f} MB); native all {rss:.2f} MB = "
+                  f"{row['native_all_over_int8_weights']:.2f}x int8 weights (arena {arena:.2f} MB)", file=sys.stderr)
+    result = dict(max(pools_out.values(), key=lambda r: r["int8_weight_bytes"]))
+    result["by_pool"] = pools_out
+    result["machine"] = machine()
+    write_json(a.json, result)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(__doc__, argv)
+    a = parse_args(__doc__, argv, lambda ap: ap.add_argument(
+        "--int8", action="store_true", help="a pool of int8 entries only, against its int8 weight bytes"))
+    if a.int8:
+        return main_int8(a)
     from adaptive_rt.export.onnx import save_onnx, to_onnx
     from adaptive_rt.export.tflite import save_tflite, to_tflite
     pools_out = {}
@@ -103,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             odir = os.path.join(d, name)
             os.makedirs(odir)
             for e in pool.entries:
+                if e.is_int8:
+                    continue
                 save_onnx(to_onnx(pool.space, e.config, pool.tensors, e.bn), os.path.join(odir, f"{e.id}.onnx"))
                 save_tflite(to_tflite(pool.space, e.config, pool.tensors, e.bn), os.path.join(odir, f"{e.id}.tflite"))
             reps = 1 if a.quick else 3

@@ -5,11 +5,16 @@ replaced; ONNX Runtime and LiteRT must create a session / interpreter for the
 entry they switch to. Also the native first-inference penalty after a switch
 (cold caches for the new subnet's weights), against steady-state runs.
 
-    python -m adaptive_rt.bench.bench_switch --json PATH [--pool P] [--quick]
+With --int8 the pools get an int8 entry after each float32 one (quantized
+first where they have none) and every native switch goes between an int8
+and a float32 plan.
+
+    python -m adaptive_rt.bench.bench_switch --json PATH [--pool P] [--quick] [--int8]
 """
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -17,19 +22,20 @@ import numpy as np
 from adaptive_rt.io.poolfile import load_pool
 from adaptive_rt.serve.backends import make_backend
 
-from .common import parse_args, OtherCPU, machine, pct, pools_for, write_json
+from .common import parse_args, OtherCPU, machine, pct, pools_for, quantized_copy, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(__doc__, argv)
+    a = parse_args(__doc__, argv, lambda ap: ap.add_argument(
+        "--int8", action="store_true", help="switch between the int8 and float32 entries of quantized pools"))
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
 
     other = OtherCPU().start()
     switch_us, penalty_us, ort_ms, litert_ms, build_ms = [], [], [], [], []
     per_pool = {}
-    with pools_for(a) as pools:
+    with pools_for(a) as pools, tempfile.TemporaryDirectory() as qd:
         for name, path in pools.items():
-            pool = load_pool(path)
+            pool = load_pool(quantized_copy(path, qd) if a.int8 else path)
             native = make_backend("native", pool, 1)
             ids = [e.id for e in pool.entries]
             t0 = time.perf_counter()
@@ -66,13 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             penalty_us += pen
             # 3. ONNX Runtime and LiteRT: a session / interpreter per entry they switch to
             created = {}
+            float_ids = [e.id for e in pool.entries if not e.is_int8]   # the peers run float32 entries
             for kind in ("onnxruntime", "litert"):
                 be = make_backend(kind, pool, 1)
-                for i in ids:
+                for i in float_ids:
                     be.model(i)      # exported beforehand: only the creation is timed
                 c_ms = []
                 for r in range(2 if a.quick else 5):
-                    for i in ids:
+                    for i in float_ids:
                         t = time.perf_counter()
                         runner = be._build(i)
                         c_ms.append((time.perf_counter() - t) * 1e3)

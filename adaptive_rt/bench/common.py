@@ -44,14 +44,32 @@ def pools_for(args) -> Iterator[dict[str, str]]:
         yield make_test_pools(d, args.quick)
 
 
-def parse_args(doc: str, argv: list[str] | None):
-    """The benchmark contract's arguments: --json PATH [--pool P] [--quick]."""
+def parse_args(doc: str, argv: list[str] | None, extra: Callable | None = None):
+    """The benchmark contract's arguments: --json PATH [--pool P] [--quick]
+    (and a benchmark's own, added by ``extra(parser)``)."""
     import argparse
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--pool", help="pool file (default: random test pools of both presets)")
     ap.add_argument("--quick", action="store_true", help="finish in under a minute")
+    if extra is not None:
+        extra(ap)
     return ap.parse_args(argv)
+
+
+def quantized_copy(path: str, folder: str, images: int = 8) -> str:
+    """``path`` with an int8 entry per float32 entry (the existing ones if it
+    has them), calibrated on random normal images (enough for timing: the
+    weights of the test pools are random too)."""
+    from adaptive_rt.io.poolfile import load_pool
+    from adaptive_rt.quant.calibrate import quantize_pool
+    pool = load_pool(path)
+    if any(e.is_int8 for e in pool.entries):
+        return path
+    x = np.random.default_rng(0).standard_normal((images,) + pool.input_shape).astype(np.float32)
+    out = os.path.join(folder, os.path.basename(path).replace(".safetensors", "") + "-int8.safetensors")
+    quantize_pool(pool, x, out)
+    return out
 
 
 def pct(xs, q: float) -> float:

@@ -20,23 +20,31 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps({"path": pool.path, "space": pool.space.to_dict(), "sha256": pool.sha256,
                           "file_bytes": pool.file_bytes, "weight_bytes": pool.weight_bytes,
-                          "entries": [e.to_dict() for e in pool.entries]}, indent=2))
+                          "int8_weight_bytes": pool.int8_weight_bytes,
+                          "entries": [dict(e.to_dict(), precision=e.precision,
+                                           entry_weight_bytes=pool.entry_weight_bytes(e)) for e in pool.entries]},
+                         indent=2))
         return 0
     print(f"{pool.path}: valid pool file, space {pool.space.name}, {len(pool.entries)} entries, "
           f"{pool.weight_bytes / 1e6:.2f} MB of weights, sha256 {pool.sha256[:16]}...")
     for key, label in (("adaptive_rt.import", "imported"), ("adaptive_rt.note", "note")):
         if key in pool.metadata:
             print(f"{label}: {pool.metadata[key][:300]}")
+    if pool.int8_weight_bytes:
+        print(f"int8 weights: {pool.int8_weight_bytes / 1e6:.2f} MB (one copy shared by every int8 entry)")
     lat = any(e.latency_ms is not None for e in pool.entries)
-    rows = [("id", "MFLOPs", "params", "peak act KB") + (("ms (pred.)",) if lat else ()) + ("accuracy", "config")]
+    rows = [("id", "precision", "MFLOPs", "params", "weights KB", "peak act KB") + (("ms (pred.)",) if lat else ())
+            + ("accuracy", "config")]
+    numeric = {2, 3, 4, 5, 6} if lat else {2, 3, 4, 5}
     for e in pool.entries:
         acc = "-" if e.accuracy is None else f"{100 * e.accuracy:.2f}% ({e.dataset}/{e.split})"
         ms = ((f"{e.latency_ms:.3f}" if e.latency_ms is not None else "-"),) if lat else ()
-        rows.append((e.id, f"{e.mflops:.2f}", f"{e.params:,}", f"{e.peak_activation_bytes / 1024:.1f}") + ms
+        rows.append((e.id, e.precision, f"{e.mflops:.2f}", f"{e.params:,}",
+                     f"{pool.entry_weight_bytes(e) / 1024:.1f}", f"{e.peak_activation_bytes / 1024:.1f}") + ms
                     + (acc, e.config.id))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        print("  ".join(c.rjust(w) if i in (1, 2, 3, 4) and not (i == 4 and not lat) else c.ljust(w)
+        print("  ".join(c.rjust(w) if i in numeric else c.ljust(w)
                         for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
     return 0
 
@@ -68,6 +76,9 @@ def cmd_export(a: argparse.Namespace) -> int:
         entry = pool.entry(a.entry)
     except KeyError as e:
         raise UsageError(e.args[0]) from None
+    if entry.is_int8:
+        raise UsageError(f"entry {entry.id} is int8: exporting int8 entries (ONNX QDQ, TFLite full integer) is not "
+                         "available yet; export its float32 entry, or serve the int8 entry with the native engine")
     try:
         if fmt == "tflite":
             from ..export.tflite import save_tflite, to_tflite

@@ -42,7 +42,8 @@ from ..model.space import ConfigError, SearchSpace, SpaceError, SubnetConfig
 from ..assets import pool_path
 from .atomic import atomic_writer
 from .jsonio import strict_json
-from ..model.quant import Q8, Q8SCALE, QMAX, check_qparams_table, quant_points, quantized_weight_specs
+from ..model.quant import (Q8, Q8SCALE, QMAX, check_qparams_table, entry_weight_bytes, quant_points,
+                           quantized_weight_specs)
 
 __all__ = ["SCHEMA_VERSION", "MAX_ENTRIES", "PoolFileError", "PoolEntry", "PoolFile", "make_entry", "load_pool",
            "write_pool", "check_values"]
@@ -311,6 +312,22 @@ class PoolFile:
         if e is None:
             raise KeyError(f"no entry {id!r} in {self.path}; entries: {', '.join(e.id for e in self.entries)}")
         return e
+
+    def entry_weight_bytes(self, entry: PoolEntry | str) -> int:
+        """Bytes of weights the entry reads (its precision's copy of the active slices)."""
+        e = self.entry(entry) if isinstance(entry, str) else entry
+        return entry_weight_bytes(self.graph(e), e.is_int8)
+
+    def reference(self, entry: PoolEntry | str, x: np.ndarray) -> np.ndarray:
+        """The entry's logits for an NHWC batch from the NumPy reference
+        executors: float64 for float32 entries, the bit-exact int8 one for int8
+        entries (what every executor of the entry is tested against)."""
+        from ..model import reference, reference_int8
+        e = self.entry(entry) if isinstance(entry, str) else entry
+        g = self.graph(e, tuple(np.asarray(x).shape[1:3]))
+        if e.is_int8:
+            return reference_int8.run_int8(g, self.tensors, self.tensors[e.quant + "qparams"], x, e.bn)
+        return reference.run(g, self.tensors, x, e.bn)
 
     def owns(self, entry: PoolEntry) -> bool:
         """Whether ``entry`` is a row of this pool's table (not of another pool)."""

@@ -60,7 +60,8 @@ from .layout import tensor_specs
 from .space import SearchSpace
 
 __all__ = ["Q8", "Q8SCALE", "QMAX", "quantized_weight_specs", "quantize_weight", "pack_k4", "unpack_k4",
-           "quant_points", "choose_qparams", "QParams", "OpParams", "op_params", "active_q8"]
+           "quant_points", "choose_qparams", "QParams", "OpParams", "op_params", "active_q8", "entry_weight_bytes",
+           "act_f32", "epilogue_int8"]
 
 Q8 = ".q8"
 Q8SCALE = ".q8scale"
@@ -201,19 +202,30 @@ def _conv_params(q_in: QParams, q_out: QParams, m: np.ndarray, add: np.ndarray, 
                     six=np.float32(6 / q_out.scale))
 
 
+def act_f32(t: np.ndarray, act: str) -> np.ndarray:
+    """An activation in float32, in the engine's order of operations (real units)."""
+    f0, f3, f6 = np.float32(0), np.float32(3), np.float32(6)
+    if act == "none":
+        return t
+    if act == "relu":
+        return np.maximum(t, f0)
+    if act == "relu6":
+        return np.minimum(np.maximum(t, f0), f6)
+    if act == "hswish":
+        return (t * np.minimum(np.maximum(t + f3, f0), f6)) * SIXTH
+    if act == "hsigmoid":
+        return np.minimum(np.maximum(t + f3, f0), f6) * SIXTH
+    if act == "sigmoid":
+        return (np.float32(1) / (np.float32(1) + np.exp(-t))).astype(np.float32)
+    raise FoldError(f"unknown activation {act!r}")
+
+
 def epilogue_int8(acc: np.ndarray, p: "OpParams", act: str) -> np.ndarray:
     """The epilogue of a conv-like int8 op on int sums (uint8, or float32 logits)."""
     t = acc.astype(np.float32) * p.mul + p.add
     f0, f3, f6 = np.float32(0), np.float32(3), np.float32(6)
     if p.float_out:
-        if act == "none":
-            return t
-        if act == "relu":
-            return np.maximum(t, f0)
-        if act == "relu6":
-            return np.minimum(np.maximum(t, f0), f6)
-        g = np.minimum(np.maximum(t + f3, f0), f6)
-        return ((t * g) if act == "hswish" else g) * SIXTH
+        return act_f32(t, act)
     q = p.q_out
     lo, hi = q.lo, q.hi
     if act in ("hswish", "hsigmoid"):
@@ -289,5 +301,18 @@ def resize_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return i0, np.minimum(i0 + 1, n_in - 1), (c - i0).astype(np.float32)
 
 
-def points_used(ops: Sequence[Op]) -> set[str]:
-    return {f"v{v}" for op in ops for v in (*op.inputs, op.output)}
+def entry_weight_bytes(graph: Graph, int8: bool) -> int:
+    """Bytes of weights one entry reads: every active weight, bias and BN
+    gamma/beta at 4 bytes (float32); an int8 entry reads its quantized
+    weights at 1 byte each plus a float32 scale per active output channel
+    (biases and BN values stay float32)."""
+    n = 0
+    for op in graph.ops:
+        for ref in op.weight_refs():
+            if int8 and _is_quantized_weight(ref.name, ref.shape):
+                n += ref.numel + 4 * ref.active[-1]
+            else:
+                n += 4 * ref.numel
+        if op.bn is not None:
+            n += 8 * op.bn.channels
+    return n

@@ -12,27 +12,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .fold import FoldError
 from .graph import Graph
-from .quant import SIXTH, QParams, active_q8, epilogue_int8, op_params, qparams_of, resize_axis
+from .quant import QParams, act_f32, active_q8, epilogue_int8, op_params, qparams_of, resize_axis
 
 __all__ = ["run_int8", "act_f32", "requantize", "quantize_input"]
-
-
-def act_f32(t: np.ndarray, act: str) -> np.ndarray:
-    """An activation in float32, in the engine's order of operations."""
-    f0, f3, f6 = np.float32(0), np.float32(3), np.float32(6)
-    if act == "none":
-        return t
-    if act == "relu":
-        return np.maximum(t, f0)
-    if act == "relu6":
-        return np.minimum(np.maximum(t, f0), f6)
-    if act == "hswish":
-        return (t * np.minimum(np.maximum(t + f3, f0), f6)) * SIXTH
-    if act == "hsigmoid":
-        return np.minimum(np.maximum(t + f3, f0), f6) * SIXTH
-    if act == "sigmoid":
-        return (np.float32(1) / (np.float32(1) + np.exp(-t))).astype(np.float32)
-    raise FoldError(f"unknown activation {act!r}")
 
 
 def requantize(u: np.ndarray, q: QParams) -> np.ndarray:

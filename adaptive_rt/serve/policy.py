@@ -177,7 +177,9 @@ def decide(snap: ResourceSnapshot, state: PolicyState, observed_p95_ms: float | 
     plans = {p.id: _best_threads(p, snap, ratio) for p in allowed}
     limit = budget.headroom * budget.slo_ms
     fitting = [p for p in allowed if plans[p.id][1] <= limit]
-    acc = lambda p: (p.accuracy if p.accuracy is not None else 0.0, -p.mflops)  # noqa: E731
+    # the most accurate entry that fits, whatever its precision; on a tie the cheaper in
+    # MFLOPs, then in memory (an int8 entry as accurate as its float32 one wins)
+    acc = lambda p: (p.accuracy if p.accuracy is not None else 0.0, -p.mflops, -p.memory_bytes)  # noqa: E731
     target = max(fitting, key=acc) if fitting else min(allowed, key=lambda p: plans[p.id][1])
 
     # 3. downgrade at once, upgrade only after the budget has held

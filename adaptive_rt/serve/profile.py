@@ -3,7 +3,7 @@
 ``calibrate(pool)`` measures every entry on this device with the native
 engine at each batch size and thread count (warm-up, then repeats; median and
 p95 of one request) and the memory each entry needs (the weights it reads plus
-its activation arena). The profile is JSON, tied to the pool by
+its activation arena; an int8 entry's weights at a byte each). The profile is JSON, tied to the pool by
 its SHA-256, written atomically into the user's cache folder
 (``$XDG_CACHE_HOME/adaptive_rt/profiles/``, default ``~/.cache``), named by
 that hash: never into the pool's folder (which may be the installed package).
@@ -90,7 +90,7 @@ def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5,
                 if progress:
                     progress(f"{e.id} b{b} t{t}: p50 {per[str(t)]['p50_ms']:.3f} ms")
             per_batch[str(b)] = per
-        weight_bytes = 4 * e.params
+        weight_bytes = pool.entry_weight_bytes(e)
         arena = backend.arena_bytes(e.id)
         entries[e.id] = {"mflops": e.mflops, "accuracy": e.accuracy, "weight_bytes": weight_bytes,
                          "arena_bytes": arena, "memory_bytes": weight_bytes + arena, "batches": per_batch}

@@ -60,6 +60,7 @@ class Runner:
 class Backend:
     name = "?"
     fixed_threads = True     # the thread count is set at prepare time, not per call
+    int8 = False             # runs int8 entries (the native engine); the others run float32 entries only
 
     def __init__(self, pool: PoolFile, threads: int = 1, resident: bool = False):
         self.pool = pool
@@ -81,7 +82,10 @@ class Backend:
     def prepare(self, entry_id: str) -> Runner:
         """The runner of ``entry_id``: cached when resident (or already current),
         else built now — and the others dropped."""
-        self.pool.entry(entry_id)   # KeyError naming the ids for an unknown one
+        e = self.pool.entry(entry_id)   # KeyError naming the ids for an unknown one
+        if e.is_int8 and not self.int8:
+            raise ValueError(f"entry {e.id!r} is int8: the {self.name} backend runs float32 entries only "
+                             "(serve a pool with int8 entries on the native backend)")
         with self._lock:
             r = self._runners.get(entry_id)
             if r is not None:
@@ -119,6 +123,8 @@ class Exported(Backend):
         m = self._models.get(entry_id)
         if m is None:
             e = self.pool.entry(entry_id)
+            if e.is_int8:
+                raise ValueError(f"entry {e.id!r} is int8: the {self.name} backend has no int8 export yet")
             m = self._models[entry_id] = self._export(e)
         return m
 

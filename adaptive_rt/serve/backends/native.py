@@ -25,6 +25,7 @@ class PlanRunner(Runner):
 @register_backend("native")
 class NativeBackend(Backend):
     fixed_threads = False
+    int8 = True
 
     def __init__(self, pool: PoolFile, threads: int = 1, resident: bool = True):
         super().__init__(pool, threads, True)   # plans are small: always resident
