@@ -66,7 +66,9 @@ struct Q8DwArgs {
   uint8_t* ring = nullptr;
 };
 
-// One output row of an im2col over uint8 (padding taps = pad).
+// One output row of an im2col over uint8 (padding taps = pad); the kernel may
+// write up to Q8_IM2COL_SLACK bytes past the row's Wo * k * k * C.
+constexpr int Q8_IM2COL_SLACK = 16;
 struct Q8Im2colArgs {
   int H = 0, W = 0, C = 0, Wo = 0, k = 1, stride = 1;
   const uint8_t* in = nullptr;

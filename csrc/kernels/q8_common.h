@@ -122,13 +122,25 @@ static inline void q8_scale_channels_scalar(const uint8_t* x, int64_t pixels, in
       out[p * C + c] = q8_round(static_cast<float>(int(x[p * C + c]) - zi) * m[c], lo, hi, zo);
 }
 
+// One output row of im2col. Where a tap row (k pixels of C channels) lies
+// inside the image it is one contiguous run of the input: copied at once,
+// as 16 bytes when it is at most that long and 16 bytes can be read there
+// (cols has Q8_IM2COL_SLACK bytes past its end for the over-write).
 static inline void q8_im2col_row(const Q8Im2colArgs& a, int oy, uint8_t* cols) {
   const int p = a.k / 2;
-  const int64_t kc = (int64_t)a.k * a.k * a.C;
+  const int64_t kc = (int64_t)a.k * a.k * a.C, run = (int64_t)a.k * a.C;
+  const uint8_t* end = a.in + (int64_t)a.H * a.W * a.C;
   for (int ox = 0; ox < a.Wo; ++ox) {
     uint8_t* dst = cols + ox * kc;
+    const int ix0 = ox * a.stride - p;
     for (int ky = 0; ky < a.k; ++ky) {
       const int iy = oy * a.stride - p + ky;
+      if (iy >= 0 && iy < a.H && ix0 >= 0 && ix0 + a.k <= a.W) {
+        const uint8_t* src = a.in + ((int64_t)iy * a.W + ix0) * a.C;
+        if (run <= 16 && src + 16 <= end) std::memcpy(dst + ky * run, src, 16);
+        else std::memcpy(dst + ky * run, src, run);
+        continue;
+      }
       for (int kx = 0; kx < a.k; ++kx) {
         const int ix = ox * a.stride - p + kx;
         uint8_t* d = dst + (ky * a.k + kx) * a.C;

@@ -260,8 +260,8 @@ void test_elementwise(Q8Checker& c, Rng& rng) {
       Q8Im2colArgs a;
       a.H = H; a.W = W; a.C = C; a.Wo = Wo; a.k = k; a.stride = s; a.in = in.data(); a.pad = 77;
       const int kc = k * k * C;
-      for (int oy : {0, 2}) {
-        std::vector<uint8_t> want(size_t(Wo) * kc), got(want.size());
+      for (int oy : {0, 2, H - 1}) {
+        std::vector<uint8_t> want(size_t(Wo) * kc), got(want.size() + Q8_IM2COL_SLACK);
         for (int ox = 0; ox < Wo; ++ox)
           for (int ky = 0; ky < k; ++ky)
             for (int kx = 0; kx < k; ++kx)
@@ -271,7 +271,7 @@ void test_elementwise(Q8Checker& c, Rng& rng) {
                     iy < 0 || iy >= H || ix < 0 || ix >= W ? 77 : in[(size_t(iy) * W + ix) * C + ch];
               }
         c.t.im2col_row(a, oy, got.data());
-        c.check(got.data(), want, "im2col-" + dims({k, k}) + "s" + std::to_string(s));
+        c.check(got.data(), want, "im2col-" + dims({k, k}) + "s" + std::to_string(s) + "-row" + std::to_string(oy));
       }
     }
 }

@@ -473,7 +473,59 @@ static void dwconv_packed(const Q8DwArgs& a, int oy0, int oy1) {
   }
 }
 
-const Q8Table table = {"avx512vnni", 8, 32, gemm, dwconv, quantize, add, channel_sum, scale_channels,
+// ---- elementwise, 16 lanes a step, masked tails (the AVX2 ones of q8_x86_avx2.h on 512 bits)
+static inline __m512i load16_u8(const uint8_t* p, __mmask16 k) { return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, p)); }
+
+// rint(clamp(u, lo, hi)) + zo of 16 lanes, stored as bytes
+static inline void round16(uint8_t* p, __m512 u, float lo, float hi, int zo, __mmask16 k) {
+  u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+  _mm_mask_storeu_epi8(p, k, _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(u), _mm512_set1_epi32(zo))));
+}
+
+static void quantize16(const float* x, int64_t n, float inv, float lo, float hi, int zo, uint8_t* out) {
+  const __m512 vi = _mm512_set1_ps(inv);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) round16(out + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), vi), lo, hi, zo, 0xFFFF);
+  if (i < n) {
+    const __mmask16 k = lanes(int(n - i));
+    round16(out + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vi), lo, hi, zo, k);
+  }
+}
+
+static void add16(const uint8_t* a, int za, float ma, const uint8_t* b, int zb, float mb, int64_t n, float lo, float hi,
+                  int zo, uint8_t* out) {
+  const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb);
+  const __m512 vma = _mm512_set1_ps(ma), vmb = _mm512_set1_ps(mb);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = lanes(int(std::min<int64_t>(16, n - i)));
+    const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(load16_u8(a + i, k), vza)), vma);
+    const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(load16_u8(b + i, k), vzb)), vmb);
+    round16(out + i, _mm512_add_ps(fa, fb), lo, hi, zo, k);
+  }
+}
+
+static void channel_sum16(const uint8_t* x, int64_t pixels, int C, int64_t stride, int32_t* out) {
+  for (int c = 0; c < C; c += 16) {
+    const __mmask16 k = lanes(C - c);
+    __m512i s = _mm512_setzero_si512();
+    for (int64_t p = 0; p < pixels; ++p) s = _mm512_add_epi32(s, load16_u8(x + p * stride + c, k));
+    _mm512_mask_storeu_epi32(out + c, k, s);
+  }
+}
+
+static void scale_channels16(const uint8_t* x, int64_t pixels, int C, int zi, const float* m, float lo, float hi, int zo,
+                             uint8_t* out) {
+  const __m512i vz = _mm512_set1_epi32(zi);
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int c = 0; c < C; c += 16) {
+      const __mmask16 k = lanes(C - c);
+      const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(load16_u8(x + p * C + c, k), vz)),
+                                     _mm512_maskz_loadu_ps(k, m + c));
+      round16(out + p * C + c, f, lo, hi, zo, k);
+    }
+}
+
+const Q8Table table = {"avx512vnni", 8, 32, gemm, dwconv, quantize16, add16, channel_sum16, scale_channels16,
                        q8_im2col_row, q8_resize_row, dwconv_packed, dw_packed_stride, dw_packed_bytes, dw_pack,
                        dw_slots, dw_channel, dw_ring_bytes};
 }  // namespace q8_avx512vnni

@@ -24,7 +24,7 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * taps(op, si); }
 
 int64_t row_floats(const Step& s, const Shape3& si, const Shape3& so) {
-  return round_up((int64_t(so.w) * taps(s.op, si) + 3) / 4, kAlignFloats);
+  return round_up((int64_t(so.w) * taps(s.op, si) + Q8_IM2COL_SLACK + 3) / 4, kAlignFloats);
 }
 
 void prepare(Step& s, const PrepareCtx& c) {
