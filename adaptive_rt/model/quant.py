@@ -112,6 +112,15 @@ def quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (pack_k4(q) if q.ndim == 2 else q), scale
 
 
+def active_scale(tensors: Mapping[str, np.ndarray], ref: WeightRef) -> np.ndarray:
+    """The float32 scales of the active output channels of an int8 weight."""
+    try:
+        s = tensors[ref.name + Q8SCALE]
+    except KeyError as e:
+        raise FoldError(f"missing tensor {e.args[0]!r} (the pool has no int8 weights)") from None
+    return s[: ref.active[-1]]
+
+
 def active_q8(tensors: Mapping[str, np.ndarray], ref: WeightRef) -> tuple[np.ndarray, np.ndarray]:
     """(int8 active block [K, N] or [k, k, C] as int32, its float32 scales)."""
     try:
@@ -247,7 +256,7 @@ def op_params(op: Op, graph: Graph, tensors: Mapping[str, np.ndarray], bn_prefix
     q_in, q_out = qp[f"v{op.inputs[0]}"], qp[f"v{op.output}"]
     float_out = op.output == graph.output
     if op.kind in ("conv", "pwconv", "dwconv", "linear"):
-        _, sw = active_q8(tensors, op.weight)
+        sw = active_scale(tensors, op.weight)
         scale, shift = epilogue(op, tensors, bn_prefix, eps)
         m = q_in.scale * sw.astype(np.float64)
         if scale is not None:
@@ -265,8 +274,7 @@ def op_params(op: Op, graph: Graph, tensors: Mapping[str, np.ndarray], bn_prefix
         w1, b1, w2, b2 = op.se
         q_pool, q_red = qp[f"{op.name}.pool"], qp[f"{op.name}.reduce"]
         hw = op.in_shape[0] * op.in_shape[1]
-        _, s1 = active_q8(tensors, w1)
-        _, s2 = active_q8(tensors, w2)
+        s1, s2 = active_scale(tensors, w1), active_scale(tensors, w2)
         bias1, bias2 = active_slice(tensors, b1), active_slice(tensors, b2)
         reduce = _conv_params(q_pool, q_red, q_pool.scale * s1.astype(np.float64), bias1, "relu", False)
         se = (q_pool, np.float32(q_in.scale / (hw * q_pool.scale)), reduce.mul, reduce.add, q_red,
