@@ -34,7 +34,7 @@ sources = (["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cp
 if X86:
     sources += ["csrc/kernels/f32_avx2.cc", "csrc/kernels/f32_avx512.cc", "csrc/kernels/q8_x86.cc"]
 if ARM64:
-    sources += ["csrc/kernels/f32_neon.cc"]
+    sources += ["csrc/kernels/f32_neon.cc", "csrc/kernels/q8_neon.cc"]
 
 # -ffp-contract=off: the int8 epilogues must not fuse a multiply and an add (the
 # NumPy reference they are bit-identical to does not); float kernels fuse explicitly

@@ -109,7 +109,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("default_isa", [] { return std::string(art::default_kernels()->name); });
   m.def("available_isas8", [] {
     std::vector<std::string> out;
-    for (const char* n : {"scalar", "avx2", "avxvnni", "avx512vnni"})
+    for (const char* n : {"scalar", "avx2", "avxvnni", "avx512vnni", "neon", "neondot"})
       if (art::q8_table_by_name(n)) out.emplace_back(n);
     return out;
   }, "int8 kernel tables this CPU and build can run.");

@@ -6,6 +6,10 @@
 
 #include "cpu.h"
 #include "kernels/q8.h"
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace art {
 
@@ -68,6 +72,9 @@ bool q8_supported(const char* name) {
   if (std::strcmp(name, "avx512vnni") == 0)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#elif defined(__aarch64__)
+  if (std::strcmp(name, "neon") == 0) return true;
+  if (std::strcmp(name, "neondot") == 0) return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
   return false;
 }
@@ -80,6 +87,9 @@ const Q8Table* q8_table_by_name(const char* name) {
   if (std::strcmp(name, "avx2") == 0) return q8_kernels_avx2();
   if (std::strcmp(name, "avxvnni") == 0) return q8_kernels_avxvnni();
   if (std::strcmp(name, "avx512vnni") == 0) return q8_kernels_avx512vnni();
+#elif defined(__aarch64__)
+  if (std::strcmp(name, "neon") == 0) return q8_kernels_neon();
+  if (std::strcmp(name, "neondot") == 0) return q8_kernels_neondot();
 #endif
   return nullptr;
 }
@@ -95,6 +105,8 @@ const Q8Table* q8_kernels_for(const KernelTable* f32) {
   if (std::strcmp(f32->name, "avx512") == 0 && q8_supported("avx512vnni")) return q8_kernels_avx512vnni();
   if (q8_supported("avxvnni")) return q8_kernels_avxvnni();
   if (q8_supported("avx2")) return q8_kernels_avx2();
+#elif defined(__aarch64__)
+  return q8_supported("neondot") ? q8_kernels_neondot() : q8_kernels_neon();
 #endif
   return q8_kernels_scalar();
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp -r "$root/adaptive_rt" "$root/csrc" "$root/tests" "$root/setup.py" "$root/pyproject.toml" "$work/"
+cp -r "$root/adaptive_rt" "$root/csrc" "$root/tests" "$root/pools" "$root/setup.py" "$root/pyproject.toml" "$work/"
 cd "$work"
 rm -f adaptive_rt/_core*.so
 ADAPTIVE_RT_SANITIZE=1 python setup.py -q build_ext --inplace >build.log 2>&1 || { cat build.log; exit 1; }

@@ -83,7 +83,7 @@ struct Q8ResizeArgs {
 };
 
 struct Q8Table {
-  const char* name;   // scalar, avx2, avxvnni, avx512vnni, neon, neondot
+  const char* name;   // scalar, avx2, avxvnni, avx512vnni, neon, neondot (cpu.cc picks one)
   int gemm_mr, gemm_nr;
   void (*gemm)(const Q8GemmArgs& a, int m0, int m1, int n0, int n1);
   void (*dwconv)(const Q8DwArgs& a, int oy0, int oy1);
@@ -112,6 +112,10 @@ struct Q8Table {
   int64_t (*dw_slots)(int64_t C);
   int64_t (*dw_channel)(int64_t p);
   int64_t (*dw_ring_bytes)(int k, int W, int C, int stride);
+  // The GEMM computes sum (A - a_offset) * B + bias: 0 for uint8 x int8
+  // kernels, 128 for signed-byte ones (NEON sdot, the A bytes enter as
+  // a ^ 0x80); the op's zero-point correction is -(zp - a_offset) * colsum.
+  int a_offset;
 };
 
 const Q8Table* q8_kernels_scalar();
@@ -119,6 +123,10 @@ const Q8Table* q8_kernels_scalar();
 const Q8Table* q8_kernels_avx2();
 const Q8Table* q8_kernels_avxvnni();
 const Q8Table* q8_kernels_avx512vnni();
+#endif
+#if defined(__aarch64__)
+const Q8Table* q8_kernels_neon();
+const Q8Table* q8_kernels_neondot();
 #endif
 
 // The int8 table that goes with an f32 table on this CPU (scalar with

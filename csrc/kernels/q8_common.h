@@ -75,12 +75,21 @@ static inline void q8_gemm_scalar(const Q8GemmArgs& a, int m0, int m1, int n0, i
   }
 }
 
+// The taps of output pixel (oy, ox) inside the image: rows ky0..ky1 from
+// input row iy0 + ky, columns kx0..kx1 from input column ix0 + kx.
+struct Q8Taps {
+  int iy0, ix0, ky0, ky1, kx0, kx1;
+};
+static inline Q8Taps q8_taps(const Q8DwArgs& a, int oy, int ox) {
+  const int p = a.k / 2, iy0 = oy * a.stride - p, ix0 = ox * a.stride - p;
+  return {iy0, ix0, iy0 < 0 ? -iy0 : 0, iy0 + a.k > a.H ? a.H - iy0 : a.k,
+          ix0 < 0 ? -ix0 : 0, ix0 + a.k > a.W ? a.W - ix0 : a.k};
+}
+
 // One output pixel's channels [c0, c1) of a depthwise conv.
 static inline void q8_dw_pixel(const Q8DwArgs& a, int oy, int ox, int c0, int c1) {
-  const int p = a.k / 2;
-  const int iy0 = oy * a.stride - p, ix0 = ox * a.stride - p;
-  const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + a.k > a.H ? a.H - iy0 : a.k;
-  const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + a.k > a.W ? a.W - ix0 : a.k;
+  const Q8Taps tp = q8_taps(a, oy, ox);
+  const int iy0 = tp.iy0, ix0 = tp.ix0, ky0 = tp.ky0, ky1 = tp.ky1, kx0 = tp.kx0, kx1 = tp.kx1;
   uint8_t* out = a.out + ((int64_t)oy * a.Wo + ox) * a.C;
   for (int c = c0; c < c1; ++c) {
     int32_t acc = 0;

@@ -107,7 +107,7 @@ void test_gemm(Q8Checker& c, Rng& rng) {
         for (int n = 0; n < N; ++n) {
           int32_t s = 0;
           for (int k = 0; k < K; ++k) s += B[(k / 4) * ldb * 4 + n * 4 + k % 4];
-          bias[n] = -zi * s;
+          bias[n] = -(zi - c.t.a_offset) * s;
           mul[n] = rng.uni(0.5f, 1.5f) / (std::sqrt(float(K)) + 1.f);
           add[n] = rng.uni(-20.f, 20.f);
         }
@@ -126,8 +126,9 @@ void test_gemm(Q8Checker& c, Rng& rng) {
         std::vector<float> wantf(size_t(M) * N);
         for (int m = 0; m < M; ++m)
           for (int n = 0; n < N; ++n) {
-            int64_t acc = with_bias ? bias[n] : 0;
-            for (int k = 0; k < K; ++k) acc += int64_t(A[m * (K + 3) + k]) * B[(k / 4) * ldb * 4 + n * 4 + k % 4];
+            int64_t acc = with_bias ? bias[n] : 0;   // the kernel's contract: sum (A - a_offset) B + bias
+            for (int k = 0; k < K; ++k)
+              acc += (int64_t(A[m * (K + 3) + k]) - c.t.a_offset) * B[(k / 4) * ldb * 4 + n * 4 + k % 4];
             float tt = static_cast<float>(static_cast<int32_t>(acc)) * mul[n];
             tt = tt + add[n];
             wantf[m * N + n] = act_f(tt, act);

@@ -75,7 +75,7 @@ static void gemm(const Q8GemmArgs& a, int m0, int m1, int n0, int n1) {
 }
 
 const Q8Table table = {"avx2", 4, 8, gemm, dwconv, quantize, add, channel_sum, scale_channels,
-                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0};
 }  // namespace q8_avx2
 }  // namespace art
 #include "isa_end.h"
@@ -143,7 +143,7 @@ static void gemm(const Q8GemmArgs& a, int m0, int m1, int n0, int n1) {
 }
 
 const Q8Table table = {"avxvnni", 6, 16, gemm, dwconv, quantize, add, channel_sum, scale_channels,
-                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+                       q8_im2col_row, q8_resize_row, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0};
 }  // namespace q8_avxvnni
 }  // namespace art
 #include "isa_end.h"
@@ -527,7 +527,7 @@ static void scale_channels16(const uint8_t* x, int64_t pixels, int C, int zi, co
 
 const Q8Table table = {"avx512vnni", 8, 32, gemm, dwconv, quantize16, add16, channel_sum16, scale_channels16,
                        q8_im2col_row, q8_resize_row, dwconv_packed, dw_packed_stride, dw_packed_bytes, dw_pack,
-                       dw_slots, dw_channel, dw_ring_bytes};
+                       dw_slots, dw_channel, dw_ring_bytes, 0};
 }  // namespace q8_avx512vnni
 }  // namespace art
 #include "isa_end.h"

@@ -66,16 +66,14 @@ static inline __m256i load8_s8(const int8_t* p) { return _mm256_cvtepi8_epi32(_m
 
 // Depthwise: 8 channels a vector, 32-bit products; the channel tail scalar.
 static inline void dwconv(const Q8DwArgs& a, int oy0, int oy1) {
-  const int p = a.k / 2, C8 = a.C & ~7;
+  const int C8 = a.C & ~7;
   const __m256i zi = _mm256_set1_epi32(a.zi);
   Q8GemmArgs st;
   st.e = a.e;
   for (int oy = oy0; oy < oy1; ++oy) {
-    const int iy0 = oy * a.stride - p;
-    const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + a.k > a.H ? a.H - iy0 : a.k;
     for (int ox = 0; ox < a.Wo; ++ox) {
-      const int ix0 = ox * a.stride - p;
-      const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = ix0 + a.k > a.W ? a.W - ix0 : a.k;
+      const Q8Taps tp = q8_taps(a, oy, ox);
+      const int iy0 = tp.iy0, ix0 = tp.ix0, ky0 = tp.ky0, ky1 = tp.ky1, kx0 = tp.kx0, kx1 = tp.kx1;
       st.C = a.out + ((int64_t)oy * a.Wo + ox) * a.C;
       for (int c = 0; c < C8; c += 8) {
         __m256i acc = _mm256_setzero_si256();

@@ -29,7 +29,7 @@ int64_t row_floats(const Step& s, const Shape3& si, const Shape3& so) {
 
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
-  s.bias32 = q8_zero_point_bias(s.op.w8, static_cast<int>(taps(s.op, si)), so.c, s.op.qin.zp);
+  s.bias32 = q8_zero_point_bias(s.op.w8, static_cast<int>(taps(s.op, si)), so.c, s.op.qin.zp - c.q8->a_offset);
   s.scratch_floats = int64_t(c.max_threads) * row_floats(s, si, so);
   const std::string k = std::to_string(s.op.k);
   s.kernel = q8_kernel_name(*c.q8, "im2col", k + "x" + k + "s" + std::to_string(s.op.stride)) + " + " +

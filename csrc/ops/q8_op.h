@@ -30,6 +30,7 @@ Q8Epilogue q8_epilogue(const OpDesc& op, const std::vector<float>& mul, const st
 // The act's parameters are usable (a uint8 output needs out_scale / six where its act uses them).
 void check_act_params(const OpDesc& op, Act act, bool float_out);
 // bias[n] = -zp * sum_{k < K} w[k, n] of a k4 weight: sum (a - zp) w = sum a w + bias
+// (callers pass zp - a_offset for kernels that compute sum (a - a_offset) w)
 std::vector<int32_t> q8_zero_point_bias(const Buffer8& w, int K, int N, int zp);
 // rint(clamp(u, -zp, 255 - zp)) + zp: the requantization of one value already in output steps
 uint8_t q8_requant(float u, const QParam& q);

@@ -31,7 +31,7 @@ int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.s
 
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
-  s.bias32 = q8_zero_point_bias(s.op.w8, si.c, so.c, s.op.qin.zp);
+  s.bias32 = q8_zero_point_bias(s.op.w8, si.c, so.c, s.op.qin.zp - c.q8->a_offset);
   s.kernel = q8_gemm_name(*c.q8);
 }
 

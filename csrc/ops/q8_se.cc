@@ -36,8 +36,8 @@ int64_t scratch(int C, int R) {
 
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3& si = c.shapes[s.op.in0];
-  s.bias32 = q8_zero_point_bias(s.op.se_w1_8, si.c, s.op.se_r, s.op.q_pool.zp);
-  s.bias32b = q8_zero_point_bias(s.op.se_w2_8, s.op.se_r, si.c, s.op.q_red.zp);
+  s.bias32 = q8_zero_point_bias(s.op.se_w1_8, si.c, s.op.se_r, s.op.q_pool.zp - c.q8->a_offset);
+  s.bias32b = q8_zero_point_bias(s.op.se_w2_8, s.op.se_r, si.c, s.op.q_red.zp - c.q8->a_offset);
   s.scratch_floats = scratch(si.c, s.op.se_r);
   s.kernel = q8_kernel_name(*c.q8, "channel-sum", "") + " + " + q8_gemm_name(*c.q8) + " x2 + " +
              q8_kernel_name(*c.q8, "scale-channels", "");

@@ -90,7 +90,7 @@ int main() {
     failures += static_cast<int>(r.failures.size());
   }
   std::vector<const Q8Table*> q8tables;
-  for (const char* n : {"scalar", "avx2", "avxvnni", "avx512vnni"})
+  for (const char* n : {"scalar", "avx2", "avxvnni", "avx512vnni", "neon", "neondot"})
     if (const Q8Table* t = q8_table_by_name(n)) q8tables.push_back(t);
   for (const Q8Table* t : q8tables) {   // every int8 kernel, exactly (csrc/kernels/q8_kernel_test.cc)
     const KernelTestReport r = test_q8_kernel_table(*t);
