@@ -41,17 +41,20 @@ def test_backend_matches_reference_on_every_shipped_entry(shipped, name):
     pool, x, refs = shipped
     be = make_backend(name, pool, threads=2)
     for e in pool.entries:
-        if e.is_int8 and name != "native":   # int8 entries run on the native engine only (for now)
+        if e.is_int8 and name not in ("native", "onnxruntime"):   # no int8 export for LiteRT, torch yet
             with pytest.raises(ValueError, match="int8"):
                 be.prepare(e.id)
             continue
+        # ONNX Runtime runs an int8 entry as a QDQ export with its own integer kernels: their rounding
+        # differs from the engine's in rare ties and the differences grow through the net (docs/int8.md)
+        tol = 0.15 if e.is_int8 and name != "native" else TOL
         run = be.prepare(e.id)
         for t in be.thread_counts():
             y = run(x, t)
             ref = refs[e.id]
-            assert y.shape == ref.shape and np.abs(y - ref).max() <= TOL * np.abs(ref).max(), (name, e.id, t)
+            assert y.shape == ref.shape and np.abs(y - ref).max() <= tol * np.abs(ref).max(), (name, e.id, t)
         y1 = run(x[:1], be.thread_counts()[0])          # batch size changes on the same runner
-        assert np.abs(y1 - refs[e.id][:1]).max() <= TOL * np.abs(refs[e.id]).max()
+        assert np.abs(y1 - refs[e.id][:1]).max() <= tol * np.abs(refs[e.id]).max()
 
 
 def test_switching_keeps_one_session_unless_resident(shipped):

@@ -291,3 +291,49 @@ def test_hostile_int8_op_arguments_refused(qpool):
     f = core.Plan([(1, 1, 1), (1, 1, 1)], 1)
     with pytest.raises(ValueError, match="int8-plan op"):
         f.add_op("quantize", "q", 0, -1, 1, qout=(1.0, 0))
+
+
+# ----------------------------------------------------------------------------- exports
+def test_int8_onnx_qdq_export_runs_in_onnxruntime(qpool, mnist):
+    """Every int8 entry as a QDQ model in ONNX Runtime: the first layers' uint8
+    values within one step of the engine's; over the net ORT's own rounding
+    differences grow (docs/int8.md), so the logits are compared by argmax and
+    accuracy."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+    from adaptive_rt.export.onnx import to_onnx_int8
+    x, y = np.ascontiguousarray(mnist.x_test), mnist.y_test
+    eng = Engine(qpool, max_threads=2)
+    for e in _int8_entries(qpool):
+        m = to_onnx_int8(qpool, e)
+        assert {n.op_type for n in m.graph.node} >= {"QuantizeLinear", "DequantizeLinear", "Conv"}
+        stem_q = next(n for n in m.graph.node if n.name.startswith("stem.conv.q"))
+        m.graph.output.append(helper.make_tensor_value_info(stem_q.output[0], onnx.TensorProto.UINT8, None))
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        logits, stem = sess.run(None, {"input": x[:64]})
+        rec: dict = {}
+        g = qpool.graph(e)
+        want = run_int8(g, qpool.tensors, qpool.tensors[e.quant + "qparams"], x[:64], e.bn, record=rec)
+        stem_op = next(op for op in g.ops if op.name == "stem.conv")
+        ref_stem = rec[f"v{stem_op.output}"].transpose(0, 3, 1, 2)
+        assert np.abs(stem.astype(int) - ref_stem.astype(int)).max() <= 1, e.id
+        assert (logits.argmax(1) == want.argmax(1)).mean() >= 0.95, e.id
+        full = sess.run(None, {"input": x})[0]
+        ours = eng.run(eng.plan(e), x, threads=2)
+        assert (full.argmax(1) == ours.argmax(1)).mean() >= 0.99, e.id
+        assert abs((full.argmax(1) == y).mean() - (ours.argmax(1) == y).mean()) <= 0.005, e.id
+
+
+def test_cli_exports_int8_entry_as_onnx_not_tflite(tmp_path):
+    pytest.importorskip("onnx")
+    import subprocess
+    import sys
+    out = tmp_path / "e0-int8.onnx"
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "export", "mnist5k-mbv3", "--entry", "e0-int8",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "(int8, QDQ)" in r.stdout and out.stat().st_size > 10_000, r.stderr
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "export", "mnist5k-mbv3", "--entry", "e0-int8",
+                        "--out", str(tmp_path / "x.tflite")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "TFLite (full integer) export is not available yet" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -4,9 +4,10 @@ batch 1, 1 and 2 threads, interleaved in one process. Medians, p99 and the
 native/ORT and native/LiteRT ratios.
 
 With --int8: each float32 entry against its int8 entry on the native engine
-(the pools quantized first where they have no int8 entries), batch 1, 1 and
-2 threads, interleaved; ONNX Runtime and LiteRT on int8 exports are not
-measured yet (the exports do not exist yet; the JSON says so).
+and against ONNX Runtime on the int8 entry's QDQ export (the pools quantized
+first where they have no int8 entries), batch 1, 1 and 2 threads,
+interleaved; LiteRT is not measured yet (no full-integer TFLite export yet;
+the JSON says so).
 
     python -m adaptive_rt.bench.bench_latency --json PATH [--pool P] [--quick] [--int8]
 """
@@ -86,6 +87,8 @@ def bench_int8(name: str, path: str, quick: bool, log) -> list[dict]:
     from adaptive_rt.engine import Engine
     pool = load_pool(path)
     eng = Engine(pool, max_threads=2)
+    ort = {t: make_backend("onnxruntime", pool, t) for t in (1, 2)}
+    ort[2]._models = ort[1]._models   # export each entry once
     rows = []
     for e in pool.entries:
         q = next((x for x in pool.entries if x.is_int8 and x.config == e.config and x.bn == e.bn), None)
@@ -95,17 +98,23 @@ def bench_int8(name: str, path: str, quick: bool, log) -> list[dict]:
         x = np.random.default_rng(0).random((1,) + pf.input_shape, dtype=np.float32)
         out = np.empty((1, pf.num_classes), np.float32)
         for threads in (1, 2):
+            o8 = ort[threads].prepare(q.id)
             fns = {"float32": lambda: eng.run(pf, x, threads=threads, out=out),
-                   "int8": lambda: eng.run(pq, x, threads=threads, out=out)}
-            t = interleaved(fns, rounds=2000, warmup=5, budget_s=1.5 if quick else 6.0)
+                   "int8": lambda: eng.run(pq, x, threads=threads, out=out),
+                   "ort_int8": lambda: o8(x, threads)}
+            t = interleaved(fns, rounds=2000, warmup=5, budget_s=1.5 if quick else 6.0,
+                            settle_s=0.05 if threads > 1 else 0.0)
             row = {"pool": name, "entry": e.id, "int8_entry": q.id, "config": e.config.id,
                    "mflops": round(e.mflops, 3), "threads": threads, "samples": len(t["int8"]),
                    "float32_ms_p50": pct(t["float32"], 50), "float32_ms_p99": pct(t["float32"], 99),
-                   "int8_ms_p50": pct(t["int8"], 50), "int8_ms_p99": pct(t["int8"], 99)}
+                   "int8_ms_p50": pct(t["int8"], 50), "int8_ms_p99": pct(t["int8"], 99),
+                   "ort_int8_ms_p50": pct(t["ort_int8"], 50), "ort_int8_ms_p99": pct(t["ort_int8"], 99)}
             row["int8_speedup"] = row["float32_ms_p50"] / row["int8_ms_p50"]
+            row["int8_over_ort_int8"] = row["int8_ms_p50"] / row["ort_int8_ms_p50"]
             rows.append(row)
             log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: float32 {row['float32_ms_p50']:.3f} ms, "
-                f"int8 {row['int8_ms_p50']:.3f} ms, speed-up {row['int8_speedup']:.2f}x")
+                f"int8 {row['int8_ms_p50']:.3f} ms (speed-up {row['int8_speedup']:.2f}x), ORT int8 (QDQ) "
+                f"{row['ort_int8_ms_p50']:.3f} ms (native/ORT {row['int8_over_ort_int8']:.2f})")
     return rows
 
 
@@ -117,17 +126,18 @@ def main_int8(a, log) -> int:
         for name, path in pools.items():
             rows += bench_int8(name, quantized_copy(path, d), a.quick, log)
     other_cores = other.stop()
-    by_pool = {p: {f"geomean_int8_speedup_t{t}": geomean(r["int8_speedup"] for r in rows
-                                                         if r["pool"] == p and r["threads"] == t)
-                   for t in (1, 2)}
+    by_pool = {p: {f"geomean_{k}_t{t}": geomean(r[k] for r in rows if r["pool"] == p and r["threads"] == t)
+                   for k in ("int8_speedup", "int8_over_ort_int8") for t in (1, 2)}
                for p in dict.fromkeys(r["pool"] for r in rows)}
     write_json(a.json, {"entries": rows, "by_pool": by_pool, "int8_isa": default_isa8(),
-                        "peers": "ONNX Runtime and LiteRT on int8 exports: not measured (int8 exports not "
-                                 "implemented yet)",
+                        "geomean_int8_over_ort_int8": geomean(r["int8_over_ort_int8"] for r in rows),
+                        "peers": "ONNX Runtime on the QDQ export (to_onnx_int8); LiteRT not measured (no "
+                                 "full-integer TFLite export yet)",
                         "other_processes_cpu_cores": other_cores, "machine": machine()})
     for p, g in by_pool.items():
         log(f"{p}: int8 speed-up over float32 geomean t1 {g['geomean_int8_speedup_t1']:.2f}x, "
-            f"t2 {g['geomean_int8_speedup_t2']:.2f}x")
+            f"t2 {g['geomean_int8_speedup_t2']:.2f}x; native int8 / ORT int8 t1 "
+            f"{g['geomean_int8_over_ort_int8_t1']:.2f}, t2 {g['geomean_int8_over_ort_int8_t2']:.2f}")
     return 0
 
 

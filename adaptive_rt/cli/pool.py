@@ -76,9 +76,9 @@ def cmd_export(a: argparse.Namespace) -> int:
         entry = pool.entry(a.entry)
     except KeyError as e:
         raise UsageError(e.args[0]) from None
-    if entry.is_int8:
-        raise UsageError(f"entry {entry.id} is int8: exporting int8 entries (ONNX QDQ, TFLite full integer) is not "
-                         "available yet; export its float32 entry, or serve the int8 entry with the native engine")
+    if entry.is_int8 and fmt == "tflite":
+        raise UsageError(f"entry {entry.id} is int8: its TFLite (full integer) export is not available yet; "
+                         "export it as ONNX (QDQ), or its float32 entry as TFLite")
     try:
         if fmt == "tflite":
             from ..export.tflite import save_tflite, to_tflite
@@ -87,15 +87,19 @@ def cmd_export(a: argparse.Namespace) -> int:
                         a.out)
             print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), TFLite (float32, builtin ops)")
             return 0
-        from ..export.onnx import save_onnx, to_onnx
-        model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size,
-                        metadata={"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256})
+        from ..export.onnx import save_onnx, to_onnx, to_onnx_int8
+        meta = {"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256}
+        if entry.is_int8:
+            model = to_onnx_int8(pool, entry, a.input_size, metadata=meta)
+        else:
+            model = to_onnx(pool.space, entry.config, pool.tensors, entry.bn, a.input_size, metadata=meta)
         save_onnx(model, a.out)
     except ImportError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot write {a.out}: {e.strerror or e}") from None
-    print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), ONNX opset {model.opset_import[0].version}")
+    print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), ONNX opset {model.opset_import[0].version}"
+          + (" (int8, QDQ)" if entry.is_int8 else ""))
     return 0
 
 
