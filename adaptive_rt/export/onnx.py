@@ -122,18 +122,25 @@ def to_onnx(space: SearchSpace, config: SubnetConfig, weights: Mapping[str, np.n
                            pads=[p, p, p, p], group=group)
             y = e.act(y, op.act, n)
         names[op.output] = y
-    e.nodes.append(helper.make_node("Identity", [names[g.output]], ["logits"], name="logits"))
+    return _finish(e, g, names[g.output], f"adaptive_rt_{space.name}", f"space={space.name} config={config.id}",
+                   {"adaptive_rt.space": space.name, "adaptive_rt.config": config.id, "adaptive_rt.bn": bn_prefix,
+                    **(metadata or {})})
+
+
+def _finish(e: "_Emitter", g: Graph, logits: str, name: str, doc: str, props: dict):
+    """The model around the emitted nodes: NHWC float input, float logits,
+    producer and metadata; checked by onnx.checker."""
+    onnx, helper, _ = _onnx()
+    e.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
     h, w_, c = g.input_shape
     graph_proto = helper.make_graph(
-        e.nodes, f"adaptive_rt_{space.name}",
+        e.nodes, name,
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", h, w_, c])],
         [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", g.num_classes])],
         e.inits)
     model = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="adaptive_rt", producer_version=__version__, ir_version=IR_VERSION)
-    model.doc_string = f"space={space.name} config={config.id}"
-    props = {"adaptive_rt.space": space.name, "adaptive_rt.config": config.id, "adaptive_rt.bn": bn_prefix,
-             **(metadata or {})}
+    model.doc_string = doc
     helper.set_model_props(model, {str(k): str(v) for k, v in props.items()})
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -159,7 +166,7 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
     logits are float32, as the engine's."""
     from ..model.fold import epilogue
     from ..model.quant import Q8, active_q8, qparams_of
-    onnx, helper, numpy_helper = _onnx()
+    _, helper, numpy_helper = _onnx()
     e_ = pool.entry(entry) if isinstance(entry, str) else entry
     if not e_.is_int8:
         raise ValueError(f"entry {e_.id!r} is not int8: use to_onnx")
@@ -259,18 +266,7 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
                             strides=[op.stride] * 2, pads=[p, p, p, p], group=cols if op.kind == "dwconv" else 1)
             y = em.act(y, op.act, n)
         names[op.output] = y if op.output == g.output else qdq(y, f"v{op.output}", n)
-    em.nodes.append(helper.make_node("Identity", [names[g.output]], ["logits"], name="logits"))
-    h, w_, c = g.input_shape
-    graph_proto = helper.make_graph(
-        em.nodes, f"adaptive_rt_{pool.space.name}_int8",
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", h, w_, c])],
-        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", g.num_classes])],
-        em.inits)
-    model = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="adaptive_rt", producer_version=__version__, ir_version=IR_VERSION)
-    model.doc_string = f"space={pool.space.name} config={e_.config.id} int8 (QDQ)"
-    props = {"adaptive_rt.space": pool.space.name, "adaptive_rt.config": e_.config.id, "adaptive_rt.bn": e_.bn,
-             "adaptive_rt.precision": "int8", **(metadata or {})}
-    helper.set_model_props(model, {str(k): str(v) for k, v in props.items()})
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return _finish(em, g, names[g.output], f"adaptive_rt_{pool.space.name}_int8",
+                   f"space={pool.space.name} config={e_.config.id} int8 (QDQ)",
+                   {"adaptive_rt.space": pool.space.name, "adaptive_rt.config": e_.config.id, "adaptive_rt.bn": e_.bn,
+                    "adaptive_rt.precision": "int8", **(metadata or {})})
