@@ -165,7 +165,7 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
     the SE gate) runs between a DequantizeLinear and a QuantizeLinear. The
     logits are float32, as the engine's."""
     from ..model.fold import epilogue
-    from ..model.quant import Q8, active_q8, qparams_of
+    from ..model.quant import active_q8, qparams_of
     _, helper, numpy_helper = _onnx()
     e_ = pool.entry(entry) if isinstance(entry, str) else entry
     if not e_.is_int8:
