@@ -4,14 +4,12 @@ every int8 kernel table, and the kernels themselves against an integer
 reference."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from adaptive_rt.engine import Engine, available_isas8
 from adaptive_rt.io.data import load_dataset
-from adaptive_rt.io.poolfile import PoolFileError, load_pool, write_pool
+from adaptive_rt.io.poolfile import load_pool, write_pool
 from adaptive_rt.io.randompool import random_pool
 from adaptive_rt.model import reference
 from adaptive_rt.quant.calibrate import QuantizeError, int8_weights, quantize_pool
@@ -264,7 +262,6 @@ def test_int8_float_reference_agree_roughly(qpool, mnist):
 
 def test_hostile_int8_op_arguments_refused(qpool):
     """The plan builder checks int8 fields like the float ones: a clear ValueError, no crash."""
-    eng = Engine(qpool, max_threads=1)
     good = np.zeros((2, 8, 4), np.int8)
     cases = [
         (dict(w8=np.zeros((1, 8, 4), np.int8)), "too small"),
