@@ -22,11 +22,12 @@ with atheris.instrument_imports(include=["adaptive_rt"]):
     from adaptive_rt.daemon.kserve import match as kserve_match, parse_infer
     from adaptive_rt.daemon.protocol import (ProtocolError, array_from_json, array_from_npy, parse_frame_prefix,
                                              parse_header, tensor_from_payload)
-    from adaptive_rt.engine import Engine, available_isas
+    from adaptive_rt.engine import Engine, available_isas, available_isas8
     from adaptive_rt.io.poolfile import PoolFileError, load_pool, write_pool
     from adaptive_rt.io.randompool import random_pool
     from adaptive_rt.model import reference
     from adaptive_rt.model.space import SearchSpace, SpaceError
+    from adaptive_rt.quant.calibrate import quantize_pool
     from adaptive_rt.serve.monitor import MonitorError, TraceSource
     from adaptive_rt.serve.profile import ProfileError, profile_entries
     from adaptive_rt.train.latency import LatencyTable, LatencyTableError
@@ -147,7 +148,11 @@ def trace(data: bytes) -> None:
 def plan(data: bytes) -> None:
     """Differential: a random valid space and pool built from the bytes, every
     entry planned by the engine on every ISA table and run against the NumPy
-    reference. A SpaceError is a space the fuzzer asked for and we refuse."""
+    reference; then the pool quantized (calibrated on the inputs) and every
+    int8 entry on every int8 table against the int8 reference — bit for bit
+    (within a step per value where the SE gate is a sigmoid: exp differs in
+    the last bit between libm and NumPy). A SpaceError is a space the fuzzer
+    asked for and we refuse."""
     fdp = atheris.FuzzedDataProvider(data)
     pick = lambda seq: seq[fdp.ConsumeIntInRange(0, len(seq) - 1)]  # noqa: E731
     n_stages = fdp.ConsumeIntInRange(1, 3)
@@ -186,6 +191,20 @@ def plan(data: bytes) -> None:
             if not err <= 1e-4 * scale + 1e-5:
                 raise AssertionError(f"{isa} {e.config.id}: engine differs from the reference by {err:g} "
                                      f"(scale {scale:g}) in space {json.dumps(d)}")
+    qpool = quantize_pool(pool, x, _file(b"", "plan-int8.safetensors"))
+    exact = not (d["se_gate"] == "sigmoid" and any(st["se"] for st in stages))
+    for isa8 in available_isas8():
+        eng = Engine(qpool, max_threads=2, isa8=isa8)
+        for e in qpool.entries:
+            if not e.is_int8:
+                continue
+            want = qpool.reference(e, x)
+            got = eng.run(eng.plan(e), x, threads=1 + seed % 2)
+            if exact and not np.array_equal(got, want):
+                raise AssertionError(f"int8 {isa8} {e.config.id}: engine differs from the int8 reference by "
+                                     f"{float(np.abs(got - want).max()):g} in space {json.dumps(d)}")
+            if not np.isfinite(got).all():
+                raise AssertionError(f"int8 {isa8} {e.config.id}: non-finite logits in space {json.dumps(d)}")
 
 
 TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, kserve, profile, latency, trace, plan)}
