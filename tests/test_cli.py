@@ -102,6 +102,9 @@ def test_pool_positional_or_option_and_shipped_by_name(tmp_path, tiny_pool_path)
     out = subprocess.run([sys.executable, "-m", "adaptive_rt", "inspect", "mnist5k-mbv3"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "12 entries" in out.stdout, out.stderr
+    # the shipped pool predates build-pool's Pareto filter: inspect names what can never be served
+    assert "dominated: e1 (2.22 MFLOPs, 96.93%) by e0" in out.stdout
+    assert "dominated: e4-int8" in out.stdout and "dominated: e5" not in out.stdout
     r = run("serve", check=False)
     assert r.returncode == 2 and "give the pool" in r.stderr
 

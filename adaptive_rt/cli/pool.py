@@ -46,7 +46,25 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(c.rjust(w) if i in numeric else c.ljust(w)
                         for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
+    for line in dominated_lines(pool):
+        print(line)
     return 0
+
+
+def dominated_lines(pool) -> list[str]:
+    """A line per entry another entry of its precision beats: no more MFLOPs and at
+    least the accuracy (strictly better in one) — the policy can never pick it.
+    Pools written by build-pool have none; older ones may."""
+    from ..model.pareto import pareto_front
+    out = []
+    for precision in dict.fromkeys(e.precision for e in pool.entries):
+        group = [e for e in pool.entries if e.precision == precision and e.accuracy is not None]
+        kept, dropped = pareto_front([(e.mflops, e.accuracy, e) for e in group])
+        for _, _, e in dropped:
+            by = next(k for _, _, k in kept if k.mflops <= e.mflops and k.accuracy >= e.accuracy)
+            out.append(f"dominated: {e.id} ({e.mflops:.2f} MFLOPs, {100 * e.accuracy:.2f}%) by {by.id} "
+                       f"({by.mflops:.2f} MFLOPs, {100 * by.accuracy:.2f}%): never the best choice")
+    return out
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:

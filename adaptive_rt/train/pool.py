@@ -20,7 +20,6 @@ statistics broadcast from the rank that made them. Rank 0 writes the file.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 from typing import Callable
@@ -28,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from ..io.data import load_dataset
+from ..model.pareto import pareto_front
 from ..model.graph import subnet_cost
 from ..io.poolfile import PoolFile, make_entry, write_pool
 from ..io.jsonio import read_json_file
@@ -108,22 +108,6 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
         if len(b) < per_bucket and c not in b:
             b.append(c)
     return out
-
-
-def pareto_front(items: list[tuple[float, float, object]]) -> tuple[list, list]:
-    """(kept, dropped) of ``(cost, accuracy, x)`` items: an item is dropped
-    when another costs no more and is at least as accurate (strictly better
-    in one of the two) — it could never be the best choice for any budget.
-    Kept items come cheapest first, each more accurate than every cheaper one."""
-    order = sorted(items, key=lambda t: (t[0], -t[1]))
-    kept, dropped, best = [], [], -math.inf
-    for t in order:
-        if t[1] > best:
-            kept.append(t)
-            best = t[1]
-        else:
-            dropped.append(t)
-    return kept, dropped
 
 
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
