@@ -80,6 +80,10 @@ struct Q8ResizeArgs {
   const uint8_t* in = nullptr;
   const int* ry0 = nullptr; const int* ry1 = nullptr; const float* fy = nullptr;
   const int* rx0 = nullptr; const int* rx1 = nullptr; const float* fx = nullptr;
+  // per output element j = ox * C + c of a row: the byte offsets of its two
+  // source elements in a row and its weight fx[ox] (for vector kernels, which
+  // may read up to 3 bytes past a source element: the arena's padding)
+  const int32_t* xe0 = nullptr; const int32_t* xe1 = nullptr; const float* fxe = nullptr;
 };
 
 struct Q8Table {

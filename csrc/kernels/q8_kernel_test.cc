@@ -277,6 +277,44 @@ void test_elementwise(Q8Checker& c, Rng& rng) {
     }
 }
 
+void test_resize(Q8Checker& c, Rng& rng) {
+  // one row of a bilinear resize: the per-element tables as ops/q8_misc.cc makes them
+  for (int C : {1, 3, 8})
+    for (int Wo : {1, 5, 17, 40}) {
+      const int W = rng.range(1, 30), H = 4;
+      std::vector<uint8_t> in(size_t(H) * W * C + 16);   // the arena's slack for 4-byte gathers
+      for (auto& v : in) v = uint8_t(rng.range(0, 255));
+      std::vector<int> ry0 = {0, 1, 3}, ry1 = {1, 2, 3}, rx0(Wo), rx1(Wo);
+      std::vector<float> fy = {0.25f, 0.5f, 0.f}, fx(Wo);
+      std::vector<int32_t> xe0, xe1;
+      std::vector<float> fxe;
+      for (int ox = 0; ox < Wo; ++ox) {
+        rx0[ox] = rng.range(0, W - 1);
+        rx1[ox] = std::min(W - 1, rx0[ox] + 1);
+        fx[ox] = rng.uni(0.f, 1.f);
+        for (int ch = 0; ch < C; ++ch) { xe0.push_back(rx0[ox] * C + ch); xe1.push_back(rx1[ox] * C + ch); fxe.push_back(fx[ox]); }
+      }
+      Q8ResizeArgs a;
+      a.W = W; a.C = C; a.Wo = Wo; a.in = in.data();
+      a.ry0 = ry0.data(); a.ry1 = ry1.data(); a.fy = fy.data(); a.rx0 = rx0.data(); a.rx1 = rx1.data(); a.fx = fx.data();
+      a.xe0 = xe0.data(); a.xe1 = xe1.data(); a.fxe = fxe.data();
+      for (int oy = 0; oy < 3; ++oy) {
+        std::vector<uint8_t> want(size_t(Wo) * C), got(want.size());
+        const uint8_t* r0 = in.data() + size_t(ry0[oy]) * W * C;
+        const uint8_t* r1 = in.data() + size_t(ry1[oy]) * W * C;
+        for (int ox = 0; ox < Wo; ++ox)
+          for (int ch = 0; ch < C; ++ch) {
+            const float gx = 1.f - fx[ox], gy = 1.f - fy[oy];
+            const float top = float(r0[rx0[ox] * C + ch]) * gx + float(r0[rx1[ox] * C + ch]) * fx[ox];
+            const float bot = float(r1[rx0[ox] * C + ch]) * gx + float(r1[rx1[ox] * C + ch]) * fx[ox];
+            want[size_t(ox) * C + ch] = requant(top * gy + bot * fy[oy], 0);
+          }
+        c.t.resize_row(a, oy, got.data());
+        c.check(got.data(), want, "resize-row-" + dims({W, Wo, C}));
+      }
+    }
+}
+
 }  // namespace
 
 KernelTestReport test_q8_kernel_table(const Q8Table& t) {
@@ -285,6 +323,7 @@ KernelTestReport test_q8_kernel_table(const Q8Table& t) {
   test_gemm(c, rng);
   test_dwconv(c, rng);
   test_elementwise(c, rng);
+  test_resize(c, rng);
   return c.r;
 }
 

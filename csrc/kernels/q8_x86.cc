@@ -525,8 +525,35 @@ static void scale_channels16(const uint8_t* x, int64_t pixels, int C, int zi, co
     }
 }
 
+// Bilinear resize of one row, 16 output elements a step: the four source
+// bytes of each gathered (32-bit gathers at byte offsets, the low byte kept),
+// then q8_resize_row's float32 sequence on 16 lanes.
+static void resize_row16(const Q8ResizeArgs& a, int oy, uint8_t* out) {
+  if (a.xe0 == nullptr) {
+    q8_resize_row(a, oy, out);
+    return;
+  }
+  const int64_t row = (int64_t)a.W * a.C, n = (int64_t)a.Wo * a.C;
+  const uint8_t* r0 = a.in + a.ry0[oy] * row;
+  const uint8_t* r1 = a.in + a.ry1[oy] * row;
+  const __m512 fy = _mm512_set1_ps(a.fy[oy]), gy = _mm512_set1_ps(1.f - a.fy[oy]);
+  const __m512i lowb = _mm512_set1_epi32(0xFF);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = lanes(int(std::min<int64_t>(16, n - j)));
+    const __m512i i0 = _mm512_maskz_loadu_epi32(k, a.xe0 + j), i1 = _mm512_maskz_loadu_epi32(k, a.xe1 + j);
+    auto g = [&](const uint8_t* r, __m512i idx) {
+      return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, idx, r, 1), lowb));
+    };
+    const __m512 fx = _mm512_maskz_loadu_ps(k, a.fxe + j);
+    const __m512 gx = _mm512_sub_ps(_mm512_set1_ps(1.f), fx);
+    const __m512 top = _mm512_add_ps(_mm512_mul_ps(g(r0, i0), gx), _mm512_mul_ps(g(r0, i1), fx));
+    const __m512 bot = _mm512_add_ps(_mm512_mul_ps(g(r1, i0), gx), _mm512_mul_ps(g(r1, i1), fx));
+    round16(out + j, _mm512_add_ps(_mm512_mul_ps(top, gy), _mm512_mul_ps(bot, fy)), 0.f, 255.f, 0, k);
+  }
+}
+
 const Q8Table table = {"avx512vnni", 8, 32, gemm, dwconv, quantize16, add16, channel_sum16, scale_channels16,
-                       q8_im2col_row, q8_resize_row, dwconv_packed, dw_packed_stride, dw_packed_bytes, dw_pack,
+                       q8_im2col_row, resize_row16, dwconv_packed, dw_packed_stride, dw_packed_bytes, dw_pack,
                        dw_slots, dw_channel, dw_ring_bytes, 0};
 }  // namespace q8_avx512vnni
 }  // namespace art

@@ -99,7 +99,15 @@ void validate_resize(OpDesc& op, const std::vector<Shape3>& shapes) {
 }
 
 void prepare_resize(Step& s, const PrepareCtx& c) {
-  resize_tables(s, c.shapes[s.op.in0], c.shapes[s.out]);
+  const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
+  resize_tables(s, si, so);
+  s.rxe0.clear(); s.rxe1.clear(); s.rfxe.clear();
+  for (int ox = 0; ox < so.w; ++ox)
+    for (int ch = 0; ch < so.c; ++ch) {
+      s.rxe0.push_back(s.rx0[ox] * si.c + ch);
+      s.rxe1.push_back(s.rx1[ox] * si.c + ch);
+      s.rfxe.push_back(s.rfx[ox]);
+    }
   s.kernel = q8_kernel_name(*c.q8, "resize-bilinear", "");
 }
 
@@ -109,6 +117,7 @@ void run_resize(const Step& s, const RunCtx& c) {
   a.W = si.w; a.C = si.c; a.Wo = so.w; a.in = c.in8(s.op.in0);
   a.ry0 = s.ry0.data(); a.ry1 = s.ry1.data(); a.fy = s.rfy.data();
   a.rx0 = s.rx0.data(); a.rx1 = s.rx1.data(); a.fx = s.rfx.data();
+  a.xe0 = s.rxe0.data(); a.xe1 = s.rxe1.data(); a.fxe = s.rfxe.data();
   uint8_t* out = c.out8(s.out);
   const int64_t row = int64_t(so.w) * so.c;
   split(c, so.h, so.size(), [&](int64_t y0, int64_t y1) {

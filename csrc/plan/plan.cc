@@ -96,6 +96,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads, const Q8Table* 
   std::vector<int64_t> value_floats(nv);
   for (int v = 0; v < nv; ++v) value_floats[v] = (shapes_[v].size() * value_bytes(v) + 3) / 4;
   offset_ = plan_arena(steps_, value_floats, output_, &arena_floats_);
+  if (q8_) arena_floats_ += kAlignFloats;   // int8 kernels may read a few bytes past a value (gathers of 4 bytes)
   finalized_ = true;
 }
 

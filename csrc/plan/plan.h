@@ -103,6 +103,8 @@ struct Step {
   int64_t row_floats = 0;       // dwconv with its project fused: one thread's depthwise output row
   std::vector<int> ry0, ry1, rx0, rx1;   // resize tables
   std::vector<float> rfy, rfx;
+  std::vector<int32_t> rxe0, rxe1;        // int8 resize: per output element of a row (Q8ResizeArgs)
+  std::vector<float> rfxe;
   std::vector<int32_t> bias32, bias32b;   // int8: zero-point corrections of the (first, second) GEMM
   std::vector<float> pmul, padd;          // int8 packed depthwise: the epilogue in the kernel's channel order
   const int8_t* packed = nullptr;         // int8 packed depthwise: the engine's packed copy of the weight
