@@ -116,6 +116,11 @@ def test_quantize_refuses_what_it_cannot_do(qpool, tmp_path, mnist):
         quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["e0"])
     with pytest.raises(QuantizeError, match="no entry"):
         quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["nope"])
+    src = _float_only(qpool, tmp_path / "f.safetensors")
+    bad = np.array(mnist.x_train[:4])
+    bad[1, 3, 3, 0] = np.nan
+    with pytest.raises(QuantizeError, match="NaN or infinity"):
+        quantize_pool(src, bad, str(tmp_path / "x.safetensors"))
     assert not (tmp_path / "x.safetensors").exists()
 
 

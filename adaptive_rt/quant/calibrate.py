@@ -47,6 +47,8 @@ def calibrate_entry(pool: PoolFile, entry: PoolEntry, images: np.ndarray, batch:
         raise QuantizeError(f"calibration images have shape {images.shape[1:]}, the pool takes {g.input_shape}")
     if len(images) == 0:
         raise QuantizeError("no calibration images")
+    if not np.isfinite(images).all():
+        raise QuantizeError("the calibration images hold NaN or infinity")
     pts = quant_points(g)
     lo = dict.fromkeys(pts, np.inf)
     hi = dict.fromkeys(pts, -np.inf)
@@ -55,9 +57,15 @@ def calibrate_entry(pool: PoolFile, entry: PoolEntry, images: np.ndarray, batch:
         reference.run(g, pool.tensors, images[i:i + batch], entry.bn, record=rec)
         for p in pts:
             v = rec[p]
-            lo[p], hi[p] = min(lo[p], float(v.min())), max(hi[p], float(v.max()))
+            vmin, vmax = float(v.min()), float(v.max())   # NaN propagates into the check below
+            lo[p] = vmin if not vmin >= lo[p] else lo[p]
+            hi[p] = vmax if not vmax <= hi[p] else hi[p]
         if progress:
             progress(min(len(images), i + batch))
+    bad = next((p for p in pts if not (np.isfinite(lo[p]) and np.isfinite(hi[p]))), None)
+    if bad is not None:
+        raise QuantizeError(f"entry {entry.id!r}: value {bad} has a non-finite range on the calibration images "
+                            "(NaN or infinity in the images, or an overflow in the float32 entry)")
     table = np.array([choose_qparams(lo[p], hi[p]) for p in pts], np.float64)
     for op in g.ops:
         if op.kind == "resize":   # the output keeps the input's quantization (bilinear stays in range)
