@@ -104,6 +104,8 @@ def test_hostile_bodies_get_answers_that_name_the_problem(d):
         (_req("POST", "/v1/infer", _npy_with_header("{[1]: 2}"), {"Content-Type": npy}), 400, "dictionary"),
         (_req("POST", "/v1/infer", b'{"inputs": [' + b"9" * 400 + b"]}", {"Content-Type": "application/json"}),
          400, "inputs"),
+        # a number past float32 would become infinity: refused, no overflow warning in the log
+        (_req("POST", "/v1/infer", b'{"inputs": [[1e39]]}', {"Content-Type": "application/json"}), 400, "float32"),
     ]
     for raw, status, words in cases:
         st, _, body = _http_raw(d.port, raw)

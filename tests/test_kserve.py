@@ -62,6 +62,9 @@ def test_v2_errors_are_error_objects(d, pools):  # noqa: F811
         (_req("POST", f"/v2/models/{name}/infer", json.dumps({"inputs": [{"name": "input", "datatype": "FP32",
                                                                           "shape": [1, 28, 28, 1],
                                                                           "data": [0.5] * 10}]}).encode()), 400),
+        (_req("POST", f"/v2/models/{name}/infer", json.dumps({"inputs": [{"name": "input", "datatype": "FP32",
+                                                                          "shape": [1, 28, 28, 1],
+                                                                          "data": [1e39] * 784}]}).encode()), 400),
         # binary size that does not match the tensor
         (_req("POST", f"/v2/models/{name}/infer", b'{"inputs": [{"name": "input", "datatype": "FP32", "shape": '
               b'[1, 28, 28, 1], "parameters": {"binary_data_size": 8}}]}' + b"\0" * 8,

@@ -28,7 +28,7 @@ import re
 import numpy as np
 
 from ..io.jsonio import strict_json
-from .protocol import ProtocolError, float32_bytes, tensor_shape
+from .protocol import ProtocolError, float32_bytes, float32_from_json, tensor_shape
 
 __all__ = ["match", "model_name"]
 
@@ -108,10 +108,7 @@ def parse_infer(body: bytes, header_length: str | None, max_depth: int) -> tuple
             raise ProtocolError(f"{len(binary)} bytes after the header but no input has binary_data_size")
         if "data" not in t:
             raise ProtocolError('inputs[0] has neither "data" nor binary_data_size')
-        try:
-            x = np.asarray(t["data"], dtype=np.float32)
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            raise ProtocolError("inputs[0].data must be numbers (flat or nested, row-major)") from None
+        x = float32_from_json(t["data"], "inputs[0].data")
         if x.size * 4 != nbytes:
             raise ProtocolError(f"inputs[0].data has {x.size} values, shape {list(shape)} needs {nbytes // 4}")
         x = x.reshape(shape)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..io.jsonio import strict_json
 
-__all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix", "parse_header",
+__all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix", "parse_header", "float32_from_json",
            "tensor_from_payload", "npy_bytes", "array_from_npy", "array_from_json", "tensor_shape", "float32_bytes"]
 
 MAGIC = b"ART1"
@@ -153,6 +153,21 @@ def array_from_npy(body: bytes) -> np.ndarray:
     return np.frombuffer(data, "<f4").reshape(shape)
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32_from_json(v, what: str) -> np.ndarray:
+    """JSON numbers (flat or nested lists) -> float32, every value finite and
+    inside float32's range (a larger one would silently become infinity)."""
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise ProtocolError(f"{what} must be a rectangular array of numbers") from None
+    if a.size and not (np.isfinite(a).all() and float(np.abs(a).max()) <= _F32_MAX):
+        raise ProtocolError(f"{what} holds a value outside float32's finite range")
+    return a.astype(np.float32)
+
+
 def array_from_json(body: bytes, max_depth: int) -> np.ndarray:
     """``{"inputs": nested lists}`` -> float32 array (rectangular, finite numbers)."""
     try:
@@ -162,10 +177,7 @@ def array_from_json(body: bytes, max_depth: int) -> np.ndarray:
     d = strict_json(text, "request body", max_depth, ProtocolError)
     if not isinstance(d, dict) or "inputs" not in d:
         raise ProtocolError('JSON body must be an object with "inputs"')
-    try:
-        a = np.asarray(d["inputs"], dtype=np.float32)
-    except (ValueError, TypeError, OverflowError, RecursionError):
-        raise ProtocolError('"inputs" must be a rectangular array of numbers') from None
+    a = float32_from_json(d["inputs"], '"inputs"')
     if a.ndim == 0:
         raise ProtocolError('"inputs" must be an array, not a number')
     return a
