@@ -47,8 +47,12 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     entries = [e for e in a.entries.split(",") if e] if a.entries else None
     x_test, y_test = np.ascontiguousarray(ds.x_test), ds.y_test
 
-    def evaluate(p, e):
-        eng = Engine(p, max_threads=2)
+    engines: dict = {}
+
+    def evaluate(p, e):   # one engine for the written pool (its packed weights made once)
+        eng = engines.get(p.path)
+        if eng is None or eng.pool is not p:
+            eng = engines[p.path] = Engine(p, max_threads=2)
         logits = eng.run(eng.plan(e), x_test, threads=2)
         return float((logits.argmax(1) == y_test).mean()), ds.name, "test"
 

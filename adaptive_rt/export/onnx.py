@@ -183,7 +183,7 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
         return em.node("DequantizeLinear", [em.node("QuantizeLinear", [y, s, z], f"{name}.q"), s, z], f"{name}.dq")
 
     def weight(ref, name: str, layout: str, col_scale: np.ndarray, in_scale: float,
-               shift: np.ndarray | None, fusable: bool = True) -> tuple[str, str | None]:
+               shift: np.ndarray | None, fusable: bool = True, k: int = 1) -> tuple[str, str | None]:
         """(dequantized weight, dequantized int32 bias or None); col_scale folds the BN scale.
         Where ONNX Runtime cannot fuse the conv into an integer kernel (a float
         activation between it and the next QuantizeLinear) the weight and bias
@@ -202,7 +202,6 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
         elif layout == "pw":                             # [N, K, 1, 1]
             wq, axis = qn.T[:, :, None, None], 0
         else:                                            # conv: rows (kh, kw, cin) -> OIHW
-            k = ref_k[0]
             wq, axis = qn.reshape(k, k, -1, qn.shape[-1]).transpose(3, 2, 0, 1), 0
         bs = (np.float64(in_scale) * sc.astype(np.float64)).astype(np.float32)
         bq = None if shift is None else np.clip(np.rint(shift / bs.astype(np.float64)), -2**31, 2**31 - 1).astype(np.int32)
@@ -224,7 +223,6 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
 
     x0 = em.node("Transpose", ["input"], "input.nchw", perm=[0, 3, 1, 2])
     names: dict[int, str] = {0: qdq(x0, "v0", "input")}
-    ref_k = [1]
     for op in g.ops:
         x = names[op.inputs[0]]
         n = op.name
@@ -239,7 +237,6 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
             y = em.node("Flatten", [em.node("GlobalAveragePool", [x], n)], n)
         elif op.kind == "se":
             w1r, b1r, w2r, b2r = op.se
-            from ..model.fold import active_slice
             b1, b2 = active_slice(t, b1r), active_slice(t, b2r)
             s = qdq(em.node("GlobalAveragePool", [x], n), f"{n}.pool", f"{n}.pool")
             w1, bb1 = weight(w1r, f"{n}.reduce", "pw", np.ones(w1r.active[1]), qp[f"{n}.pool"].scale, b1)
@@ -259,9 +256,8 @@ def to_onnx_int8(pool, entry, input_hw: tuple[int, int] | None = None, metadata:
                 y = em.node("Gemm", [x, w] + ([b] if b is not None else []), n)
             else:
                 k, p = op.kernel, op.pad
-                ref_k[0] = k
                 layout = {"conv": "conv", "dwconv": "dw", "pwconv": "pw"}[op.kind]
-                w, b = weight(op.weight, n, layout, col_scale, q_in.scale, shift, fusable)
+                w, b = weight(op.weight, n, layout, col_scale, q_in.scale, shift, fusable, k)
                 y = em.node("Conv", [x, w] + ([b] if b is not None else []), n, kernel_shape=[k, k],
                             strides=[op.stride] * 2, pads=[p, p, p, p], group=cols if op.kind == "dwconv" else 1)
             y = em.act(y, op.act, n)
