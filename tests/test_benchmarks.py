@@ -113,3 +113,21 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
         assert all(r["epoch_s"] > 0 and r["images_per_s"] > 0 for r in d["runs"].values())
         assert d["param_rel_diff_sync"] < 0.05                   # the same training, up to rounding
         assert d["build_pool"]["same_entries"] and d["build_pool"]["same_accuracy"]
+
+
+def test_latency_int8_quick_on_the_shipped_pool(tmp_path):
+    """bench_latency --int8: every int8 entry against float32, ORT int8 (QDQ) and LiteRT int8 (full integer)."""
+    out = tmp_path / "l8.json"
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt.bench.bench_latency", "--int8", "--quick", "--pool",
+                        "mnist5k-mbv3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    rows = d["entries"]
+    assert len(rows) == 12 and {r["threads"] for r in rows} == {1, 2}
+    for row in rows:
+        assert row["int8_entry"] == row["entry"] + "-int8"
+        for k in ("float32", "int8", "ort_int8", "litert_int8"):
+            assert 0 < row[f"{k}_ms_p50"] <= row[f"{k}_ms_p99"], (row["entry"], k)
+        best = min(row["ort_int8_ms_p50"], row["litert_int8_ms_p50"])
+        assert row["int8_over_best_peer"] == pytest.approx(row["int8_ms_p50"] / best)
+    assert d["geomean_int8_over_best_peer"] > 0 and "LiteRT" in d["peers"]

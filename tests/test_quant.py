@@ -235,13 +235,24 @@ def test_int8_plans_bit_exact_against_reference(isa8, which, qpool, random_qpool
 
 
 def test_int8_plan_of_another_input_size_has_an_int8_resize(qpool):
+    """Every int8 entry at other input sizes: a resize added after the input (an
+    entry at 28x28 fed 32x32) or dropped (one at 20x20 fed 20x20) keeps the
+    entry's qparams for every other value; plans bit-exact with the reference,
+    and both exports built."""
+    pytest.importorskip("ai_edge_litert")
+    from adaptive_rt.export.tflite import to_tflite_int8
     eng = Engine(qpool, max_threads=1)
-    e = _int8_entries(qpool)[0]
-    p = eng.plan(e, input_hw=(33, 30))
-    assert any(k == "resize" and "i8-resize" in ker for k, _, _, ker in p.native.steps())
-    x = np.random.default_rng(0).uniform(0, 1, (2, 33, 30, 1)).astype(np.float32)
-    want = run_int8(qpool.graph(e, (33, 30)), qpool.tensors, qpool.tensors[e.quant + "qparams"], x, e.bn)
-    assert np.array_equal(eng.run(p, x), want)
+    for e in _int8_entries(qpool):
+        for hw in [(33, 30), (32, 32), (20, 20), (28, 28)]:
+            p = eng.plan(e, input_hw=hw)
+            has_resize = any(k == "resize" for k, _, _, _ in p.native.steps())
+            assert has_resize == (hw != (e.config.resolution,) * 2), (e.id, hw)
+            assert all("i8-resize" in ker for k, _, _, ker in p.native.steps() if k == "resize")
+            x = np.random.default_rng(0).uniform(0, 1, (2, *hw, 1)).astype(np.float32)
+            want = run_int8(qpool.graph(e, hw), qpool.tensors, qpool.tensors[e.quant + "qparams"], x, e.bn)
+            assert np.array_equal(eng.run(p, x), want), (e.id, hw)
+            _, out = _litert(to_tflite_int8(qpool, e, hw), x)
+            assert out.shape == want.shape and np.corrcoef(out.ravel(), want.ravel())[0, 1] > 0.9, (e.id, hw)
 
 
 def test_int8_accuracy_close_to_float(qpool, mnist):
@@ -327,15 +338,92 @@ def test_int8_onnx_qdq_export_runs_in_onnxruntime(qpool, mnist):
         assert abs((full.argmax(1) == y).mean() - (ours.argmax(1) == y).mean()) <= 0.005, e.id
 
 
-def test_cli_exports_int8_entry_as_onnx_not_tflite(tmp_path):
+def _litert(model: bytes, x: np.ndarray, preserve: bool = False):
+    """(interpreter, output) of one run; ``preserve`` keeps every tensor (and runs without the delegate)."""
+    import warnings
+    from ai_edge_litert.interpreter import Interpreter
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)    # preserve_all_tensors "is for debugging"
+        it = Interpreter(model_content=model, experimental_preserve_all_tensors=preserve)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], list(x.shape))
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return it, it.get_tensor(it.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize("hswish", ["mul", "op"])
+def test_int8_tflite_export_runs_in_litert(qpool, mnist, hswish):
+    """Every int8 entry as a full-integer TFLite model in LiteRT: every tensor
+    but the float input and logits int8 (int32 biases), the first layer within
+    one step of the engine's, the XNNPACK delegate taking the whole graph
+    (the default form), and over the net the argmax and accuracy of the
+    engine (rounding differences grow as with ONNX Runtime: docs/int8.md)."""
+    pytest.importorskip("ai_edge_litert")
+    from adaptive_rt.export.tflite import to_tflite_int8
+    x, y = np.ascontiguousarray(mnist.x_test), mnist.y_test
+    eng = Engine(qpool, max_threads=2)
+    for e in _int8_entries(qpool):
+        m = to_tflite_int8(qpool, e, hswish=hswish)
+        it, _ = _litert(m, x[:64], preserve=True)
+        types = {d["name"]: d["dtype"] for d in it.get_tensor_details()}
+        assert types.pop("input") == np.float32 and types.pop("logits") == np.float32
+        assert set(types.values()) <= {np.int8, np.int32}, e.id
+        stem = it.get_tensor(next(d["index"] for d in it.get_tensor_details() if d["name"] == "stem.conv"))
+        rec: dict = {}
+        g = qpool.graph(e)
+        run_int8(g, qpool.tensors, qpool.tensors[e.quant + "qparams"], x[:64], e.bn, record=rec)
+        stem_op = next(op for op in g.ops if op.name == "stem.conv")
+        d = np.abs(stem.astype(int) + 128 - rec[f"v{stem_op.output}"].astype(int))
+        # the stem is a hard-swish conv: TFLite rounds its pre-activation too (and the "mul" form its gate),
+        # so a rare element is two steps off
+        assert d.max() <= 2 and (d > 1).mean() <= 1e-3, (e.id, d.max(), (d > 1).mean())
+        plain, full = _litert(m, x)
+        if hswish == "mul":
+            assert [o["op_name"] for o in plain._get_ops_details()].count("DELEGATE") == 1, e.id
+        ours = eng.run(eng.plan(e), x, threads=2)
+        assert (full.argmax(1) == ours.argmax(1)).mean() >= 0.99, e.id
+        assert abs((full.argmax(1) == y).mean() - (ours.argmax(1) == y).mean()) <= 0.005, e.id
+
+
+def test_int8_tflite_export_of_other_layers(tmp_path):
+    """relu6 convs, a sigmoid SE gate and a feature-mix layer (what the
+    presets lack) as full-integer TFLite: the logits follow the engine's."""
+    pytest.importorskip("ai_edge_litert")
+    from adaptive_rt.export.tflite import to_tflite_int8
+    from adaptive_rt.model.space import SearchSpace
+    from adaptive_rt.model.presets import get_space
+    d = get_space("mbv3-tiny28").to_dict()
+    d.update(name="variant", stem_act="relu6", head_act="relu6", se_gate="sigmoid", feature_channels=32,
+             feature_act="relu", stem_stride=2)
+    space = SearchSpace.from_dict(d)
+    entries, tensors = random_pool(space, 2, seed=3)
+    pool = write_pool(tmp_path / "v.safetensors", space, entries, tensors)
+    x = np.random.default_rng(4).random((32,) + pool.input_shape, dtype=np.float32)
+    q = quantize_pool(pool, x, str(tmp_path / "q.safetensors"))
+    eng = Engine(q)
+    for e in _int8_entries(q):
+        _, out = _litert(to_tflite_int8(q, e), x)
+        ours = eng.run(eng.plan(e), x)
+        step = q.tensors[e.quant + "qparams"][q.graph(e).output, 0]
+        assert np.corrcoef(out.ravel(), ours.ravel())[0, 1] > 0.9, e.id
+        assert np.abs(out - ours).mean() <= 3 * step, e.id
+
+
+def test_tflite_int8_export_refuses_float_entries(qpool):
+    pytest.importorskip("ai_edge_litert")
+    from adaptive_rt.export.tflite import to_tflite_int8
+    with pytest.raises(ValueError, match="not int8"):
+        to_tflite_int8(qpool, "e0")
+
+
+def test_cli_exports_int8_entry_as_onnx_and_tflite(tmp_path):
     pytest.importorskip("onnx")
+    pytest.importorskip("ai_edge_litert")
     import subprocess
     import sys
-    out = tmp_path / "e0-int8.onnx"
-    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "export", "mnist5k-mbv3", "--entry", "e0-int8",
-                        "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and "(int8, QDQ)" in r.stdout and out.stat().st_size > 10_000, r.stderr
-    r = subprocess.run([sys.executable, "-m", "adaptive_rt", "export", "mnist5k-mbv3", "--entry", "e0-int8",
-                        "--out", str(tmp_path / "x.tflite")], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "TFLite (full integer) export is not available yet" in r.stderr
-    assert "Traceback" not in r.stderr
+    for ext, says in ((".onnx", "(int8, QDQ)"), (".tflite", "TFLite (int8, full integer)")):
+        out = tmp_path / f"e0-int8{ext}"
+        r = subprocess.run([sys.executable, "-m", "adaptive_rt", "export", "mnist5k-mbv3", "--entry", "e0-int8",
+                            "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and says in r.stdout and out.stat().st_size > 10_000, r.stderr

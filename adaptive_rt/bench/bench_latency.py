@@ -3,11 +3,11 @@
 batch 1, 1 and 2 threads, interleaved in one process. Medians, p99 and the
 native/ORT and native/LiteRT ratios.
 
-With --int8: each float32 entry against its int8 entry on the native engine
-and against ONNX Runtime on the int8 entry's QDQ export (the pools quantized
+With --int8: each float32 entry against its int8 entry on the native engine,
+against ONNX Runtime on the int8 entry's QDQ export and against LiteRT
+(XNNPACK delegate) on its full-integer TFLite export (the pools quantized
 first where they have no int8 entries), batch 1, 1 and 2 threads,
-interleaved; LiteRT is not measured yet (no full-integer TFLite export yet;
-the JSON says so).
+interleaved.
 
     python -m adaptive_rt.bench.bench_latency --json PATH [--pool P] [--quick] [--int8]
 """
@@ -88,7 +88,9 @@ def bench_int8(name: str, path: str, quick: bool, log) -> list[dict]:
     pool = load_pool(path)
     eng = Engine(pool, max_threads=2)
     ort = {t: make_backend("onnxruntime", pool, t) for t in (1, 2)}
+    lit = {t: make_backend("litert", pool, t) for t in (1, 2)}
     ort[2]._models = ort[1]._models   # export each entry once
+    lit[2]._models = lit[1]._models
     rows = []
     for e in pool.entries:
         q = next((x for x in pool.entries if x.is_int8 and x.config == e.config and x.bn == e.bn), None)
@@ -98,23 +100,27 @@ def bench_int8(name: str, path: str, quick: bool, log) -> list[dict]:
         x = np.random.default_rng(0).random((1,) + pf.input_shape, dtype=np.float32)
         out = np.empty((1, pf.num_classes), np.float32)
         for threads in (1, 2):
-            o8 = ort[threads].prepare(q.id)
+            o8, l8 = ort[threads].prepare(q.id), lit[threads].prepare(q.id)
             fns = {"float32": lambda: eng.run(pf, x, threads=threads, out=out),
                    "int8": lambda: eng.run(pq, x, threads=threads, out=out),
-                   "ort_int8": lambda: o8(x, threads)}
+                   "ort_int8": lambda: o8(x, threads), "litert_int8": lambda: l8(x, threads)}
             t = interleaved(fns, rounds=2000, warmup=5, budget_s=1.5 if quick else 6.0,
                             settle_s=0.05 if threads > 1 else 0.0)
             row = {"pool": name, "entry": e.id, "int8_entry": q.id, "config": e.config.id,
                    "mflops": round(e.mflops, 3), "threads": threads, "samples": len(t["int8"]),
                    "float32_ms_p50": pct(t["float32"], 50), "float32_ms_p99": pct(t["float32"], 99),
                    "int8_ms_p50": pct(t["int8"], 50), "int8_ms_p99": pct(t["int8"], 99),
-                   "ort_int8_ms_p50": pct(t["ort_int8"], 50), "ort_int8_ms_p99": pct(t["ort_int8"], 99)}
+                   "ort_int8_ms_p50": pct(t["ort_int8"], 50), "ort_int8_ms_p99": pct(t["ort_int8"], 99),
+                   "litert_int8_ms_p50": pct(t["litert_int8"], 50), "litert_int8_ms_p99": pct(t["litert_int8"], 99)}
             row["int8_speedup"] = row["float32_ms_p50"] / row["int8_ms_p50"]
             row["int8_over_ort_int8"] = row["int8_ms_p50"] / row["ort_int8_ms_p50"]
+            row["int8_over_litert_int8"] = row["int8_ms_p50"] / row["litert_int8_ms_p50"]
+            row["int8_over_best_peer"] = row["int8_ms_p50"] / min(row["ort_int8_ms_p50"], row["litert_int8_ms_p50"])
             rows.append(row)
             log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: float32 {row['float32_ms_p50']:.3f} ms, "
                 f"int8 {row['int8_ms_p50']:.3f} ms (speed-up {row['int8_speedup']:.2f}x), ORT int8 (QDQ) "
-                f"{row['ort_int8_ms_p50']:.3f} ms (native/ORT {row['int8_over_ort_int8']:.2f})")
+                f"{row['ort_int8_ms_p50']:.3f} ms, LiteRT int8 {row['litert_int8_ms_p50']:.3f} ms "
+                f"(native/min(ORT, LiteRT) {row['int8_over_best_peer']:.2f})")
     return rows
 
 
@@ -127,17 +133,20 @@ def main_int8(a, log) -> int:
             rows += bench_int8(name, quantized_copy(path, d), a.quick, log)
     other_cores = other.stop()
     by_pool = {p: {f"geomean_{k}_t{t}": geomean(r[k] for r in rows if r["pool"] == p and r["threads"] == t)
-                   for k in ("int8_speedup", "int8_over_ort_int8") for t in (1, 2)}
+                   for k in ("int8_speedup", "int8_over_ort_int8", "int8_over_litert_int8", "int8_over_best_peer")
+                   for t in (1, 2)}
                for p in dict.fromkeys(r["pool"] for r in rows)}
     write_json(a.json, {"entries": rows, "by_pool": by_pool, "int8_isa": default_isa8(),
                         "geomean_int8_over_ort_int8": geomean(r["int8_over_ort_int8"] for r in rows),
-                        "peers": "ONNX Runtime on the QDQ export (to_onnx_int8); LiteRT not measured (no "
-                                 "full-integer TFLite export yet)",
+                        "geomean_int8_over_litert_int8": geomean(r["int8_over_litert_int8"] for r in rows),
+                        "geomean_int8_over_best_peer": geomean(r["int8_over_best_peer"] for r in rows),
+                        "peers": "ONNX Runtime on the QDQ export (to_onnx_int8), LiteRT (XNNPACK delegate) on "
+                                 "the full-integer TFLite export (to_tflite_int8)",
                         "other_processes_cpu_cores": other_cores, "machine": machine()})
     for p, g in by_pool.items():
         log(f"{p}: int8 speed-up over float32 geomean t1 {g['geomean_int8_speedup_t1']:.2f}x, "
-            f"t2 {g['geomean_int8_speedup_t2']:.2f}x; native int8 / ORT int8 t1 "
-            f"{g['geomean_int8_over_ort_int8_t1']:.2f}, t2 {g['geomean_int8_over_ort_int8_t2']:.2f}")
+            f"t2 {g['geomean_int8_speedup_t2']:.2f}x; native int8 / min(ORT int8, LiteRT int8) t1 "
+            f"{g['geomean_int8_over_best_peer_t1']:.2f}, t2 {g['geomean_int8_over_best_peer_t2']:.2f}")
     return 0
 
 

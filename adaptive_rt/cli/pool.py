@@ -94,19 +94,19 @@ def cmd_export(a: argparse.Namespace) -> int:
         entry = pool.entry(a.entry)
     except KeyError as e:
         raise UsageError(e.args[0]) from None
-    if entry.is_int8 and fmt == "tflite":
-        raise UsageError(f"entry {entry.id} is int8: its TFLite (full integer) export is not available yet; "
-                         "export it as ONNX (QDQ), or its float32 entry as TFLite")
+    meta = {"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256}
     try:
         if fmt == "tflite":
-            from ..export.tflite import save_tflite, to_tflite
-            save_tflite(to_tflite(pool.space, entry.config, pool.tensors, entry.bn, a.input_size,
-                                  metadata={"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256}),
-                        a.out)
-            print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), TFLite (float32, builtin ops)")
+            from ..export.tflite import save_tflite, to_tflite, to_tflite_int8
+            if entry.is_int8:
+                data = to_tflite_int8(pool, entry, a.input_size, metadata=meta)
+            else:
+                data = to_tflite(pool.space, entry.config, pool.tensors, entry.bn, a.input_size, metadata=meta)
+            save_tflite(data, a.out)
+            print(f"wrote {a.out}: entry {entry.id} ({entry.config.id}), TFLite "
+                  + ("(int8, full integer)" if entry.is_int8 else "(float32, builtin ops)"))
             return 0
         from ..export.onnx import save_onnx, to_onnx, to_onnx_int8
-        meta = {"adaptive_rt.entry": entry.id, "adaptive_rt.pool_sha256": pool.sha256}
         if entry.is_int8:
             model = to_onnx_int8(pool, entry, a.input_size, metadata=meta)
         else:

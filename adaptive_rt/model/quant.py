@@ -175,7 +175,19 @@ class QParams:
 
 
 def qparams_of(graph: Graph, table: np.ndarray) -> dict[str, QParams]:
+    """Each quant point's (scale, zero point). ``table`` is the entry's, made
+    for its graph at the space's input size; ``graph`` may be the entry at
+    another input size, which differs only by the input resize (a resize
+    keeps its input's quantization): one added after the input (its output
+    gets the input's row) or one dropped (the input is already at the
+    entry's resolution)."""
     pts = quant_points(graph)
+    has_resize = bool(graph.ops) and graph.ops[0].kind == "resize"
+    if table.ndim == 2 and table.shape[1] == 2:
+        if has_resize and len(table) == len(pts) - 1:
+            table = np.concatenate([table[:1], table])
+        elif not has_resize and len(table) == len(pts) + 1:
+            table = np.concatenate([table[:1], table[2:]])
     if table.shape != (len(pts), 2):
         raise FoldError(f"qparams has shape {tuple(table.shape)}, expected ({len(pts)}, 2)")
     return {p: QParams(float(table[i, 0]), int(table[i, 1])) for i, p in enumerate(pts)}

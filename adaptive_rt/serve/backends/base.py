@@ -60,7 +60,7 @@ class Runner:
 class Backend:
     name = "?"
     fixed_threads = True     # the thread count is set at prepare time, not per call
-    int8 = False             # runs int8 entries (native; ONNX Runtime on QDQ exports); the others float32 only
+    int8 = False             # runs int8 entries (native; ONNX Runtime on QDQ, LiteRT on full-integer exports)
 
     def __init__(self, pool: PoolFile, threads: int = 1, resident: bool = False):
         self.pool = pool

@@ -1,4 +1,5 @@
-"""LiteRT as a backend: an Interpreter (XNNPACK delegate) per entry from the TFLite export."""
+"""LiteRT as a backend: an Interpreter (XNNPACK delegate) per entry from the TFLite export
+(full-integer for int8 entries)."""
 from __future__ import annotations
 
 import threading
@@ -9,12 +10,16 @@ from .base import Exported, Runner, register_backend
 
 @register_backend("litert")
 class LiteRTBackend(Exported):
+    int8 = True   # int8 entries run as full-integer exports (to_tflite_int8)
+
     @staticmethod
     def check() -> None:
         from ai_edge_litert.interpreter import Interpreter  # noqa: F401
 
     def _export(self, e) -> bytes:
-        from ...export.tflite import to_tflite
+        from ...export.tflite import to_tflite, to_tflite_int8
+        if e.is_int8:
+            return to_tflite_int8(self.pool, e, graph=self.pool.graph(e))
         return to_tflite(self.pool.space, e.config, self.pool.tensors, e.bn, graph=self.pool.graph(e))
 
     def _build(self, entry_id: str) -> Runner:
