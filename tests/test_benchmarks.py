@@ -131,3 +131,28 @@ def test_latency_int8_quick_on_the_shipped_pool(tmp_path):
         best = min(row["ort_int8_ms_p50"], row["litert_int8_ms_p50"])
         assert row["int8_over_best_peer"] == pytest.approx(row["int8_ms_p50"] / best)
     assert d["geomean_int8_over_best_peer"] > 0 and "LiteRT" in d["peers"]
+
+
+def test_int8_profile_and_memory_breakdown_quick(tmp_path):
+    """bench_opprofile --int8 (float32 vs int8 per step of the largest entry) and
+    bench_memory --int8 (RSS of all K int8 entries, with where it goes)."""
+    out = tmp_path / "op8.json"
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt.bench.bench_opprofile", "--int8", "--quick", "--pool",
+                        "mnist5k-mbv3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    assert d["int8_entry"] == d["entry"] + "-int8" and d["speedup_total"] > 0
+    for prec in ("float32", "int8"):
+        steps = d[prec]["steps"]
+        assert steps and d[prec]["total_ms"] == pytest.approx(sum(s["ms"] for s in steps))
+    assert any(s["kernels"].startswith("i8-") for s in d["int8"]["steps"])
+    assert sum(v["int8"] for v in d["by_block_ms"].values()) == pytest.approx(d["int8"]["total_ms"])
+    out = tmp_path / "m8.json"
+    r = subprocess.run([sys.executable, "-m", "adaptive_rt.bench.bench_memory", "--int8", "--quick", "--pool",
+                        "mnist5k-mbv3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(out.read_text())
+    b = d["breakdown_mb"]
+    assert d["k"] == 6 and d["native_all_rss_mb"] > 0 and b["pool_file"] * 1e6 == d["pool_file_bytes"]
+    assert b["opened"] + b["plans"] + b["runs"] == pytest.approx(d["native_all_rss_mb"])
+    assert b["packed_depthwise"] >= 0 and b["arena"] > 0

@@ -114,6 +114,8 @@ def test_quantize_refuses_what_it_cannot_do(qpool, tmp_path, mnist):
         quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["e0-int8"])
     with pytest.raises(QuantizeError, match="already has an entry"):
         quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["e0"])
+    with pytest.raises(QuantizeError, match="has its int8 entry already"):   # nothing left to quantize
+        quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"))
     with pytest.raises(QuantizeError, match="no entry"):
         quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "x.safetensors"), entries=["nope"])
     src = _float_only(qpool, tmp_path / "f.safetensors")
@@ -143,6 +145,14 @@ def test_drop_float_keeps_only_int8(qpool, tmp_path, mnist):
     eng = Engine(out, max_threads=1)
     y = eng.run(eng.plan("e3-int8"), np.ascontiguousarray(mnist.x_test[:4]))
     assert y.shape == (4, 10) and np.isfinite(y).all()
+    # a pool whose float32 entries all have their int8 entry: --drop-float alone keeps those, unchanged
+    only = quantize_pool(qpool, mnist.x_train[:4], str(tmp_path / "only.safetensors"), drop_float=True)
+    assert [e.id for e in only.entries] == [e.id for e in qpool.entries if e.is_int8]
+    for e in only.entries:
+        assert np.array_equal(only.tensors[e.quant + "qparams"], qpool.tensors[e.quant + "qparams"])
+        assert e.accuracy == qpool.entry(e.id).accuracy
+    with pytest.raises(QuantizeError, match="no float32 entry"):
+        quantize_pool(only, mnist.x_train[:4], str(tmp_path / "again.safetensors"), drop_float=True)
 
 
 def _rewrite(qpool, fn_header=None, fn_data=None):

@@ -43,12 +43,15 @@ else:
 gc.collect()
 base = proc.memory_info().rss
 held = []
+stages = {}
 if mode == "native":
     eng = Engine.open(pool_path, max_threads=1)
+    stages["opened"] = proc.memory_info().rss - base
     for e in eng.pool.entries:
-        p = eng.plan(e.id)
+        held.append(eng.plan(e.id))
+    stages["planned"] = proc.memory_info().rss - base
+    for p in held:
         eng.run(p, np.zeros((1,) + p.input_shape, np.float32))
-        held.append(p)
 elif mode.startswith("ort"):
     o = ort.SessionOptions()
     o.intra_op_num_threads = 1
@@ -67,7 +70,8 @@ else:
         held.append(it)
 gc.collect()
 arena = eng.arena_bytes if mode == "native" else 0
-print(json.dumps({"rss_growth": proc.memory_info().rss - base, "arena": arena}))
+packed = eng._native.packed_bytes if mode == "native" else 0
+print(json.dumps({"rss_growth": proc.memory_info().rss - base, "arena": arena, "packed": packed, "stages": stages}))
 """
 
 
@@ -77,7 +81,8 @@ def measure(mode: str, pool: str, onnx_dir: str) -> dict:
     if out.returncode != 0:
         raise RuntimeError(f"{mode} child failed: {out.stderr[-2000:]}")
     d = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"rss_mb": d["rss_growth"] / 1e6, "arena_mb": d["arena"] / 1e6}
+    return {"rss_mb": d["rss_growth"] / 1e6, "arena_mb": d["arena"] / 1e6, "packed_mb": d["packed"] / 1e6,
+            **{f"{k}_rss_mb": v / 1e6 for k, v in d["stages"].items()}}
 
 
 _IMPORT_CHILD = r"""
@@ -106,12 +111,21 @@ def main_int8(a) -> int:
             x = np.random.default_rng(0).standard_normal((8,) + src.input_shape).astype(np.float32)
             q = quantize_pool(src, x, os.path.join(d, f"{name}-int8.safetensors"), drop_float=True)
             runs = [measure("native", q.path, d) for _ in range(1 if a.quick else 3)]
-            rss = min(r["rss_mb"] for r in runs)
+            best = min(runs, key=lambda r: r["rss_mb"])
+            rss = best["rss_mb"]
             arena = runs[0]["arena_mb"]
             row = {"k": len(q.entries), "int8_weight_bytes": q.int8_weight_bytes, "pool_weight_bytes": q.weight_bytes,
                    "pool_file_bytes": q.file_bytes, "native_all_rss_mb": rss, "native_arena_mb": arena,
                    "native_all_over_int8_weights": rss * 1e6 / q.int8_weight_bytes,
-                   "native_all_over_pool_weights": rss * 1e6 / q.weight_bytes}
+                   "native_all_over_pool_weights": rss * 1e6 / q.weight_bytes,
+                   # where the RSS goes, in the same run: the opened pool (its data section read into
+                   # private memory, the Python objects), the plans (their tables and the packed depthwise
+                   # weights), the first runs (the arena's pages and the threads' scratch touched)
+                   "breakdown_mb": {"opened": best["opened_rss_mb"],
+                                    "plans": best["planned_rss_mb"] - best["opened_rss_mb"],
+                                    "runs": rss - best["planned_rss_mb"],
+                                    "packed_depthwise": best["packed_mb"], "arena": arena,
+                                    "pool_file": q.file_bytes / 1e6}}
             pools_out[name] = row
             print(f"{name}: K={row['k']} int8 weights {q.int8_weight_bytes / 1e6:.2f} MB (all shared tensors "
                   f"{q.weight_bytes / 1e6:.2f} MB); native all {rss:.2f} MB = "

@@ -6,7 +6,11 @@ per plan step (fused steps count under the kind that leads them: a
 depthwise step with its expand and project fused in is "dwconv+expand+
 project"); ORT's are its kernel times per node.
 
-    python -m adaptive_rt.bench.bench_opprofile --json PATH [--pool P] [--quick]
+With --int8: the largest float32 entry against its int8 entry on the
+native engine (the pool quantized first where it has none), both profiled
+the same way: where int8 gains and where it does not.
+
+    python -m adaptive_rt.bench.bench_opprofile --json PATH [--pool P] [--quick] [--int8]
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ def _block(name: str) -> str:
     return ".".join(parts[:2]) if parts[0].startswith("s") and parts[0][1:].isdigit() else parts[0].split("_")[0]
 
 
-def native_profile(pool, entry_id: str, repeats: int) -> dict:
-    eng = Engine(pool, max_threads=1)
+def native_profile(pool, entry_id: str, repeats: int, eng: Engine | None = None) -> dict:
+    eng = eng if eng is not None else Engine(pool, max_threads=1)
     plan = eng.plan(entry_id)
     x = np.random.default_rng(0).random((1,) + plan.input_shape, dtype=np.float32)
     med = eng.profile(plan, x, 1, repeats)
@@ -38,12 +42,13 @@ def native_profile(pool, entry_id: str, repeats: int) -> dict:
     by_block: dict[str, float] = collections.defaultdict(float)
     steps = []
     for (kind, name, macs, kern), t in zip(plan.native.steps(), med):
-        tag = kind + ("+expand" if "ring of" in kern else "") + ("+project" if "project per row" in kern else "") + (
-            "+gate" if "scale-rows" in kern else "")
+        parts = kern.split(" + ")   # a depthwise step led by a GEMM has its expand conv fused in
+        tag = kind + ("+expand" if kind == "dwconv" and "-gemm-" in parts[0] else "") + (
+            "+project" if "project per row" in kern else "") + ("+gate" if "scale-rows" in kern else "")
         by_kind[tag] += 1e3 * t
         by_block[_block(name)] += 1e3 * t
         steps.append({"kind": kind, "name": name, "macs": int(macs), "kernels": kern, "ms": 1e3 * t})
-    return {"isa": eng.isa, "total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind),
+    return {"isa": eng.isa8 if plan.native.q8 else eng.isa, "total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind),
             "by_block_ms": dict(by_block), "steps": steps}
 
 
@@ -78,9 +83,44 @@ def ort_profile(pool, entry_id: str, repeats: int) -> dict:
     return {"total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind), "by_block_ms": dict(by_block)}
 
 
+def main_int8(a, repeats: int) -> int:
+    from .common import quantized_copy
+    other = OtherCPU().start()
+    with pools_for(a) as pools, tempfile.TemporaryDirectory() as d:
+        name, path = max(pools.items(), key=lambda kv: os.path.getsize(kv[1]))
+        pool = load_pool(quantized_copy(path, d))
+        big = max((e for e in pool.entries if not e.is_int8), key=lambda e: e.mflops)
+        q = next(e for e in pool.entries if e.is_int8 and e.config == big.config and e.bn == big.bn)
+        eng = Engine(pool, max_threads=1)
+        f32, i8 = {}, {}
+        for _ in range(3):      # alternate, keep each step's best-of-medians: both under the same conditions
+            for res, eid in ((f32, big.id), (i8, q.id)):
+                r = native_profile(pool, eid, repeats, eng)
+                if not res or r["total_ms"] < res["total_ms"]:
+                    res.update(r)
+        kinds = sorted(set(f32["by_kind_ms"]) | set(i8["by_kind_ms"]))
+        blocks = list(dict.fromkeys(list(f32["by_block_ms"]) + list(i8["by_block_ms"])))
+        out = {"pool": name, "entry": big.id, "int8_entry": q.id, "mflops": round(big.mflops, 3),
+               "config": big.config.id, "float32": f32, "int8": i8,
+               "speedup_total": f32["total_ms"] / i8["total_ms"],
+               "by_kind_ms": {k: {"float32": f32["by_kind_ms"].get(k, 0.0), "int8": i8["by_kind_ms"].get(k, 0.0)}
+                              for k in kinds},
+               "by_block_ms": {b: {"float32": f32["by_block_ms"].get(b, 0.0), "int8": i8["by_block_ms"].get(b, 0.0)}
+                               for b in blocks}}
+        print(f"{name} {big.id}: float32 {f32['total_ms']:.3f} ms, int8 {i8['total_ms']:.3f} ms (sums of steps): "
+              f"{out['speedup_total']:.2f}x", file=sys.stderr)
+    out["other_processes_cpu_cores"] = other.stop()
+    out["machine"] = machine()
+    write_json(a.json, out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(__doc__, argv)
+    a = parse_args(__doc__, argv, lambda ap: ap.add_argument(
+        "--int8", action="store_true", help="the largest entry in float32 against its int8 entry"))
     repeats = 20 if a.quick else 100
+    if a.int8:
+        return main_int8(a, repeats)
     other = OtherCPU().start()
     out = {}
     with pools_for(a) as pools:

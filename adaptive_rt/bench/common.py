@@ -38,7 +38,9 @@ def make_test_pools(folder: str, quick: bool) -> dict[str, str]:
 def pools_for(args) -> Iterator[dict[str, str]]:
     """The pool given with --pool, or freshly written test pools."""
     if getattr(args, "pool", None):
-        yield {os.path.basename(args.pool): args.pool}
+        from adaptive_rt.assets import pool_path
+        path = pool_path(args.pool)     # a shipped pool's name works too
+        yield {os.path.basename(path): path}
         return
     with tempfile.TemporaryDirectory() as d:
         yield make_test_pools(d, args.quick)

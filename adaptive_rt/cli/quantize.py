@@ -14,7 +14,7 @@ def _quantize_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True,
                    help="calibration and evaluation data: a bundled dataset's name (mnist5k, digits) or an .npz "
                         "with x (N, H, W, C float32) and y; calibration uses its train split, accuracy its test split")
-    p.add_argument("--entries", default=None, help="float32 entries to quantize, e.g. e0,e3 (default: all)")
+    p.add_argument("--entries", default=None, help="float32 entries to quantize, e.g. e0,e3 (default: every one without an int8 entry)")
     p.add_argument("--out", required=True, help="pool file to write (the input pool is never modified)")
     p.add_argument("--drop-float", action="store_true",
                    help="leave out the float32 entries and the float copy of the quantized weights")
@@ -29,7 +29,7 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..io.data import DatasetError, load_dataset
     from ..io.poolfile import PoolFileError
-    from ..quant.calibrate import QuantizeError, quantize_pool
+    from ..quant.calibrate import QuantizeError, int8_entry_id, quantize_pool
     pool = open_pool(a.pool)
     if os.path.abspath(a.out) == os.path.abspath(pool.path):
         raise UsageError("--out must name a new file: the input pool is not modified")
@@ -57,7 +57,9 @@ def cmd_quantize(a: argparse.Namespace) -> int:
         return float((logits.argmax(1) == y_test).mean()), ds.name, "test"
 
     bar = GrowingBar("quantize", unit="entry")
-    bar.expect(len(entries) if entries else sum(not e.is_int8 for e in pool.entries))
+    have = {e.id for e in pool.entries}
+    bar.expect(len(entries) if entries else
+               sum(not e.is_int8 and int8_entry_id(e) not in have for e in pool.entries))
     try:
         out = quantize_pool(pool, cal, a.out, entries, a.drop_float, evaluate=evaluate,
                             on_entry=lambda e: bar.progress(e.id),

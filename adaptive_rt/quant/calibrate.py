@@ -82,11 +82,14 @@ def quantize_pool(pool: PoolFile, images: np.ndarray, out: str, entries: Sequenc
                   evaluate: Callable[[PoolFile, PoolEntry], tuple[float, str, str] | None] | None = None,
                   on_entry: Callable[[PoolEntry], None] | None = None, metadata: dict | None = None) -> PoolFile:
     """Write ``out``: ``pool`` plus an int8 entry for each float32 entry in
-    ``entries`` (default: all), calibrated on ``images``. ``evaluate(pool,
-    entry)`` measures an entry's accuracy (top-1, dataset, split) on the
-    written pool; each int8 entry carries its own."""
+    ``entries`` (default: every one that has no int8 entry yet), calibrated
+    on ``images``; ``drop_float`` leaves the float32 entries (and the float
+    weights only they read) out. ``evaluate(pool, entry)`` measures an
+    entry's accuracy (top-1, dataset, split) on the written pool; each int8
+    entry carries its own."""
+    existing = {e.id for e in pool.entries}
     floats = [e for e in pool.entries if not e.is_int8]
-    chosen = list(floats) if not entries else []
+    chosen = [e for e in floats if int8_entry_id(e) not in existing] if not entries else []
     for eid in entries or ():
         try:
             e = pool.entry(eid)
@@ -95,9 +98,10 @@ def quantize_pool(pool: PoolFile, images: np.ndarray, out: str, entries: Sequenc
         if e.is_int8:
             raise QuantizeError(f"entry {eid!r} is already int8")
         chosen.append(e)
-    if not chosen:
-        raise QuantizeError("the pool has no float32 entry to quantize")
-    existing = {e.id for e in pool.entries}
+    if not chosen and not (drop_float and floats):
+        raise QuantizeError("the pool has no float32 entry to quantize" if not floats else
+                            "every float32 entry of the pool has its int8 entry already (--drop-float keeps "
+                            "only those)")
     tensors = dict(pool.tensors)
     tensors.update(int8_weights(pool))
     new: list[PoolEntry] = []
