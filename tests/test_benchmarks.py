@@ -115,13 +115,18 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
         assert d["build_pool"]["same_entries"] and d["build_pool"]["same_accuracy"]
 
 
-def test_latency_int8_quick_on_the_shipped_pool(tmp_path):
-    """bench_latency --int8: every int8 entry against float32, ORT int8 (QDQ) and LiteRT int8 (full integer)."""
-    out = tmp_path / "l8.json"
-    r = subprocess.run([sys.executable, "-m", "adaptive_rt.bench.bench_latency", "--int8", "--quick", "--pool",
+def _quick_on_shipped_pool(tmp_path, bench: str, *args: str) -> dict:
+    """The JSON of ``python -m adaptive_rt.bench.<bench> --quick --pool mnist5k-mbv3 ARGS``."""
+    out = tmp_path / f"{bench}.json"
+    r = subprocess.run([sys.executable, "-m", f"adaptive_rt.bench.{bench}", *args, "--quick", "--pool",
                         "mnist5k-mbv3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    d = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_latency_int8_quick_on_the_shipped_pool(tmp_path):
+    """bench_latency --int8: every int8 entry against float32, ORT int8 (QDQ) and LiteRT int8 (full integer)."""
+    d = _quick_on_shipped_pool(tmp_path, "bench_latency", "--int8")
     rows = d["entries"]
     assert len(rows) == 12 and {r["threads"] for r in rows} == {1, 2}
     for row in rows:
@@ -136,22 +141,14 @@ def test_latency_int8_quick_on_the_shipped_pool(tmp_path):
 def test_int8_profile_and_memory_breakdown_quick(tmp_path):
     """bench_opprofile --int8 (float32 vs int8 per step of the largest entry) and
     bench_memory --int8 (RSS of all K int8 entries, with where it goes)."""
-    out = tmp_path / "op8.json"
-    r = subprocess.run([sys.executable, "-m", "adaptive_rt.bench.bench_opprofile", "--int8", "--quick", "--pool",
-                        "mnist5k-mbv3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    d = json.loads(out.read_text())
+    d = _quick_on_shipped_pool(tmp_path, "bench_opprofile", "--int8")
     assert d["int8_entry"] == d["entry"] + "-int8" and d["speedup_total"] > 0
     for prec in ("float32", "int8"):
         steps = d[prec]["steps"]
         assert steps and d[prec]["total_ms"] == pytest.approx(sum(s["ms"] for s in steps))
     assert any(s["kernels"].startswith("i8-") for s in d["int8"]["steps"])
     assert sum(v["int8"] for v in d["by_block_ms"].values()) == pytest.approx(d["int8"]["total_ms"])
-    out = tmp_path / "m8.json"
-    r = subprocess.run([sys.executable, "-m", "adaptive_rt.bench.bench_memory", "--int8", "--quick", "--pool",
-                        "mnist5k-mbv3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    d = json.loads(out.read_text())
+    d = _quick_on_shipped_pool(tmp_path, "bench_memory", "--int8")
     b = d["breakdown_mb"]
     assert d["k"] == 6 and d["native_all_rss_mb"] > 0 and b["pool_file"] * 1e6 == d["pool_file_bytes"]
     assert b["opened"] + b["plans"] + b["runs"] == pytest.approx(d["native_all_rss_mb"])

@@ -83,6 +83,13 @@ def ort_profile(pool, entry_id: str, repeats: int) -> dict:
     return {"total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind), "by_block_ms": dict(by_block)}
 
 
+def _write(a, other: OtherCPU, out: dict) -> int:
+    out["other_processes_cpu_cores"] = other.stop()
+    out["machine"] = machine()
+    write_json(a.json, out)
+    return 0
+
+
 def main_int8(a, repeats: int) -> int:
     from .common import quantized_copy
     other = OtherCPU().start()
@@ -109,10 +116,7 @@ def main_int8(a, repeats: int) -> int:
                                for b in blocks}}
         print(f"{name} {big.id}: float32 {f32['total_ms']:.3f} ms, int8 {i8['total_ms']:.3f} ms (sums of steps): "
               f"{out['speedup_total']:.2f}x", file=sys.stderr)
-    out["other_processes_cpu_cores"] = other.stop()
-    out["machine"] = machine()
-    write_json(a.json, out)
-    return 0
+    return _write(a, other, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,10 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                "native_over_ort_total": nat["total_ms"] / ortp["total_ms"] if ortp else None}
         print(f"{name} {big.id}: native {nat['total_ms']:.3f} ms (sum of steps), ORT "
               f"{ortp['total_ms'] if ortp else float('nan'):.3f} ms (sum of kernels)", file=sys.stderr)
-    out["other_processes_cpu_cores"] = other.stop()
-    out["machine"] = machine()
-    write_json(a.json, out)
-    return 0
+    return _write(a, other, out)
 
 
 if __name__ == "__main__":
