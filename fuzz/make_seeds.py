@@ -61,8 +61,10 @@ def main() -> None:
     prof = {"schema": 2, "pool_sha256": pool.sha256, "backend": "native", "entries": {
         e.id: {"memory_bytes": 1000, "batches": {"1": {"1": {"p50_ms": 0.1, "p95_ms": 0.2}}}} for e in pool.entries}}
     put("profile", "good", json.dumps(prof).encode())
-    from adaptive_rt.train.latency import LatencyTable
-    put("latency", "table", json.dumps(LatencyTable.measure(space, n=8, repeats=3).to_dict()).encode())
+    from adaptive_rt.serve.latency import measure_tables
+    tables = measure_tables(space, [("native", 1, 1), ("native", 2, 1), ("native", 1, 4)], n=8, repeats=3)
+    put("latency", "tables-schema2", json.dumps({"schema": 2, "space": space.to_dict(), "device": tables[0].device,
+                                                 "tables": [t.table_dict() for t in tables]}).encode())
     put("trace", "json", json.dumps([{"time": 0, "other_cpu_cores": 0.5}, {"time": 1, "other_cpu_cores": 2}]).encode())
     put("trace", "csv", b"time,other_cpu_cores,battery_percent\n0,0.5,80\n1,2,79\n")
     put("plan", "zeros", b"\0" * 64)

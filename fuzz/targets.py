@@ -30,7 +30,7 @@ with atheris.instrument_imports(include=["adaptive_rt"]):
     from adaptive_rt.quant.calibrate import quantize_pool
     from adaptive_rt.serve.monitor import MonitorError, TraceSource
     from adaptive_rt.serve.profile import ProfileError, profile_entries
-    from adaptive_rt.train.latency import LatencyTable, LatencyTableError
+    from adaptive_rt.serve.latency import LatencyTable, LatencyTableError
     from adaptive_rt.io.jsonio import strict_json
 
 _SCRATCH = tempfile.mkdtemp(prefix="art-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)

@@ -130,6 +130,16 @@ def test_wrong_checkpoint_names_the_tensor(tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def subnet_mflops(space, config) -> float:
+    from adaptive_rt.model.graph import subnet_cost
+    return subnet_cost(space, config).mflops
+
+
+def _tiny_space():
+    from adaptive_rt.model.presets import get_space
+    return get_space("mbv3-tiny28")
+
+
 def test_entries_spread_over_device_latency(tmp_path):
     state = {k: v.numpy() for k, v in _random_ofa(1.0).state_dict().items()}
     done, known = [], []
@@ -144,6 +154,24 @@ def test_entries_spread_over_device_latency(tmp_path):
     assert r.returncode == 0 and "ms (pred.)" in r.stdout and "imported: once-for-all" in r.stdout
     with pytest.raises(OfaImportError, match="unknown metric"):
         import_ofa(state, 1.0, tmp_path / "x.safetensors", metric="joules")
+    # a table made on another device (adaptive-rt latency-table there): used as is, not measured here
+    from adaptive_rt.serve.latency import LatencyTable
+    from adaptive_rt.train.ofa import ofa_space
+    space = ofa_space(1.0)
+    made = LatencyTable.fit(space, 1, [(c, 0.01 * subnet_mflops(space, c)) for c in
+                                       [space.min_config(), space.max_config()] + [space.sample(i) for i in range(8)]])
+    made.save(str(tmp_path / "dev.json"))
+    done.clear()
+    pool = import_ofa(state, 1.0, tmp_path / "dev.safetensors", buckets=3, metric="latency",
+                      latency_table=str(tmp_path / "dev.json"), progress=done.append)
+    assert [e.latency_ms for e in pool.entries] == pytest.approx([made.predict(e.config) for e in pool.entries])
+    assert len(done) == 4      # the mapping and three entries: nothing measured
+    made = LatencyTable.fit(_tiny_space(), 1, [(c, 1.0) for c in [_tiny_space().min_config()] * 8])
+    made.save(str(tmp_path / "tiny.json"))
+    with pytest.raises(OfaImportError, match="another search space"):
+        import_ofa(state, 1.0, tmp_path / "x.safetensors", metric="latency", latency_table=str(tmp_path / "tiny.json"))
+    with pytest.raises(OfaImportError, match="for metric latency"):
+        import_ofa(state, 1.0, tmp_path / "x.safetensors", latency_table=str(tmp_path / "dev.json"))
 
 
 @pytest.mark.slow

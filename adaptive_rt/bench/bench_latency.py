@@ -19,7 +19,7 @@ import tempfile
 import numpy as np
 
 from adaptive_rt.serve.backends import available_backends, make_backend
-from adaptive_rt.train.latency import LatencyTable
+from adaptive_rt.serve.latency import LatencyTable
 from adaptive_rt.io.poolfile import load_pool
 
 from .common import parse_args, OtherCPU, geomean, interleaved, machine, pct, pools_for, quantized_copy, write_json

@@ -32,15 +32,63 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces(), help="search space")
     p.add_argument("--batch-size", type=int, default=64, help="global batch (over all processes)")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD, cosine)")
-    p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
-                   help="resource metric of the PSS buckets: MFLOPs, or ms on this device (a latency table "
-                        "measured once and kept in the run folder)")
+    p.add_argument("--metric", default=None, choices=["mflops", "latency"],
+                   help="resource metric of the PSS buckets (default: mflops, or latency with --latency-table): "
+                        "MFLOPs, or ms on a device (a latency table kept in the run folder: --latency-table's, "
+                        "else measured on this machine once)")
+    _latency_table_arg(p)
     p.add_argument("--bn", default="auto", choices=["auto", "sync", "local"],
                    help="BN batch statistics: sync — over the whole global batch, exact (a run under torchrun "
                         "then equals a one-process --bn sync run with the same --batch-size); local — per "
                         "process, torch's fused kernel (faster, less communication); auto — sync under "
                         "torchrun, local in one process")
     _dist_args(p)
+
+
+def _latency_table_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--latency-table", default=None, metavar="FILE",
+                   help="a latency table made on the target device (adaptive-rt latency-table there; its native "
+                        "table, fewest threads, batch 1): implies --metric latency")
+
+
+def _metric(a: argparse.Namespace, default: str | None) -> str | None:
+    """--metric, resolved against --latency-table (which needs latency)."""
+    if a.latency_table is not None:
+        if a.metric == "mflops":
+            raise UsageError("--latency-table is for --metric latency, not mflops")
+        if not os.path.isfile(a.latency_table):
+            raise UsageError(f"--latency-table {a.latency_table}: no such file")
+        return "latency"
+    return a.metric or default
+
+
+def _load_table(path: str, space):
+    from ..serve.latency import LatencyTable, LatencyTableError
+    try:
+        return LatencyTable.load(path, space)
+    except LatencyTableError as e:
+        raise UsageError(str(e)) from None
+
+
+def _keep_table(table, run_dir: str, given: str) -> str | None:
+    """Write ``table`` as the run's latency table (an error message if the run has another)."""
+    from ..serve.latency import LatencyTable, LatencyTableError
+    from ..train.loop import LATENCY_TABLE
+    path = os.path.join(run_dir, LATENCY_TABLE)
+    if os.path.isfile(path):
+        try:
+            have = LatencyTable.load(path, table.space)
+        except LatencyTableError:
+            have = None
+        if have is None or have.table_dict() != table.table_dict():
+            return (f"--latency-table {given}: the run in {run_dir} has another latency table ({LATENCY_TABLE}); "
+                    "a run keeps one table")
+        return None
+    try:
+        table.save(path)
+    except OSError as e:
+        return f"cannot write {path}: {e.strerror or e}"
+    return None
 
 
 def _dist_args(p: argparse.ArgumentParser) -> None:
@@ -69,6 +117,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UsageError("--epochs must be at least 1")
     if a.resume and a.auto_resume:
         raise UsageError("--resume and --auto-resume exclude each other")
+    metric = _metric(a, "mflops")
+    table = _load_table(a.latency_table, get_space(a.space)) if a.latency_table else None
     d = _join(a)
     err = None
     resume = a.resume
@@ -85,6 +135,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             err = f"--resume: no checkpoint in {a.out}"
         if a.auto_resume:
             resume = os.path.isfile(os.path.join(a.out, STATE))
+        if not err and table is not None:   # the run keeps the device's table: build-pool and a resume use it
+            err = _keep_table(table, a.out, a.latency_table)
     from ..train.distributed import broadcast_json
     head = broadcast_json({"error": err, "resume": resume}, d)      # rank 0's findings, on every rank
     if head["error"]:
@@ -96,7 +148,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     cfg = TrainConfig(space=a.space, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed,
-                      metric=a.metric, bn=a.bn)
+                      metric=metric, bn=a.bn)
 
     def run() -> int:
         try:
@@ -136,8 +188,9 @@ def _pool_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buckets", type=int, default=6, help="number of resource buckets (pool entries)")
     p.add_argument("--candidates", type=int, default=8, help="candidates evaluated per bucket")
     p.add_argument("--metric", default=None, choices=["mflops", "latency"],
-                   help="resource metric of the buckets (default: the run's): MFLOPs, or ms predicted by this "
-                        "device's latency table")
+                   help="resource metric of the buckets (default: the run's): MFLOPs, or ms predicted by a "
+                        "device's latency table (the run's, or --latency-table)")
+    _latency_table_arg(p)
     p.add_argument("--search", default="auto", choices=["auto", "nsga2", "random"],
                    help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
@@ -152,13 +205,15 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     from ..train.pool import build_pool
     if not 1 <= a.buckets <= 256:
         raise UsageError("--buckets must be in 1..256")
+    metric = _metric(a, None)
     d = _join(a)
     bar = GrowingBar("build-pool", "step", enabled=d.main)
 
     def run() -> int:
         with bar:                                         # closed before any error prints: a line of its own
             try:
-                pool = build_pool(a.run, a.out, a.buckets, a.candidates, a.metric,
+                pool = build_pool(a.run, a.out, a.buckets, a.candidates, metric,
+                                  latency_table=a.latency_table,
                                   progress=bar.progress if d.main else None, seed=a.seed, search=a.search, dist=d,
                                   expect=bar.expect if d.main else None)
             except (FileNotFoundError, ValueError) as e:  # no run there, or a checkpoint that fails validation
@@ -183,8 +238,10 @@ def _ofa_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None,
                    help="PATH.npz of preprocessed NHWC images (x, y): recalibrate BN per entry and measure top-1")
     p.add_argument("--calib-batches", type=int, default=16, help="batches of 64 for BN recalibration")
-    p.add_argument("--metric", default="mflops", choices=["mflops", "latency"],
-                   help="spread the entries over MFLOPs or over this device's measured latency")
+    p.add_argument("--metric", default=None, choices=["mflops", "latency"],
+                   help="spread the entries over MFLOPs or over a device's latency (default: mflops, or latency "
+                        "with --latency-table; without it the table is measured on this machine)")
+    _latency_table_arg(p)
     p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
 
@@ -200,7 +257,8 @@ def cmd_import_ofa(a: argparse.Namespace) -> int:
     with GrowingBar("import-ofa", "step") as bar:
         try:
             pool = import_ofa(a.checkpoint, a.width, a.out, a.buckets, a.seed, a.data, a.calib_batches,
-                              metric=a.metric, progress=bar.progress, expect=bar.expect)
+                              metric=_metric(a, "mflops"), progress=bar.progress, expect=bar.expect,
+                              latency_table=a.latency_table)
         except (OfaImportError, DatasetError) as e:
             bar.close()
             raise UsageError(str(e)) from None

@@ -53,6 +53,18 @@ def _positive_ints(values, what: str) -> list[int]:
     return out
 
 
+def time_runs(run, x, threads: int, warmup: int, repeats: int) -> list[float]:
+    """Milliseconds of ``repeats`` timed calls ``run(x, threads)`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run(x, threads)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(x, threads)
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return ts
+
+
 def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5, repeats: int = 30,
               progress: Callable[[str], None] | None = None, batches: list[int] | None = None,
               backend=None) -> dict:
@@ -79,13 +91,7 @@ def calibrate(pool: PoolFile, threads: list[int] | None = None, warmup: int = 5,
             x = np.random.default_rng(0).random((b,) + shape, dtype=np.float32)
             per = {}
             for t in threads:
-                for _ in range(warmup):
-                    run(x, t)
-                ts = []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    run(x, t)
-                    ts.append((time.perf_counter() - t0) * 1e3)
+                ts = time_runs(run, x, t, warmup, repeats)
                 per[str(t)] = {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95))}
                 if progress:
                     progress(f"{e.id} b{b} t{t}: p50 {per[str(t)]['p50_ms']:.3f} ms")

@@ -151,6 +151,12 @@ class Trainer:
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True, **kw)
 
+    def use_latency_table(self, table) -> None:
+        """Predict latency with ``table`` (e.g. one made on the target device) instead of the run's own."""
+        if table.space.to_dict() != self.space.to_dict():
+            raise ValueError("the latency table is for another search space")
+        self._latency = table
+
     def latency_table(self, progress: Callable[[str], None] | None = None,
                       expect: Callable[[int], None] | None = None):
         """This device's latency table of the space: the run's own
@@ -158,7 +164,7 @@ class Trainer:
         the first time it is needed, so a resumed run and build-pool use the
         same one."""
         if self._latency is None:
-            from .latency import LatencyTable
+            from ..serve.latency import LatencyTable
             table = None
             if self.dist.main:      # rank 0 measures (or reads) it; every rank then uses the same table
                 path = os.path.join(self.out_dir, LATENCY_TABLE)

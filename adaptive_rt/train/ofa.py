@@ -202,11 +202,13 @@ def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: 
                buckets: int = 6, seed: int = 0, data: str | None = None, calib_batches: int = 16,
                configs: list | None = None, metric: str = "mflops",
                progress: Callable[[str], None] | None = None,
-               expect: Callable[[int], None] | None = None):
+               expect: Callable[[int], None] | None = None, latency_table: str | None = None):
     """Write a pool file of ``buckets`` OFA subnets spread over MFLOPs (the
     smallest and largest included; or exactly ``configs``; ``metric="latency"``
-    spreads them over this device's latency table instead, measured now, and
-    stores each entry's predicted ``latency_ms``). Without ``data``
+    spreads them over a device's latency table instead — the file
+    ``latency_table`` (made on the target device with ``adaptive-rt
+    latency-table``), else this machine's, measured now — and stores each
+    entry's predicted ``latency_ms``). Without ``data``
     each entry carries the supernet's own BN statistics and no accuracy (the
     file's metadata says so); with ``data`` (a dataset name or PATH.npz of
     preprocessed NHWC images) each entry's BN statistics are recalibrated on
@@ -227,9 +229,17 @@ def import_ofa(checkpoint: str | os.PathLike | Mapping[str, np.ndarray], width: 
     if metric not in ("mflops", "latency"):
         raise OfaImportError(f"unknown metric {metric!r}; use mflops or latency")
     table = None
+    if latency_table is not None and metric != "latency":
+        raise OfaImportError("a latency table is for metric latency, not mflops")
     if metric == "latency":
-        from .latency import LatencyTable
-        table = LatencyTable.measure(space, n=24, seed=seed, repeats=7, progress=progress, expect=expect)
+        from ..serve.latency import LatencyTable, LatencyTableError
+        if latency_table is not None:
+            try:
+                table = LatencyTable.load(latency_table, space)
+            except LatencyTableError as e:
+                raise OfaImportError(str(e)) from None
+        else:
+            table = LatencyTable.measure(space, n=24, seed=seed, repeats=7, progress=progress, expect=expect)
     chosen = list(configs) if configs is not None else spread_configs(
         space, buckets, seed, metric=table.predict if table else None)
     if expect:

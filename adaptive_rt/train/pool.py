@@ -113,10 +113,12 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
                calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
                search: str = "auto", dist: Dist | None = None,
-               expect: Callable[[int], None] | None = None) -> PoolFile | None:
+               expect: Callable[[int], None] | None = None, latency_table: str | None = None) -> PoolFile | None:
     """The best subnet per bucket of ``metric`` (default: the run's own —
-    ``mflops``, or ``latency``: ms predicted by this device's latency table,
-    which is then also stored as each entry's ``latency_ms``). Distributed,
+    ``mflops``, or ``latency``: ms predicted by a device's latency table —
+    the file ``latency_table`` (made on the target device with
+    ``adaptive-rt latency-table``), else the run's —, which is then also
+    stored as each entry's ``latency_ms``). Distributed,
     every rank must call it; rank 0 writes ``out`` and returns the pool, the
     others return None. ``progress(msg)`` is called as each unit of work
     finishes (a candidate scored, an entry made), ``expect(n)`` as ``n`` more
@@ -129,7 +131,12 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
         raise ValueError(f"unknown metric {metric!r}; use mflops or latency")
     tr = load_run(run_dir, d)
     space = tr.space
-    metric = metric or tr.cfg.metric
+    metric = metric or ("latency" if latency_table else tr.cfg.metric)
+    if latency_table is not None:
+        if metric != "latency":
+            raise ValueError("a latency table is for metric latency, not mflops")
+        from ..serve.latency import LatencyTable
+        tr.use_latency_table(LatencyTable.load(latency_table, space))
     if metric == "latency":
         fn = tr.latency_table(progress, expect).predict
     else:
