@@ -24,6 +24,7 @@ CONTRACT = {
     "bench_threads": ["entries"],
     "bench_poolfile": ["pools"],
     "bench_train": ["samplers"],
+    "bench_transfer": ["subnets", "runs", "steps", "summary", "transfer_minus_scratch_points"],
     "bench_dist": ["runs", "param_rel_diff_sync", "build_pool"],
     "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
     "bench_daemon": ["inproc_rps_c4", "unix_rps_c4", "http_rps_c4", "unix_ms_p99_c4"],
@@ -108,6 +109,11 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
             assert r["wall_s"] > 0 and 0 <= r["hypervolume"] <= 1 and r["entries"]
     if name == "bench_memory":
         assert d["native_all_rss_mb"] > 0 and d["ort_all_rss_mb"] > 0 and d["k"] >= 2
+    if name == "bench_transfer":
+        assert d["steps"]["transfer"] == d["steps"]["scratch"] > 0          # the same compute
+        for mode in ("transfer", "scratch"):
+            accs = d["runs"][mode]["0"]
+            assert len(accs) == len(d["subnets"]) == 6 and all(0 <= a <= 1 for a in accs)
     if name == "bench_dist":
         assert {"1proc_sync", "2proc_sync"} <= set(d["runs"])
         assert all(r["epoch_s"] > 0 and r["images_per_s"] > 0 for r in d["runs"].values())

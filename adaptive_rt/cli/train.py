@@ -29,7 +29,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                         "serves the first start and every restart (torchrun --max-restarts)")
     p.add_argument("--labeled-fraction", type=float, default=1.0,
                    help="fraction of the training split whose labels are used (semi-supervised below 1)")
-    p.add_argument("--space", default="mbv3-tiny28", choices=list_spaces(), help="search space")
+    p.add_argument("--space", default=None, choices=list_spaces(),
+                   help="search space (default: mbv3-tiny28, or --init's)")
+    p.add_argument("--init", default=None, metavar="SOURCE",
+                   help="start from a pretrained supernet: a run directory of adaptive-rt train, a pool file, or "
+                        "a Once-for-All checkpoint (.pth); a new classifier when the dataset's class count differs")
     p.add_argument("--batch-size", type=int, default=64, help="global batch (over all processes)")
     p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD, cosine)")
     p.add_argument("--metric", default=None, choices=["mflops", "latency"],
@@ -118,7 +122,22 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume and a.auto_resume:
         raise UsageError("--resume and --auto-resume exclude each other")
     metric = _metric(a, "mflops")
-    table = _load_table(a.latency_table, get_space(a.space)) if a.latency_table else None
+    try:
+        data = load_dataset(a.dataset, seed=a.seed)
+    except DatasetError as e:
+        raise UsageError(str(e)) from None
+    init = None
+    if a.init is not None:
+        from ..train.transfer import InitError, for_data, load_init
+        try:
+            init = for_data(load_init(a.init), data.num_classes, data.image_shape[2])
+        except InitError as e:
+            raise UsageError(str(e)) from None
+        base = init.space.name.rsplit("-", 1)[0] if init.space.name.endswith("cls") else init.space.name
+        if a.space is not None and a.space != base:
+            raise UsageError(f"--space {a.space}, but --init {a.init} is a supernet of {base} (leave --space out)")
+    space = init.space if init is not None else get_space(a.space or "mbv3-tiny28")
+    table = _load_table(a.latency_table, space) if a.latency_table else None
     d = _join(a)
     err = None
     resume = a.resume
@@ -142,19 +161,20 @@ def cmd_train(a: argparse.Namespace) -> int:
     if head["error"]:
         raise UsageError(head["error"])
     resume = head["resume"]
-    try:
-        data = load_dataset(a.dataset, seed=a.seed)
-    except DatasetError as e:
-        raise UsageError(str(e)) from None
-    cfg = TrainConfig(space=a.space, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
+    cfg = TrainConfig(space=space.name, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed,
-                      metric=metric, bn=a.bn)
+                      metric=metric, bn=a.bn, init=a.init or "")
 
     def run() -> int:
         try:
-            tr = Trainer(cfg, data, get_space(a.space), a.out, dist=d)
+            tr = Trainer(cfg, data, space, a.out, dist=d)
         except ValueError as e:
             raise UsageError(str(e)) from None
+        if init is not None and not resume:
+            fresh = tr.init_weights(init.params, init.buffers)
+            if d.main:
+                print(f"starting from {init.describe()}"
+                      + (f"; initialised afresh: {', '.join(fresh)}" if fresh else ""), flush=True)
         if resume:
             try:
                 tr.load()

@@ -69,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     sampler_args: dict = field(default_factory=dict)
     metric: str = "mflops"          # resource metric of PSS buckets and build-pool: mflops | latency
+    init: str = ""                  # where the weights started (train --init): a run, a pool, an OFA checkpoint
     bn: str = "auto"                # BN batch statistics: sync (over the global batch, exact two-pass) |
                                     # local (per process, torch's fused kernel) | auto (sync when distributed)
 
@@ -150,6 +151,25 @@ class Trainer:
             self.model = DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True, **kw)
+
+    @torch.no_grad()
+    def init_weights(self, params: dict, buffers: dict | None = None) -> list[str]:
+        """Start from pretrained weights (``transfer.load_init``): every
+        parameter and BN running statistic of the same name and shape is
+        copied (on every rank: each loads the same source); returns the
+        parameters left at their fresh initialisation (e.g. a new classifier)."""
+        fresh = []
+        for k, p in self.net.params.items():
+            v = params.get(k)
+            if v is not None and tuple(v.shape) == tuple(p.shape):
+                p.copy_(v.to(p.device, p.dtype))
+            else:
+                fresh.append(k.replace("__", "."))
+        for k, b in self.net.named_buffers():
+            v = (buffers or {}).get(k)
+            if v is not None and tuple(v.shape) == tuple(b.shape):
+                b.copy_(v.to(b.device, b.dtype))
+        return fresh
 
     def use_latency_table(self, table) -> None:
         """Predict latency with ``table`` (e.g. one made on the target device) instead of the run's own."""
