@@ -25,6 +25,7 @@ CONTRACT = {
     "bench_poolfile": ["pools"],
     "bench_train": ["samplers"],
     "bench_transfer": ["subnets", "runs", "steps", "summary", "transfer_minus_scratch_points"],
+    "bench_semi": ["subnets", "runs", "steps", "summary", "fixmatch_minus_labelled_only_points"],
     "bench_dist": ["runs", "param_rel_diff_sync", "build_pool"],
     "bench_adapt": ["policies", "monitor_cpu_overhead_pct", "slo_ms"],
     "bench_daemon": ["inproc_rps_c4", "unix_rps_c4", "http_rps_c4", "unix_ms_p99_c4"],
@@ -109,6 +110,9 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
             assert r["wall_s"] > 0 and 0 <= r["hypervolume"] <= 1 and r["entries"]
     if name == "bench_memory":
         assert d["native_all_rss_mb"] > 0 and d["ort_all_rss_mb"] > 0 and d["k"] >= 2
+    if name == "bench_semi":
+        assert d["steps"]["fixmatch"] == d["steps"]["labelled-only"] > 0    # the same steps
+        assert all(0 <= c <= 1 for c in d["fixmatch_confident_share_last_epoch"].values())
     if name == "bench_transfer":
         assert d["steps"]["transfer"] == d["steps"]["scratch"] > 0          # the same compute
         for mode in ("transfer", "scratch"):

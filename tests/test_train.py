@@ -189,10 +189,13 @@ def test_semi_supervised_hides_labels(digits):
 @pytest.mark.parametrize("sampler", ["uniform", "rss"])
 def test_unlabelled_images_teach_samplers_without_the_max_net(digits, sampler):
     """Samplers that never train the largest subnet still learn from the
-    unlabelled images through the KD term: with no labels in the batch the
-    loss is the KD term alone, and it is not zero."""
-    cfg = TrainConfig(sampler=sampler, dataset="digits", epochs=1, labeled_fraction=0.2, seed=0)
+    unlabelled images through the FixMatch term: with no labels in the batch
+    the loss is that term alone, and with every pseudo-label taken
+    (threshold 0) it is not zero."""
+    cfg = TrainConfig(sampler=sampler, dataset="digits", epochs=1, labeled_fraction=0.2, seed=0, threshold=0.0)
     tr = Trainer(cfg, digits, TINY, "/nonexistent")
+    assert tr.unlabelled_weight(0.0) == 0.0 and tr.unlabelled_weight(0.5) == 1.0
+    tr.step = tr.total_steps // 2       # past the pseudo-label term's ramp
     unl = ~tr.labeled
     xb, yb = tr.x[unl][:32], tr.y[unl][:32]
     r = tr.train_step(xb, yb, torch.zeros(len(yb), dtype=torch.bool))
@@ -421,3 +424,58 @@ def test_pareto_front_drops_what_can_never_be_served():
     assert {x for _, _, x in dropped} == {"e1", "e2", "e4", "tie", "same-cost-worse"}
     accs = [a for _, a, _ in kept]
     assert accs == sorted(accs) and len(set(accs)) == len(accs)
+
+
+def test_semi_streams_put_labels_in_every_step(digits):
+    """Two streams: every FixMatch step has its labelled share; the
+    labelled-only baseline draws its whole batch from the labelled images;
+    both take the same number of steps per epoch."""
+    for semi, share in (("fixmatch", 0.25), ("labelled-only", 1.0)):
+        cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=1, labeled_fraction=0.1, seed=3,
+                          batch_size=64, semi=semi, labelled_share=0.25)
+        tr = Trainer(cfg, digits, TINY, "/nonexistent")
+        batches = tr._batches(torch.Generator().manual_seed(0))
+        assert len(batches) == tr.steps_per_epoch
+        for b in batches:
+            lab = tr.labeled[b]
+            assert len(b) == 64 and int(lab.sum()) == round(64 * share)
+        if semi == "fixmatch":   # the unlabelled stream covers the unlabelled images before repeating any
+            seen = torch.cat([b[~tr.labeled[b]] for b in batches])
+            n_unl = int((~tr.labeled).sum())
+            assert len(set(seen[:n_unl].tolist())) == min(n_unl, len(seen))
+
+
+def test_fixmatch_teacher_is_an_average_and_survives_resume(digits, tmp_path):
+    cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=2, labeled_fraction=0.1, seed=0,
+                      batch_size=128, threshold=0.5)
+    a = Trainer(cfg, digits, TINY, str(tmp_path / "a"))
+    k = next(iter(a.net.params))
+    assert torch.equal(a.teacher.params[k], a.net.params[k])
+    before = a.net.params[k].detach().clone()
+    r = a.train_step(a.x[:64], a.y[:64], a.labeled[:64])
+    assert 0.0 <= r["confident"] <= 1.0
+    # after one step the teacher is 0.99 old + 0.01 new weights: between them, and not the new ones
+    want = 0.99 * before + 0.01 * a.net.params[k].detach()
+    assert torch.allclose(a.teacher.params[k], want, atol=1e-6)
+    assert not torch.equal(a.teacher.params[k], a.net.params[k])
+    a.train_epoch()
+    a.save()
+    b = Trainer(cfg, digits, TINY, str(tmp_path / "a"))
+    b.load()
+    for n in a.teacher.params:
+        assert torch.equal(a.teacher.params[n], b.teacher.params[n]), n
+    a.train_epoch()
+    b.train_epoch()
+    for (n, p), (_, q) in zip(a.net.params.items(), b.net.params.items()):
+        assert torch.allclose(p, q, atol=1e-6, rtol=0), n
+
+
+def test_augment_views_are_seeded_and_differ():
+    from adaptive_rt.train.augment import strong, weak
+    x = torch.rand(8, 28, 28, 1)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    w1, w2 = weak(x, g1), weak(x, g2)
+    assert torch.equal(w1, w2) and w1.shape == x.shape and not torch.equal(w1, x)
+    s = strong(x, torch.Generator().manual_seed(6))
+    assert s.shape == x.shape and torch.isfinite(s).all()
+    assert (s - x).abs().mean() > (w1 - x).abs().mean() * 0.5

@@ -29,6 +29,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                         "serves the first start and every restart (torchrun --max-restarts)")
     p.add_argument("--labeled-fraction", type=float, default=1.0,
                    help="fraction of the training split whose labels are used (semi-supervised below 1)")
+    p.add_argument("--semi", default="fixmatch", choices=["fixmatch", "labelled-only"],
+                   help="below --labeled-fraction 1: fixmatch (confident pseudo-labels of an EMA teacher on the "
+                        "unlabelled images) or labelled-only (the baseline: the labelled images alone, same steps)")
+    p.add_argument("--pseudo-threshold", type=float, default=0.95,
+                   help="fixmatch: the teacher confidence a pseudo-label needs")
     p.add_argument("--space", default=None, choices=list_spaces(),
                    help="search space (default: mbv3-tiny28, or --init's)")
     p.add_argument("--init", default=None, metavar="SOURCE",
@@ -119,6 +124,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
     if a.epochs < 1:
         raise UsageError("--epochs must be at least 1")
+    if not 0.0 <= a.pseudo_threshold <= 1.0:
+        raise UsageError(f"--pseudo-threshold {a.pseudo_threshold} must be in [0, 1]")
     if a.resume and a.auto_resume:
         raise UsageError("--resume and --auto-resume exclude each other")
     metric = _metric(a, "mflops")
@@ -163,7 +170,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     resume = head["resume"]
     cfg = TrainConfig(space=space.name, dataset=a.dataset, sampler=a.sampler, epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, labeled_fraction=a.labeled_fraction, seed=a.seed,
-                      metric=metric, bn=a.bn, init=a.init or "")
+                      metric=metric, bn=a.bn, init=a.init or "", semi=a.semi, threshold=a.pseudo_threshold)
 
     def run() -> int:
         try:

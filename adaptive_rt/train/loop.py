@@ -4,9 +4,18 @@ Labelled tasks learn with cross-entropy (label smoothing 0.1); KD tasks
 learn from the largest subnet's detached soft output (in-place
 distillation), which is computed first in every step that has KD tasks.
 Semi-supervised (``labeled_fraction < 1``): the labels of all but a
-stratified fraction of the training split are hidden; unlabelled images
-enter only the KD term (every sampled subnet matches the largest subnet's
-prediction on them), labelled ones both terms.
+stratified fraction of the training split are hidden, and every step draws
+``labelled_share`` of its batch from the labelled images and the rest from
+the unlabelled ones — two streams, so every step has labels. FixMatch
+(``semi="fixmatch"``): labelled images are seen weakly augmented
+(``augment.py``), unlabelled ones strongly; a teacher — an exponential
+moving average of the supernet's weights, never trained itself — labels the
+weak view of each unlabelled image with its largest subnet, and every
+sampled subnet learns those pseudo-labels whose confidence reaches
+``threshold`` on the strong view (cross-entropy, summed over the
+unlabelled images and divided by their count). ``semi="labelled-only"``:
+the baseline — every step's batch from the labelled images alone, weakly
+augmented, the same steps.
 
 Deterministic for a seed: data order is seeded by (seed, epoch), subnets by
 (seed, step). A checkpoint is written after every epoch — weights and
@@ -70,6 +79,10 @@ class TrainConfig:
     sampler_args: dict = field(default_factory=dict)
     metric: str = "mflops"          # resource metric of PSS buckets and build-pool: mflops | latency
     init: str = ""                  # where the weights started (train --init): a run, a pool, an OFA checkpoint
+    semi: str = "fixmatch"          # labeled_fraction < 1: fixmatch | labelled-only (the baseline)
+    labelled_share: float = 0.5     # semi: share of each step's batch from the labelled images
+    threshold: float = 0.9          # fixmatch: teacher confidence a pseudo-label needs
+    ema: float = 0.99               # fixmatch: decay of the teacher's weight average
     bn: str = "auto"                # BN batch statistics: sync (over the global batch, exact two-pass) |
                                     # local (per process, torch's fused kernel) | auto (sync when distributed)
 
@@ -84,6 +97,10 @@ class TrainConfig:
             raise ValueError(f"unknown metric {self.metric!r}; use {' or '.join(METRICS)}")
         if self.bn not in ("auto", "sync", "local"):
             raise ValueError(f"unknown BN mode {self.bn!r}; use auto, sync or local")
+        if self.semi not in ("fixmatch", "labelled-only"):
+            raise ValueError(f"unknown semi-supervised mode {self.semi!r}; use fixmatch or labelled-only")
+        if not (0.0 < self.labelled_share <= 1.0 and 0.0 <= self.threshold <= 1.0 and 0.0 <= self.ema < 1.0):
+            raise ValueError("labelled share must be in (0, 1], threshold in [0, 1] and EMA decay in [0, 1)")
 
 
 METRICS = ("mflops", "latency")
@@ -128,6 +145,13 @@ class Trainer:
         self.x = torch.from_numpy(data.x_train)
         self.y = torch.from_numpy(data.y_train)
         self.labeled = self._labeled_mask()
+        self.semi = cfg.labeled_fraction < 1.0
+        self.teacher: Supernet | None = None       # FixMatch's EMA teacher
+        if self.semi and cfg.semi == "fixmatch":
+            self.teacher = Supernet(space, seed=cfg.seed).to(self.device)
+            self.teacher.requires_grad_(False)
+            self.teacher.exact_bn = self.net.exact_bn
+            self.reset_teacher()
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
@@ -137,6 +161,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
             if self.bn_mode == "sync":
                 self.net.bn_group = tdist.new_group(backend=dist.backend)
+                if self.teacher is not None:
+                    self.teacher.bn_group = self.net.bn_group
             # find_unused_parameters: a subnet leaves the rest of the supernet without gradients;
             # DDP then marks those parameters ready itself (every rank trains the same subnets, so
             # "unused" agrees across ranks). A step's earlier subnets run under no_sync(): their
@@ -151,6 +177,22 @@ class Trainer:
             self.model = DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True, **kw)
+
+    @torch.no_grad()
+    def reset_teacher(self) -> None:
+        """The EMA teacher := the supernet now (at the start, after --init, after channel sorting)."""
+        if self.teacher is not None:
+            for tp, p in zip(self.teacher.params.values(), self.net.params.values()):
+                tp.copy_(p.detach())
+
+    @torch.no_grad()
+    def _pseudo_labels(self, xw: torch.Tensor, nc: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(labels, confident mask) of the teacher's largest subnet on weak views
+        (eval mode, the supernet's current BN running statistics)."""
+        self.teacher.train()      # BN on the batch's own statistics, as FixMatch labels its weak batch
+        p = F.softmax(self.teacher(xw, self.sampler.max_config)[:, :nc], dim=1)
+        conf, label = p.max(dim=1)
+        return label, conf >= self.cfg.threshold
 
     @torch.no_grad()
     def init_weights(self, params: dict, buffers: dict | None = None) -> list[str]:
@@ -169,6 +211,7 @@ class Trainer:
             v = (buffers or {}).get(k)
             if v is not None and tuple(v.shape) == tuple(b.shape):
                 b.copy_(v.to(b.device, b.dtype))
+        self.reset_teacher()
         return fresh
 
     def use_latency_table(self, table) -> None:
@@ -230,28 +273,41 @@ class Trainer:
         return 0.5 * self.cfg.lr * (1 + math.cos(math.pi * t))
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, xb: torch.Tensor, yb: torch.Tensor, lab: torch.Tensor) -> dict:
-        """One step on this rank's share of the global batch (all of it when alone)."""
+    def train_step(self, xb: torch.Tensor, yb: torch.Tensor, lab: torch.Tensor,
+                   views: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+        """One step on this rank's share of the global batch (all of it when
+        alone). Semi-supervised, ``views`` are the (weak, strong) augmented
+        images (``train_epoch`` makes them for the global batch, so a share is
+        what one process would see); without them they are made here."""
         d, nc = self.dist, self.data.num_classes
         progress = self.step / self.total_steps
         prev = (self.step - 1) / self.total_steps if self.step > 0 else -1.0
         if self.sampler.sort_channels_now(prev, progress):
             self.net.sort_channels()
             self.opt.state.clear()      # momentum buffers no longer match the permuted channels
+            self.reset_teacher()        # nor does the teacher's average
         tasks = self.sampler.tasks(self.step, progress)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)
+        if self.semi and views is None:
+            views = self.augment(xb)
         xb, yb, lab = xb.to(self.device), yb.to(self.device), lab.to(self.device)
         # global image counts: losses are sums over this rank's images divided by them, times the world
         # size that DDP's gradient averaging divides by again — the global mean, even for unequal shares
         counts = distmod.all_reduce_sum(torch.tensor([len(yb), int(lab.sum())], device=self.device), d)
         n_all, n_lab = (int(v) for v in counts.tolist())
         n_unlab = n_all - n_lab
+        pseudo = confident = None
+        if views is not None:
+            xw, xs = (v.to(self.device) for v in views)
+            if self.teacher is not None and n_unlab:   # every rank (its BN may sync over them)
+                pseudo, confident = self._pseudo_labels(xw[~lab], nc)
+            xb = torch.where(lab.view(-1, 1, 1, 1), xw, xs)    # labelled: weak view; unlabelled: strong view
         w = float(d.world)
         self.net.train()
         self.opt.zero_grad(set_to_none=True)
         teacher = None
-        need_teacher = any(t.kd for t in tasks) or n_unlab > 0
+        need_teacher = any(t.kd for t in tasks)
         ordered = sorted(tasks, key=lambda t: t.config != self.sampler.max_config)
         if need_teacher and ordered[0].config != self.sampler.max_config:
             # the step does not train the largest subnet (uniform, rss): it still teaches
@@ -268,15 +324,14 @@ class Trainer:
                 loss = logits.new_zeros(())
                 if t.kd:
                     loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="sum") * (w / n_all)
-                else:
-                    if n_lab:
-                        loss = F.cross_entropy(logits[lab], yb[lab], label_smoothing=self.cfg.label_smoothing,
-                                               reduction="sum") * (w / n_lab)
-                    if n_unlab and teacher is not None and not is_max:
-                        loss = loss + F.kl_div(F.log_softmax(logits[~lab], dim=1), teacher[~lab],
-                                               reduction="sum") * (w / n_unlab)
-                # a batch without one label leaves the largest subnet nothing to learn (it is its own
-                # teacher): no term, no backward (the same on every rank: n_lab is global)
+                elif n_lab:
+                    loss = F.cross_entropy(logits[lab], yb[lab], label_smoothing=self.cfg.label_smoothing,
+                                           reduction="sum") * (w / n_lab)
+                if pseudo is not None:   # FixMatch: every sampled subnet, confident pseudo-labels only
+                    ce = F.cross_entropy(logits[~lab], pseudo, reduction="none")
+                    loss = loss + (ce * confident).sum() * (w * self.unlabelled_weight(progress) / n_unlab)
+                # a batch without one label (or confident pseudo-label) may leave a subnet nothing to
+                # learn: no term, no backward (the same on every rank: the counts are global)
                 if loss.requires_grad:
                     loss.backward()
             losses.append(loss.detach())
@@ -285,25 +340,74 @@ class Trainer:
         for t, lv in zip(ordered, glob):
             self.sampler.observe(t.config, lv, self.step, progress)
         self.opt.step()
+        if self.teacher is not None:
+            with torch.no_grad():
+                for tp, p in zip(self.teacher.params.values(), self.net.params.values()):
+                    tp.mul_(self.cfg.ema).add_(p.detach(), alpha=1.0 - self.cfg.ema)
         self.step += 1
-        return {"loss": float(sum(glob)), "subnets": [t.config.id for t in ordered]}
+        out = {"loss": float(sum(glob)), "subnets": [t.config.id for t in ordered]}
+        if confident is not None:
+            out["confident"] = float(confident.float().mean())
+        return out
+
+    @staticmethod
+    def unlabelled_weight(progress: float) -> float:
+        """The pseudo-label term's weight: 0 -> 1 over the first 30% of training
+        (a young teacher's confident guesses are often wrong, and learning them
+        early locks them in)."""
+        return min(1.0, progress / 0.3)
+
+    def augment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weak, strong) views of a batch, seeded by (seed, step)."""
+        from .augment import strong, weak
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        return weak(x, g), strong(x, g)
+
+    def _batches(self, g: torch.Generator) -> list[torch.Tensor]:
+        """The epoch's global batches (indices into the training split):
+        supervised, a permutation cut in batches; semi-supervised, two streams
+        (labelled, unlabelled: each a chain of permutations) in the configured
+        share, ``steps_per_epoch`` batches of ``batch_size``."""
+        n, bs = len(self.y), self.cfg.batch_size
+        if not self.semi:
+            order = torch.randperm(n, generator=g)
+            return [order[i:i + bs] for i in range(0, n, bs)]
+        steps = self.steps_per_epoch
+        w = self.dist.world      # at least one image of each stream per rank (the teacher's BN may sync)
+        b_l = bs if self.cfg.semi == "labelled-only" else min(max(w, bs - w), max(w, round(bs * self.cfg.labelled_share)))
+        b_u = bs - b_l
+
+        def stream(pool: torch.Tensor, count: int) -> torch.Tensor:
+            if count == 0 or len(pool) == 0:
+                return pool[:0]
+            parts, have = [], 0
+            while have < count:
+                parts.append(pool[torch.randperm(len(pool), generator=g)])
+                have += len(pool)
+            return torch.cat(parts)[:count]
+        lab = stream(torch.nonzero(self.labeled).flatten(), steps * b_l)
+        unl = stream(torch.nonzero(~self.labeled).flatten(), steps * b_u)
+        b_u = len(unl) // steps if steps else 0     # no unlabelled images: labelled ones alone
+        return [torch.cat([lab[s * b_l:(s + 1) * b_l], unl[s * b_u:(s + 1) * b_u]]) for s in range(steps)]
 
     def train_epoch(self, on_step: Callable[[dict], None] | None = None) -> dict:
-        n = len(self.y)
         g = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.epoch)
-        order = torch.randperm(n, generator=g)
         t0 = time.perf_counter()
         losses = []
         d = self.dist
-        for i in range(0, n, self.cfg.batch_size):
-            glob = order[i:i + self.cfg.batch_size]
+        seen = 0
+        for glob in self._batches(g):
             # this rank's share of the global batch: every world-th image (sizes differ by at most one;
             # the union over ranks is exactly the single-process batch, for any dataset size)
+            views = None
+            if self.semi:   # augmented for the global batch, then shared out: as one process would see it
+                views = tuple(v[d.rank::d.world] for v in self.augment(self.x[glob]))
             idx = glob[d.rank::d.world]
-            r = self.train_step(self.x[idx], self.y[idx], self.labeled[idx])
+            r = self.train_step(self.x[idx], self.y[idx], self.labeled[idx], views)
             losses.append(r["loss"])
+            seen += len(glob)
             if on_step:
-                r["images_per_s"] = (i + len(glob)) / max(1e-9, time.perf_counter() - t0)
+                r["images_per_s"] = seen / max(1e-9, time.perf_counter() - t0)
                 on_step(r)
         self.epoch += 1
         rec = {"epoch": self.epoch, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
@@ -318,6 +422,8 @@ class Trainer:
         names = {id(p): k for k, p in self.net.params.items()}
         out += sorted((f"m.{names[id(p)]}", st["momentum_buffer"]) for p, st in self.opt.state.items()
                       if st.get("momentum_buffer") is not None)
+        if self.teacher is not None:
+            out += [(f"t.{k}", v) for k, v in self.teacher.params.items()]
         return out
 
     def check_replicas(self) -> None:
@@ -383,6 +489,9 @@ class Trainer:
                         p.copy_(tensors[f"p.{k}"])
                     for k, b in self.net.named_buffers():
                         b.copy_(tensors[f"b.{k}"])
+                    if self.teacher is not None:     # a checkpoint of before the teacher: it starts from here
+                        for k, p in self.teacher.params.items():
+                            p.copy_(tensors.get(f"t.{k}", self.net.params[k].detach()))
             except (OSError, ValueError, KeyError, RuntimeError) as e:
                 err = f"{type(e).__name__}: {e}" if isinstance(e, KeyError) else str(e)
         head = distmod.broadcast_json({"error": err} if err else
@@ -392,7 +501,8 @@ class Trainer:
                 raise ValueError(f"cannot load the checkpoint in {self.out_dir}: {err}")
             raise ValueError(f"cannot resume: rank 0 failed to read the checkpoint: {head['error']}")
         state = head["state"]
-        distmod.broadcast_tensors(list(self.net.params.values()) + list(self.net.buffers()), d)
+        distmod.broadcast_tensors(list(self.net.params.values()) + list(self.net.buffers())
+                                  + (list(self.teacher.params.values()) if self.teacher is not None else []), d)
         for k in head["momentum"]:
             p = self.net.params[k]
             buf = opt[k].clone().to(self.device) if d.main else torch.empty_like(p.detach())
