@@ -47,7 +47,8 @@ def main() -> int:
     tr = Trainer(cfg, data, get_space("mbv3-tiny28"), os.path.join(a.out, "run"), dist=d)
     if a.flip:
         step = tr.train_step
-        tr.train_step = lambda x, y, lab: step(x.flip(0), y.flip(0), lab.flip(0))
+        tr.train_step = lambda x, y, lab, views=None: step(
+            x.flip(0), y.flip(0), lab.flip(0), None if views is None else tuple(v.flip(0) for v in views))
     steps = []
     os.makedirs(a.out, exist_ok=True)
 

@@ -118,6 +118,26 @@ def test_equals_single_process_run(runs):
     assert abs(js["history"][0]["loss"] - jd["history"][0]["loss"]) < 0.05
 
 
+def test_fixmatch_equals_single_process_run(tmp_path):
+    """Semi-supervised (FixMatch, 20% labels): the streams, the views (made for
+    the global batch, then shared out) and the EMA teacher, whose BN syncs
+    over the ranks like the supernet's — after one step the two-process run
+    agrees with one process to rounding, teacher included, and the ranks hold
+    bit-identical state (teacher included) at the end."""
+    single, dist = tmp_path / "single", tmp_path / "dist"
+    _single(WORKER, single, "--labeled", "0.2", "--n-train", "256")
+    _torchrun(WORKER, dist, "--labeled", "0.2", "--n-train", "256")
+    s1, _ = _state(single, 0, "-step1")
+    d1, _ = _state(dist, 0, "-step1")
+    assert any(k.startswith("t.") for k in s1)
+    for prefix in ("p.", "b.", "t."):
+        assert _rel(s1, d1, prefix) < 1e-5, prefix
+    (a, ja), (b, jb) = _state(dist, 0), _state(dist, 1)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert ja["step"] == jb["step"] == 4
+
+
 # ----------------------------------------------------------------------------- the CLI under torchrun
 def _cli_torchrun(*args, nproc: int = 2):
     return _torchrun("-m", "adaptive_rt.cli", *args, nproc=nproc)

@@ -479,3 +479,10 @@ def test_augment_views_are_seeded_and_differ():
     s = strong(x, torch.Generator().manual_seed(6))
     assert s.shape == x.shape and torch.isfinite(s).all()
     assert (s - x).abs().mean() > (w1 - x).abs().mean() * 0.5
+
+
+def test_fixmatch_batch_must_feed_every_rank_both_streams(digits):
+    from adaptive_rt.train.distributed import Dist
+    cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=1, labeled_fraction=0.1, batch_size=3)
+    with pytest.raises(ValueError, match="at least twice the 2 processes"):
+        Trainer(cfg, digits, TINY, "/nonexistent", dist=Dist(rank=0, world=2, backend="gloo"))

@@ -120,6 +120,9 @@ class Trainer:
         if cfg.batch_size < dist.world:
             raise ValueError(f"batch size {cfg.batch_size} (the global batch) is smaller than the "
                              f"{dist.world} processes it is split over")
+        if cfg.labeled_fraction < 1.0 and cfg.semi == "fixmatch" and cfg.batch_size < 2 * dist.world:
+            raise ValueError(f"semi-supervised, batch size {cfg.batch_size} must be at least twice the "
+                             f"{dist.world} processes: each needs labelled and unlabelled images every step")
         if tuple(data.image_shape[2:]) != (space.in_channels,):
             raise ValueError(f"dataset has {data.image_shape[2]} channels, space {space.name} expects {space.in_channels}")
         if data.num_classes > space.num_classes:
