@@ -81,4 +81,4 @@ print("aarch64_python:", platform.machine(), platform.python_version(), "tables"
 EOF
 PYTHONPATH="$stage:$site" PYTHONDONTWRITEBYTECODE=1 "$qemu" -L "$sysroot" "$sysroot/usr/bin/python3.11" -m pytest -q \
   -p no:cacheprovider tests/test_kernels.py tests/test_shipped_pool.py tests/test_engine.py tests/test_quant.py \
-  -k "not test_224 and not mnist and not drop_float and not refuses and not accuracy and not agree and not onnx" "$@"
+  -k "not test_224 and not mnist and not drop_float and not refuses and not accuracy and not agree and not onnx and not litert" "$@"

@@ -249,8 +249,8 @@ def test_int8_plan_of_another_input_size_has_an_int8_resize(qpool):
     entry at 28x28 fed 32x32) or dropped (one at 20x20 fed 20x20) keeps the
     entry's qparams for every other value; plans bit-exact with the reference,
     and both exports built."""
-    pytest.importorskip("ai_edge_litert")
-    from adaptive_rt.export.tflite import to_tflite_int8
+    import importlib.util
+    has_litert = importlib.util.find_spec("ai_edge_litert") is not None     # not on every platform
     eng = Engine(qpool, max_threads=1)
     for e in _int8_entries(qpool):
         for hw in [(33, 30), (32, 32), (20, 20), (28, 28)]:
@@ -261,8 +261,10 @@ def test_int8_plan_of_another_input_size_has_an_int8_resize(qpool):
             x = np.random.default_rng(0).uniform(0, 1, (2, *hw, 1)).astype(np.float32)
             want = run_int8(qpool.graph(e, hw), qpool.tensors, qpool.tensors[e.quant + "qparams"], x, e.bn)
             assert np.array_equal(eng.run(p, x), want), (e.id, hw)
-            _, out = _litert(to_tflite_int8(qpool, e, hw), x)
-            assert out.shape == want.shape and np.corrcoef(out.ravel(), want.ravel())[0, 1] > 0.9, (e.id, hw)
+            if has_litert:
+                from adaptive_rt.export.tflite import to_tflite_int8
+                _, out = _litert(to_tflite_int8(qpool, e, hw), x)
+                assert out.shape == want.shape and np.corrcoef(out.ravel(), want.ravel())[0, 1] > 0.9, (e.id, hw)
 
 
 def test_int8_accuracy_close_to_float(qpool, mnist):
