@@ -2,8 +2,8 @@
 label budget and the same compute.
 
 For each seed, two runs of ``mbv3-tiny28`` on a dataset with 10% of its
-training labels: FixMatch (``semi="fixmatch"``: every step 1/8 labelled
-images, weakly augmented, and 7/8 unlabelled ones, strongly augmented,
+training labels: FixMatch (``semi="fixmatch"``: every step half labelled
+images, weakly augmented, and half unlabelled ones, strongly augmented,
 learning the confident pseudo-labels of an EMA teacher) and the baseline
 (``semi="labelled-only"``: every step's batch from the labelled images,
 weakly augmented) — the same sampler, batch size and steps, so the same

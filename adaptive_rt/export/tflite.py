@@ -354,7 +354,6 @@ def to_tflite_int8(pool, entry, input_hw: tuple[int, int] | None = None,
     x0 = act8("input:q", [1, h, w_, c], qp["v0"])
     b.op(OP.QUANTIZE, [inp], [x0])
     vals: dict[int, int] = {0: x0}
-    flat: set[int] = set()                            # values after global pooling (logits as [N, C])
     for op in g.ops:
         x = vals[op.inputs[0]]
         n = op.name
@@ -421,12 +420,10 @@ def to_tflite_int8(pool, entry, input_hw: tuple[int, int] | None = None,
                     b.op(OP.MUL, [pre, g6], [y], BO.MulOptions, s.MulOptionsT())
             else:
                 raise ValueError(f"op {n!r}: no full-integer TFLite form for activation {op.act!r}")
-        if op.kind in ("gap", "linear") or op.inputs[0] in flat:
-            flat.add(op.output)
         vals[op.output] = y
     out = vals[g.output]
     classes = g.shapes[g.output][-1]
-    if g.output in flat:
+    if g.shapes[g.output][:2] == (1, 1):              # after global pooling: logits as [N, classes]
         r = act8(f"{g.ops[-1].name}:flat", [1, classes], qp[f"v{g.output}"])
         o = s.ReshapeOptionsT()
         o.newShape = np.array([-1, classes], np.int32)

@@ -13,7 +13,8 @@ moving average of the supernet's weights, never trained itself — labels the
 weak view of each unlabelled image with its largest subnet, and every
 sampled subnet learns those pseudo-labels whose confidence reaches
 ``threshold`` on the strong view (cross-entropy, summed over the
-unlabelled images and divided by their count). ``semi="labelled-only"``:
+unlabelled images and divided by their count; its weight ramped from 0 to 1
+over the first 30% of training). ``semi="labelled-only"``:
 the baseline — every step's batch from the labelled images alone, weakly
 augmented, the same steps.
 
@@ -191,7 +192,7 @@ class Trainer:
     @torch.no_grad()
     def _pseudo_labels(self, xw: torch.Tensor, nc: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(labels, confident mask) of the teacher's largest subnet on weak views
-        (eval mode, the supernet's current BN running statistics)."""
+        (BN on those views' batch statistics, synced like the supernet's)."""
         self.teacher.train()      # BN on the batch's own statistics, as FixMatch labels its weak batch
         p = F.softmax(self.teacher(xw, self.sampler.max_config)[:, :nc], dim=1)
         conf, label = p.max(dim=1)
