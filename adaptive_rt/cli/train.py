@@ -32,7 +32,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semi", default="fixmatch", choices=["fixmatch", "labelled-only"],
                    help="below --labeled-fraction 1: fixmatch (confident pseudo-labels of an EMA teacher on the "
                         "unlabelled images) or labelled-only (the baseline: the labelled images alone, same steps)")
-    p.add_argument("--pseudo-threshold", type=float, default=0.95,
+    p.add_argument("--pseudo-threshold", type=float, default=0.9,
                    help="fixmatch: the teacher confidence a pseudo-label needs")
     p.add_argument("--space", default=None, choices=list_spaces(),
                    help="search space (default: mbv3-tiny28, or --init's)")
