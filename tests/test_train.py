@@ -261,6 +261,16 @@ def test_train_and_build_pool_cli(tmp_path):
     g = build_graph(pool.space, e.config, (8, 8))
     logits = reference.run(g, pool.tensors, d.x_test, e.bn)
     assert abs(float((logits.argmax(1) == d.y_test).mean()) - e.accuracy) < 0.01
+    # a validation margin keeps a subset of those entries, and says which it left out
+    out2 = tmp_path / "margin.safetensors"
+    r = _cli("build-pool", run, "--buckets", "3", "--candidates", "2", "--min-gain", "99", "--out", out2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    few = load_pool(out2)
+    assert len(few.entries) == 1 and few.entries[0].config == pool.entries[0].config
+    assert "no cheaper entry trails by more than 99 points" in r.stdout
+    assert json.loads(few.metadata["adaptive_rt.build"])["min_gain"] == 0.99
+    r = _cli("build-pool", run, "--min-gain", "-1", "--out", tmp_path / "x.safetensors")
+    assert r.returncode == 2 and "--min-gain" in r.stderr and not (tmp_path / "x.safetensors").exists()
 
 
 def test_channel_sorting_keeps_the_full_net_and_orders_importance():
@@ -414,7 +424,7 @@ def test_pss_samples_the_whole_cost_range(name):
 
 
 def test_pareto_front_drops_what_can_never_be_served():
-    """The shipped pool's defect: e1, e2, e4 cost more than e0 and are less
+    """The defect of the pool shipped before the Pareto filter: e1, e2, e4 cost more than e0 and are less
     accurate — the policy (most accurate entry that fits) never serves them."""
     from adaptive_rt.train.pool import pareto_front
     items = [(0.62, 0.9787, "e0"), (2.22, 0.9693, "e1"), (2.31, 0.9680, "e2"), (3.99, 0.9747, "e4"),
@@ -424,6 +434,17 @@ def test_pareto_front_drops_what_can_never_be_served():
     assert {x for _, _, x in dropped} == {"e1", "e2", "e4", "tie", "same-cost-worse"}
     accs = [a for _, a, _ in kept]
     assert accs == sorted(accs) and len(set(accs)) == len(accs)
+
+
+def test_pareto_front_with_a_margin_keeps_only_clear_steps():
+    """min_gain: an entry stays only if it beats every cheaper kept entry by more than the margin."""
+    from adaptive_rt.model.pareto import pareto_front
+    items = [(1.0, 0.970, "a"), (2.0, 0.972, "b"), (3.0, 0.974, "c"), (4.0, 0.975, "d"), (5.0, 0.978, "e")]
+    assert [x for _, _, x in pareto_front(items)[0]] == ["a", "b", "c", "d", "e"]
+    kept, dropped = pareto_front(items, min_gain=0.003)     # b +0.2 over a, c +0.4, d +0.1 over c, e +0.4
+    assert [x for _, _, x in kept] == ["a", "c", "e"] and [x for _, _, x in dropped] == ["b", "d"]
+    with pytest.raises(ValueError, match="min_gain"):
+        pareto_front(items, min_gain=-0.1)
 
 
 def test_semi_streams_put_labels_in_every_step(digits):

@@ -220,6 +220,9 @@ def _pool_args(p: argparse.ArgumentParser) -> None:
     _latency_table_arg(p)
     p.add_argument("--search", default="auto", choices=["auto", "nsga2", "random"],
                    help="candidates: PSS pools for PSS runs, NSGA-II otherwise (auto)")
+    p.add_argument("--min-gain", type=float, default=0.0, metavar="POINTS",
+                   help="keep a bucket winner only if its validation accuracy beats every cheaper entry's by more "
+                        "than this many percentage points (default 0: any gain)")
     p.add_argument("--out", required=True, help="pool file to write (.safetensors)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and data order")
     _dist_args(p)
@@ -232,6 +235,8 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
     from ..train.pool import build_pool
     if not 1 <= a.buckets <= 256:
         raise UsageError("--buckets must be in 1..256")
+    if not 0.0 <= a.min_gain < 100.0:
+        raise UsageError("--min-gain must be in [0, 100) percentage points")
     metric = _metric(a, None)
     d = _join(a)
     bar = GrowingBar("build-pool", "step", enabled=d.main)
@@ -242,7 +247,7 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
                 pool = build_pool(a.run, a.out, a.buckets, a.candidates, metric,
                                   latency_table=a.latency_table,
                                   progress=bar.progress if d.main else None, seed=a.seed, search=a.search, dist=d,
-                                  expect=bar.expect if d.main else None)
+                                  expect=bar.expect if d.main else None, min_gain=a.min_gain / 100.0)
             except (FileNotFoundError, ValueError) as e:  # no run there, or a checkpoint that fails validation
                 bar.close()
                 raise UsageError(str(e)) from None
@@ -252,8 +257,10 @@ def cmd_build_pool(a: argparse.Namespace) -> int:
             import json
             dropped = json.loads(pool.metadata.get("adaptive_rt.build", "{}")).get("dropped_dominated", [])
             if dropped:
-                print(f"note: left out {len(dropped)} bucket winner(s) that a cheaper entry matches or beats on the "
-                      "validation split (they could never be served): " + ", ".join(x["config"] for x in dropped))
+                why = (f"no cheaper entry trails by more than {a.min_gain:g} points on the validation split "
+                       "(a step that noise could reverse, or none)" if a.min_gain else
+                       "a cheaper entry matches or beats on the validation split (they could never be served)")
+                print(f"note: left out {len(dropped)} bucket winner(s) that {why}: " + ", ".join(x["config"] for x in dropped))
         return 0
     return run_distributed(d, "build-pool", run)
 

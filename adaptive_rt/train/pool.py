@@ -113,7 +113,8 @@ def _candidates(tr: Trainer, k: int, per_bucket: int, metric, seed: int) -> list
 def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, metric: str | None = None,
                calib_batches: int = 16, progress: Callable[[str], None] | None = None, seed: int = 0,
                search: str = "auto", dist: Dist | None = None,
-               expect: Callable[[int], None] | None = None, latency_table: str | None = None) -> PoolFile | None:
+               expect: Callable[[int], None] | None = None, latency_table: str | None = None,
+               min_gain: float = 0.0) -> PoolFile | None:
     """The best subnet per bucket of ``metric`` (default: the run's own —
     ``mflops``, or ``latency``: ms predicted by a device's latency table —
     the file ``latency_table`` (made on the target device with
@@ -122,11 +123,15 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
     every rank must call it; rank 0 writes ``out`` and returns the pool, the
     others return None. ``progress(msg)`` is called as each unit of work
     finishes (a candidate scored, an entry made), ``expect(n)`` as ``n`` more
-    units are known to come, so a caller can show a bar with a total."""
+    units are known to come, so a caller can show a bar with a total.
+    ``min_gain`` (accuracy, 0-1): a bucket winner is kept only when it beats
+    every cheaper entry by more than this on the validation split."""
     import torch
     d = dist or Dist()
     if search not in ("auto", "nsga2", "random"):
         raise ValueError(f"search {search!r} must be auto, nsga2 or random")
+    if not 0.0 <= min_gain < 1.0:
+        raise ValueError(f"min_gain {min_gain} must be in [0, 1)")
     if metric not in (None, "mflops", "latency"):
         raise ValueError(f"unknown metric {metric!r}; use mflops or latency")
     tr = load_run(run_dir, d)
@@ -180,8 +185,9 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
             if all(c != x for _, _, x in best_of):
                 best_of.append((-neg_cost, acc, c))
     # Pareto-clean on the validation split: a bucket's best that a cheaper entry matches or beats in
-    # accuracy could never be served (the policy picks the most accurate entry that fits)
-    kept, dropped = pareto_front(best_of)
+    # accuracy could never be served (the policy picks the most accurate entry that fits); with a margin,
+    # one that beats the cheaper entries by no more than min_gain is dropped too
+    kept, dropped = pareto_front(best_of, min_gain)
     chosen = [c for _, _, c in kept]
     calib = tr.calibration_batches(calib_batches)
     hw = tuple(calib[0].shape[1:3])
@@ -212,6 +218,6 @@ def build_pool(run_dir: str, out: str, buckets: int = 6, per_bucket: int = 8, me
     meta = {"adaptive_rt.train": json.dumps({"sampler": tr.cfg.sampler, "epochs": tr.epoch, "metric": metric,
                                               "dataset": tr.cfg.dataset, "seed": tr.cfg.seed}),
             # bucket winners left out: a cheaper one is at least as accurate on the validation split
-            "adaptive_rt.build": json.dumps({"selected_on": "val", "dropped_dominated": [
+            "adaptive_rt.build": json.dumps({"selected_on": "val", "min_gain": min_gain, "dropped_dominated": [
                 {"config": c.id, metric: round(cost, 4), "val_accuracy": round(acc, 4)} for cost, acc, c in dropped]})}
     return write_pool(out, space, entries, tensors, meta)
