@@ -31,13 +31,21 @@ def shipped():
     return pool, x, refs
 
 
+@pytest.fixture(scope="module")
+def digits():
+    """200 of the shipped mnist5k test digits."""
+    from adaptive_rt.assets import demo_images
+    x, y = demo_images()
+    return np.ascontiguousarray(x[:200]), y[:200]
+
+
 def test_all_backends_installed_here():
     assert set(available_backends()) >= {"native", "onnxruntime", "litert", "torch"} and set(BACKENDS) >= set(
         available_backends())
 
 
 @pytest.mark.parametrize("name", ["native", "onnxruntime", "litert", "torch"])
-def test_backend_matches_reference_on_every_shipped_entry(shipped, name):
+def test_backend_matches_reference_on_every_shipped_entry(shipped, digits, name):
     pool, x, refs = shipped
     be = make_backend(name, pool, threads=2)
     for e in pool.entries:
@@ -45,10 +53,19 @@ def test_backend_matches_reference_on_every_shipped_entry(shipped, name):
             with pytest.raises(ValueError, match="int8"):
                 be.prepare(e.id)
             continue
-        # ONNX Runtime (QDQ export) and LiteRT (full-integer export) run an int8 entry with their own integer
-        # kernels: their rounding differs from the engine's and the differences grow through the net (docs/int8.md)
-        tol = 0.15 if e.is_int8 and name != "native" else TOL
         run = be.prepare(e.id)
+        if e.is_int8 and name != "native":
+            # ONNX Runtime (QDQ export) and LiteRT (full-integer export) run an int8 entry with their own
+            # integer kernels: their rounding differs from the engine's and the differences grow through the
+            # net, more on CPUs without VNNI (ORT's AVX2 u8s8 kernels saturate in int16) and most on random
+            # inputs far from the calibration data (docs/int8.md) — so they are held to the engine's answers
+            # on real digits
+            xt, _ = digits
+            want = pool.reference(e, xt).argmax(1)
+            for t in be.thread_counts():
+                assert (run(xt, t).argmax(1) == want).mean() >= 0.98, (name, e.id, t)
+            continue
+        tol = TOL
         for t in be.thread_counts():
             y = run(x, t)
             ref = refs[e.id]
