@@ -106,8 +106,13 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
         assert d["litert_all_rss_mb"] > 0 and d["native_all_rss_mb"] > 0
     if name == "bench_train":
         assert set(d["samplers"]) == {"uniform", "rss", "sandwich", "ps", "pss"}
+        assert len(d["population"]) == d["buckets"] * d["per_bucket"] + 2
+        passes = []
         for r in d["samplers"].values():
-            assert r["wall_s"] > 0 and 0 <= r["hypervolume"] <= 1 and r["entries"]
+            assert all(0 <= h <= 1 for h in r["hypervolume"]["runs"]) and len(r["bucket_accuracy"]) == d["buckets"]
+            assert r["front"][0] and all(len(t) == len(d["population"]) for t in r["test_accuracy"])
+            passes += r["passes"]
+        assert max(passes) <= 1.5 * min(passes)      # the same compute, up to an epoch's rounding
     if name == "bench_memory":
         assert d["native_all_rss_mb"] > 0 and d["ort_all_rss_mb"] > 0 and d["k"] >= 2
     if name == "bench_semi":

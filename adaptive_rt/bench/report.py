@@ -113,25 +113,25 @@ def _plt():
         return None
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def write_report(out: str, status: dict[str, str] | None = None, quick: bool = False) -> str:
     """``out/report.md`` (and plots) from the JSON files in ``out``."""
     plt = _plt()
     status = status or {}
+    from ..serve.latency import device_info
+    here = device_info()["cpu"]
     L = ["# adaptive-rt benchmark report", "",
-         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {_cpu_name()}; "
+         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {here}; "
          f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
          + ("; **quick mode** (short runs, small pools: indicative only)" if quick else "") + ".", ""]
+    # results gathered from several runs: say which CPU measured what (a JSON without "cpu" predates the key)
+    by_cpu: dict[str, list[str]] = {}
+    for fn in sorted(os.listdir(out)) if os.path.isdir(out) else []:
+        d = _load(out, fn[:-5]) if fn.endswith(".json") else None
+        if isinstance(d, dict) and isinstance(d.get("machine"), dict):
+            by_cpu.setdefault(str(d["machine"].get("cpu", "CPU not recorded")), []).append(fn[:-5])
+    if set(by_cpu) - {here}:
+        L += ["Measured on: " + "; ".join(f"{cpu} ({', '.join(names)})" for cpu, names in sorted(by_cpu.items()))
+              + " — compare ratios, not times, across them.", ""]
     for name, st in status.items():
         if st != "ok":
             L.append(f"- `{name}`: {st}")
@@ -314,9 +314,14 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
         L.append("")
 
     if tr:
-        L += ["## Training: samplers compared", "", "| sampler | training s | hypervolume | entries |", "|---|---|---|---|"]
+        L += ["## Training: samplers compared", "",
+              f"{tr['dataset']}, {tr['budget_passes']} subnet passes each, {len(tr['seeds'])} seed(s), "
+              f"{len(tr['population'])} fixed subnets; hypervolume above {100 * tr['floor']:.0f}%.", "",
+              "| sampler | epochs | training s | hypervolume | mean accuracy |", "|---|---|---|---|---|"]
         for name, r in tr["samplers"].items():
-            L.append(f"| {name} | {r['wall_s']:.0f} | {r['hypervolume']:.3f} | {len(r['entries'])} |")
+            hv, ma = r["hypervolume"], r["mean_accuracy"]
+            L.append(f"| {name} | {r['epochs']} | {r['wall_s']['mean']:.0f} | {hv['mean']:.3f} ± {hv['std']:.3f} | "
+                     f"{100 * ma['mean']:.2f}% ± {100 * ma['std']:.2f} |")
         L.append("")
         if os.path.exists(os.path.join(out, "train.png")):
             L += ["![accuracy vs MFLOPs fronts](train.png)", ""]
