@@ -137,8 +137,9 @@ class OtherCPU:
 
 def machine() -> dict:
     import platform
+    from ..serve.latency import device_info
     return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version()}
+            "cpu": device_info()["cpu"], "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
 def write_json(path: str, data: dict) -> None:
