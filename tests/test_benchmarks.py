@@ -107,12 +107,12 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
     if name == "bench_train":
         assert set(d["samplers"]) == {"uniform", "rss", "sandwich", "ps", "pss"}
         assert len(d["population"]) == d["buckets"] * d["per_bucket"] + 2
-        passes = []
         for r in d["samplers"].values():
             assert all(0 <= h <= 1 for h in r["hypervolume"]["runs"]) and len(r["bucket_accuracy"]) == d["buckets"]
             assert r["front"][0] and all(len(t) == len(d["population"]) for t in r["test_accuracy"])
-            passes += r["passes"]
-        assert max(passes) <= 1.5 * min(passes)      # the same compute, up to an epoch's rounding
+            # the same compute, up to half an epoch's rounding (epochs = the nearest whole number)
+            per_epoch = max(r["passes"]) / r["epochs"]
+            assert all(abs(p - d["budget_passes"]) <= per_epoch / 2 + 1 for p in r["passes"]), (r["passes"], per_epoch)
     if name == "bench_memory":
         assert d["native_all_rss_mb"] > 0 and d["ort_all_rss_mb"] > 0 and d["k"] >= 2
     if name == "bench_semi":
@@ -143,7 +143,9 @@ def test_latency_int8_quick_on_the_shipped_pool(tmp_path):
     """bench_latency --int8: every int8 entry against float32, ORT int8 (QDQ) and LiteRT int8 (full integer)."""
     d = _quick_on_shipped_pool(tmp_path, "bench_latency", "--int8")
     rows = d["entries"]
-    assert len(rows) == 12 and {r["threads"] for r in rows} == {1, 2}
+    from adaptive_rt.io.poolfile import load_pool
+    n_int8 = sum(e.is_int8 for e in load_pool("mnist5k-mbv3").entries)
+    assert n_int8 >= 3 and len(rows) == 2 * n_int8 and {r["threads"] for r in rows} == {1, 2}
     for row in rows:
         assert row["int8_entry"] == row["entry"] + "-int8"
         for k in ("float32", "int8", "ort_int8", "litert_int8"):
@@ -165,6 +167,7 @@ def test_int8_profile_and_memory_breakdown_quick(tmp_path):
     assert sum(v["int8"] for v in d["by_block_ms"].values()) == pytest.approx(d["int8"]["total_ms"])
     d = _quick_on_shipped_pool(tmp_path, "bench_memory", "--int8")
     b = d["breakdown_mb"]
-    assert d["k"] == 6 and d["native_all_rss_mb"] > 0 and b["pool_file"] * 1e6 == d["pool_file_bytes"]
+    from adaptive_rt.io.poolfile import load_pool
+    assert d["k"] == sum(e.is_int8 for e in load_pool("mnist5k-mbv3").entries) and d["native_all_rss_mb"] > 0 and b["pool_file"] * 1e6 == d["pool_file_bytes"]
     assert b["opened"] + b["plans"] + b["runs"] == pytest.approx(d["native_all_rss_mb"])
     assert b["packed_depthwise"] >= 0 and b["arena"] > 0
