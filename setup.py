@@ -30,7 +30,8 @@ ARM64 = machine in ("aarch64", "arm64")
 sources = (["csrc/bindings.cc", "csrc/engine.cc", "csrc/threadpool.cc", "csrc/cpu.cc",
             "csrc/kernels/f32_scalar.cc", "csrc/kernels/q8_scalar.cc", "csrc/kernels/kernel_test.cc",
             "csrc/kernels/q8_kernel_test.cc"]
-           + sorted(glob.glob("csrc/ops/*.cc")) + sorted(glob.glob("csrc/plan/*.cc")))
+           + sorted(glob.glob("csrc/ops/*.cc")) + sorted(glob.glob("csrc/plan/*.cc"))
+           + sorted(glob.glob("csrc/serve/*.cc")))
 if X86:
     sources += ["csrc/kernels/f32_avx2.cc", "csrc/kernels/f32_avx512.cc", "csrc/kernels/q8_x86.cc"]
 if ARM64:

@@ -6,10 +6,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <string>
 
 #include "cpu.h"
 #include "engine.h"
+#include "serve/shm_loop.h"
 #include "kernels/kernel_test.h"
 
 namespace py = pybind11;
@@ -267,6 +269,67 @@ PYBIND11_MODULE(_core, m) {
              return e.profile(p.plan, xp, y.data(), threads, repeats);
            }, py::arg("plan"), py::arg("x").noconvert(), py::arg("threads") = 1, py::arg("repeats") = 20,
            "Median seconds per plan step (see Plan.steps()).");
+
+  py::class_<art::Gate>(m, "Gate", "A counting semaphore shared by the daemon's transports (C++ and Python).")
+      .def(py::init([](int n) {
+             if (n < 1) throw py::value_error("a gate needs at least one slot");
+             return new art::Gate(n);
+           }))
+      .def("acquire", [](art::Gate& g) { py::gil_scoped_release r; g.acquire(); })
+      .def("try_acquire", &art::Gate::try_acquire)
+      .def("acquire_bounded", [](art::Gate& g, int max_waiting) { py::gil_scoped_release r; return g.acquire_bounded(max_waiting); },
+           "Wait for a slot unless max_waiting callers already wait: then False (busy).")
+      .def_property_readonly("waiting", &art::Gate::waiting)
+      .def("release", &art::Gate::release)
+      .def("__enter__", [](art::Gate& g) { py::gil_scoped_release r; g.acquire(); })
+      .def("__exit__", [](art::Gate& g, py::args) { g.release(); });
+
+  m.def("shm_loop", [](int fd, art::Engine& e, PyPlan& p, int threads, const py::object& ino, const py::object& outo,
+                       const std::string& entry, const py::object& geno, int64_t gen_seen, double report_s,
+                       int max_records, double idle_s, bool check_finite, art::Gate& gate, int max_queue) {
+          if (!p.plan.finalized() || !e.owns(p.plan)) throw py::value_error("plan is not finalized for this engine");
+          if (threads < 1 || threads > e.max_threads()) throw py::value_error("threads out of range");
+          if (fd < 0) throw py::value_error("bad file descriptor");
+          py::array in = checked_array(ino, "input slot");
+          py::array out = checked_array(outo, "output slot");
+          if (!in.writeable() || !out.writeable()) throw py::value_error("slots must be writeable");
+          if (!py::isinstance<py::array_t<int64_t>>(geno)) throw py::type_error("generation must be an int64 array");
+          auto gen = py::reinterpret_borrow<py::array>(geno);
+          if (gen.size() < 1 || !(gen.flags() & py::array::c_style) || !gen.dtype().is(py::dtype::of<int64_t>()))
+            throw py::value_error("generation must be a C-contiguous int64 array of at least one element");
+          const art::Shape3& is = p.plan.input_shape();
+          const int64_t image = static_cast<int64_t>(is.h) * is.w * is.c;
+          const int64_t classes = p.plan.output_shape().c;
+          const int64_t cap = std::min<int64_t>(in.size() / image, out.size() / classes);
+          if (cap < 1) throw py::value_error("the slots do not hold one image and its logits");
+          const char* ib = static_cast<const char*>(in.data());
+          const char* ob = static_cast<const char*>(out.data());
+          if (ob < ib + in.nbytes() && ib < ob + out.nbytes()) throw py::value_error("output slot overlaps the input slot");
+          art::ShmLoopArgs a;
+          a.fd = fd; a.engine = &e; a.plan = &p.plan; a.threads = threads;
+          a.input = static_cast<float*>(in.mutable_data()); a.output = static_cast<float*>(out.mutable_data());
+          a.capacity_images = cap; a.entry = entry;
+          a.generation = static_cast<const int64_t*>(gen.data()); a.generation_seen = gen_seen;
+          a.report_s = report_s; a.max_records = std::max(1, max_records); a.idle_s = idle_s;
+          a.check_finite = check_finite; a.gate = &gate; a.max_queue = std::max(0, max_queue);
+          art::ShmLoopResult r;
+          {
+            py::gil_scoped_release release;
+            r = art::shm_loop(a);
+          }
+          py::array_t<float> ms(static_cast<py::ssize_t>(r.ms.size()));
+          py::array_t<int32_t> images(static_cast<py::ssize_t>(r.images.size()));
+          if (!r.ms.empty()) {
+            std::memcpy(ms.mutable_data(), r.ms.data(), r.ms.size() * sizeof(float));
+            std::memcpy(images.mutable_data(), r.images.data(), r.images.size() * sizeof(int32_t));
+          }
+          return py::make_tuple(r.status, r.n, r.seq, r.magic, ms, images, r.error);
+        }, py::arg("fd"), py::arg("engine"), py::arg("plan"), py::arg("threads"), py::arg("input").noconvert(),
+        py::arg("output").noconvert(), py::arg("entry"), py::arg("generation").noconvert(), py::arg("generation_seen"),
+        py::arg("report_s") = 0.01, py::arg("max_records") = 256, py::arg("idle_s") = 60.0,
+        py::arg("check_finite") = true, py::arg("gate"), py::arg("max_queue") = 64,
+        "Serve shared-memory request records on a socket until something needs the caller "
+        "(daemon/shm.py): (status, n, seq, magic, ms[], images[], errno).");
 
   py::class_<PyPlan>(m, "Plan")
       .def(py::init([](const std::vector<std::tuple<int, int, int>>& shapes, int output, bool q8) {

@@ -17,4 +17,6 @@ export LD_PRELOAD="$asan $ubsan"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # the package under test is the sanitized copy in this folder, not the installed one
-PYTHONPATH="$work" python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_kernels.py tests/test_quant.py -k "not (test_224 and scalar)" "$@"
+# the daemon's shared-memory loop (csrc/serve) runs in real daemon processes, which inherit this environment
+PYTHONPATH="$work" python -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_kernels.py tests/test_quant.py \
+  tests/test_daemon_shm.py -k "not (test_224 and scalar)" "$@"

@@ -19,7 +19,10 @@ def test_headline_verdicts_and_load_flags(tmp_path):
     for name in ("switch", "daemon"):            # the repository's own results (docs/results)
         shutil.copy(RESULTS / f"{name}.json", tmp_path / f"{name}.json")
     assert json.loads((tmp_path / "switch.json").read_text())["native_switch_us_p99"] <= 10
-    assert json.loads((tmp_path / "daemon.json").read_text())["unix_over_inproc_c4"] < 0.8
+    dm = json.loads((tmp_path / "daemon.json").read_text())
+    first = next(iter(dm["pools"]))
+    dm["pools"][first]["unix_over_inproc_c4"] = 0.79     # one pool short of the target: the row says missed
+    (tmp_path / "daemon.json").write_text(json.dumps(dm))
     (tmp_path / "conditions.json").write_text(json.dumps({"switch": {"seconds": 10, "background_cpu_cores": 0.01},
                                                           "daemon": {"seconds": 10, "background_cpu_cores": 1.3}}))
     text = open(write_report(str(tmp_path))).read()

@@ -1,8 +1,10 @@
 """Daemon throughput and latency against in-process calls.
 
 The same pool entry (pinned, 1 thread per inference, one image per request)
-served three ways — ``Runtime.infer`` in this process, and a real
-``adaptive-rt serve`` process over its Unix socket and over loopback HTTP
+served four ways — ``Runtime.infer`` in this process, and a real
+``adaptive-rt serve`` process over its Unix socket with shared-memory
+tensors (``unix``: ``Client``'s default), over the same socket with the
+tensors in frames (``frames``: ``Client(shm=False)``) and over loopback HTTP
 (.npy bodies) — with 1 and 4 client threads. Modes alternate in rounds; the
 median round is reported. Two pools: the shipped MNIST pool's largest entry
 (0.2 ms: the daemon's own overhead dominates) and the smallest entry of a
@@ -11,8 +13,11 @@ top-level keys are the first pool's; ``pools`` holds both.
 
     python -m adaptive_rt.bench.bench_daemon --json PATH [--pool P] [--quick]
 
-Keys: inproc_rps_c{1,4}, unix_rps_c{1,4}, http_rps_c{1,4}, <mode>_ms_p50_c*,
-<mode>_ms_p99_c*, unix_over_inproc_c4.
+Keys: <mode>_rps_c{1,4} for mode in inproc, unix, frames, http;
+<mode>_ms_p50_c*, <mode>_ms_p99_c*; <mode>_daemon_cpu_us_c* and
+<mode>_client_cpu_us_c* (CPU time per request of the daemon process and of
+this process — the clients, and for inproc the inference itself);
+unix_over_inproc_c4, frames_over_inproc_c4, http_over_inproc_c4.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -28,6 +34,7 @@ import threading
 import time
 
 import numpy as np
+import psutil
 
 from adaptive_rt.assets import SHIPPED_POOL, shipped_path
 from adaptive_rt.daemon import Client
@@ -85,6 +92,7 @@ def bench_pool(pool: str, pick, seconds: float, rounds: int) -> dict:
                     raise RuntimeError(open(log).read())
                 time.sleep(0.05)
             port = int(re.search(r'transport="http" host="127.0.0.1" port=(\d+)', open(log).read()).group(1))
+            daemon = psutil.Process(p.pid)
             rt = Runtime.open(pool, max_threads=4)
             entry = pick(rt.pool.entries).id
             rt.pin(entry, threads=1)
@@ -105,17 +113,26 @@ def bench_pool(pool: str, pick, seconds: float, rounds: int) -> dict:
                 cl = Client(unix=sock)
                 return lambda: cl.infer(x)
 
+            def frames():
+                cl = Client(unix=sock, shm=False)
+                return lambda: cl.infer(x)
+
             def http_():
                 cl = Client(http=f"127.0.0.1:{port}")
                 return lambda: cl.infer(x)
 
-            modes = {"inproc": inproc, "unix": unix, "http": http_}
+            modes = {"inproc": inproc, "unix": unix, "frames": frames, "http": http_}
             runs: dict = {}
             for rnd in range(rounds):
                 for clients in (1, 4):
                     for name, fac in (modes.items() if rnd % 2 == 0 else list(modes.items())[::-1]):
+                        d0, c0 = daemon.cpu_times(), resource.getrusage(resource.RUSAGE_SELF)
                         rps, lat = _load(fac, clients, seconds)
-                        runs.setdefault((name, clients), []).append((rps, lat))
+                        d1, c1 = daemon.cpu_times(), resource.getrusage(resource.RUSAGE_SELF)
+                        n = max(1, len(lat))
+                        cpu = ((d1.user + d1.system - d0.user - d0.system) / n * 1e6,
+                               (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime) / n * 1e6)
+                        runs.setdefault((name, clients), []).append((rps, lat, cpu))
                         print(f"{os.path.basename(pool)} {entry} round {rnd + 1} {name:6s} c{clients}: {rps:8.0f} "
                               f"req/s  p50 {np.percentile(lat, 50):.3f} ms  p99 {np.percentile(lat, 99):.3f} ms",
                               file=sys.stderr)
@@ -126,11 +143,13 @@ def bench_pool(pool: str, pick, seconds: float, rounds: int) -> dict:
             f.close()
     out = {"pool": os.path.basename(pool), "entry": entry, "input_shape": list(x.shape)}
     for (name, clients), rs in runs.items():
-        rps, lat = sorted(rs, key=lambda t: t[0])[len(rs) // 2]   # the median round
+        rps, lat, cpu = sorted(rs, key=lambda t: t[0])[len(rs) // 2]   # the median round
+        out[f"{name}_daemon_cpu_us_c{clients}"], out[f"{name}_client_cpu_us_c{clients}"] = cpu
         out[f"{name}_rps_c{clients}"] = rps
         out[f"{name}_ms_p50_c{clients}"] = float(np.percentile(lat, 50))
         out[f"{name}_ms_p99_c{clients}"] = float(np.percentile(lat, 99))
     out["unix_over_inproc_c4"] = out["unix_rps_c4"] / out["inproc_rps_c4"]
+    out["frames_over_inproc_c4"] = out["frames_rps_c4"] / out["inproc_rps_c4"]
     out["http_over_inproc_c4"] = out["http_rps_c4"] / out["inproc_rps_c4"]
     return out
 

@@ -186,7 +186,9 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
         L.append(row("cold start to first answer: native (all K ready) / ORT (largest only)", "< 1.0",
                      cs.get("native_over_ort_wall"), "{:.2f}", lambda v: v < 1.0, "coldstart"))
     if dm:
-        L.append(row("daemon Unix socket / in-process, 4 clients", "≥ 0.8", dm.get("unix_over_inproc_c4"), "{:.2f}",
+        worst = min((r["unix_over_inproc_c4"] for r in dm.get("pools", {"pool": dm}).values()
+                     if "unix_over_inproc_c4" in r), default=None)
+        L.append(row("daemon Unix socket / in-process, 4 clients (the lower of its pools)", "≥ 0.8", worst, "{:.2f}",
                      lambda v: v >= 0.8, "daemon"))
     L.append("")
     if conditions:
@@ -306,11 +308,14 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
 
     if dm:
         L += ["## Daemon vs in-process (requests/s)", "",
-              "| pool, entry | clients | in-process | Unix socket | HTTP | Unix p99 ms |", "|---|---|---|---|---|---|"]
+              "| pool, entry | clients | in-process | Unix socket, shared memory | Unix socket, frames | HTTP "
+              "| shared memory p50 / p99 ms |", "|---|---|---|---|---|---|---|"]
         for name, r in dm.get("pools", {"pool": dm}).items():
             for c in (1, 4):
+                fr = r.get(f"frames_rps_c{c}")
                 L.append(f"| {name}, {r['entry']} | {c} | {r[f'inproc_rps_c{c}']:.0f} | {r[f'unix_rps_c{c}']:.0f} | "
-                         f"{r[f'http_rps_c{c}']:.0f} | {r[f'unix_ms_p99_c{c}']:.2f} |")
+                         f"{'' if fr is None else f'{fr:.0f}'} | {r[f'http_rps_c{c}']:.0f} | "
+                         f"{r[f'unix_ms_p50_c{c}']:.2f} / {r[f'unix_ms_p99_c{c}']:.2f} |")
         L.append("")
 
     if tr:

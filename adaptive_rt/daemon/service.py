@@ -19,18 +19,21 @@ import asyncio
 import os
 import signal
 import stat
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
+from .. import _core
 from ..io.poolfile import PoolFile
 from ..serve.runtime import Runtime
 from .base import ByteBudget, Limits, Log, is_loopback
 from .http import HttpTransport
 from .metrics import Metrics
 from .protocol import FRAME, ProtocolError
+from .shm import ShmConnection, wait_closed
 from .systemd import sd_notify, watchdog
 from .unix import UnixTransport
 
@@ -71,7 +74,9 @@ class Daemon:
         self.log = log or Log()
         self.metrics = Metrics()
         self.rt = None
-        self._inflight: dict = {}
+        self._inflight: dict = {}                 # runtime -> engine calls running on it
+        self._lock = threading.Lock()             # _inflight, completed (event loop and shm threads)
+        self._run_gate = _core.Gate(limits.max_concurrent)   # shared with the C++ shm loop
         self._waiting = 0
         self.completed = 0
         self.draining = False
@@ -104,7 +109,10 @@ class Daemon:
                 else:
                     self.log("unpinned", level="warn", entry=pinned,
                              message=f"the reloaded pool has no entry {pinned!r}: the policy chooses again")
-            self.rt = new
+            with self._lock:
+                self.rt = new
+            if old is not None:
+                old.generation[0] += 1     # shared-memory loops running the old plans come back
             self.metrics.reload(True)
             self.log("reloaded", pool=self.pool_path, sha256=new.pool.sha256[:16], entries=len(new.entries),
                      pinned=new.pinned)
@@ -112,10 +120,54 @@ class Daemon:
             return True, new.pool.sha256
 
     async def _retire(self, rt) -> None:
-        while self._inflight.get(rt, 0) > 0:
+        while True:
+            with self._lock:
+                if self._inflight.get(rt, 0) <= 0:
+                    self._inflight.pop(rt, None)
+                    break
             await asyncio.sleep(0.01)
-        self._inflight.pop(rt, None)
         await asyncio.get_running_loop().run_in_executor(None, rt.close)
+
+    def _run(self, x: np.ndarray, gate: bool = True) -> tuple[np.ndarray, str, float]:
+        """One engine call on the current runtime under the run gate (at most
+        ``max_concurrent`` at once over every transport; ``gate=False``: the
+        caller holds it), counted in flight so that a reload retires the old
+        runtime only once its calls are done."""
+        if gate:
+            if not self._run_gate.acquire_bounded(self.limits.max_queue):
+                raise ProtocolError(f"busy: {self.limits.max_concurrent} running and {self._run_gate.waiting} "
+                                    "queued", "busy")
+            try:
+                return self._run(x, False)
+            finally:
+                self._run_gate.release()
+        with self._lock:       # taken with the count: _retire cannot close it in between
+            rt = self.rt
+            self._inflight[rt] = self._inflight.get(rt, 0) + 1
+        try:
+            t0 = time.perf_counter()
+            y, entry = rt.infer(x)
+            return y, entry, (time.perf_counter() - t0) * 1e3
+        finally:
+            with self._lock:
+                self._inflight[rt] -= 1
+
+    def _finish(self, y: np.ndarray, entry: str, ms: float) -> None:
+        with self._lock:
+            self.completed += 1
+        self.metrics.latency(entry, ms)
+        if not np.isfinite(y).all():
+            # no valid answer exists (JSON has no NaN/Infinity): an error kind of its own, never invalid JSON
+            raise ProtocolError(f"entry {entry} produced non-finite outputs (NaN or infinity) for this input",
+                                "non_finite")
+
+    def queued(self) -> int:
+        """Requests waiting for an inference slot (event loop and shm threads)."""
+        return self._waiting + self._run_gate.waiting
+
+    def inflight(self) -> int:
+        with self._lock:
+            return sum(self._inflight.values())
 
     async def infer(self, x: np.ndarray) -> tuple[np.ndarray, str, float]:
         if self.draining:
@@ -128,26 +180,36 @@ class Daemon:
         finally:
             self._waiting -= 1
         rt = self.rt
-        self._inflight[rt] = self._inflight.get(rt, 0) + 1
         try:
-            t0 = time.perf_counter()
-            if rt.expected_ms() * max(1, len(x) if x.ndim == 4 else 1) <= self.limits.inline_ms:
+            if (rt.expected_ms() * max(1, len(x) if x.ndim == 4 else 1) <= self.limits.inline_ms
+                    and self._run_gate.try_acquire()):
                 # a handoff to the thread pool would cost a good part of the run: run it here
-                y, entry = rt.infer(x)
+                try:
+                    y, entry, ms = self._run(x, gate=False)
+                finally:
+                    self._run_gate.release()
             else:
-                y, entry = await asyncio.get_running_loop().run_in_executor(self.executor, rt.infer, x)
-            ms = (time.perf_counter() - t0) * 1e3
+                y, entry, ms = await asyncio.get_running_loop().run_in_executor(self.executor, self._run, x)
+        except ProtocolError:
+            raise
         except (TypeError, ValueError) as e:
             raise ProtocolError(str(e)) from None
         finally:
-            self._inflight[rt] -= 1
             self._slots.release()
-        self.completed += 1
-        self.metrics.latency(entry, ms)
-        if not np.isfinite(y).all():
-            # no valid answer exists (JSON has no NaN/Infinity): an error kind of its own, never invalid JSON
-            raise ProtocolError(f"entry {entry} produced non-finite outputs (NaN or infinity) for this input",
-                                "non_finite")
+        self._finish(y, entry, ms)
+        return y, entry, ms
+
+    def infer_blocking(self, x: np.ndarray) -> tuple[np.ndarray, str, float]:
+        """``infer`` for a transport's own thread (shared memory): no event loop."""
+        if self.draining:
+            raise ProtocolError("daemon is shutting down", "unavailable")
+        try:
+            y, entry, ms = self._run(x)
+        except ProtocolError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ProtocolError(str(e)) from None
+        self._finish(y, entry, ms)
         return y, entry, ms
 
     def status(self) -> dict:
@@ -161,7 +223,7 @@ class Daemon:
                 "snapshot": snap.to_dict() if snap else None,
                 "stats": {k: s[k] for k in ("requests", "images", "rejected", "slo_violation_rate", "switches",
                                             "latency_ms", "uptime_s")},
-                "inflight": sum(self._inflight.values()), "queued": self._waiting,
+                "inflight": self.inflight(), "queued": self.queued(),
                 "reloads": self.metrics.reloads, "reload_failures": self.metrics.reload_failures,
                 "draining": self.draining}
 
@@ -176,8 +238,8 @@ class Daemon:
                  "battery_ratio": None if battery is None else battery / 100.0,
                  "temperature_celsius": snap.temperature_c, "power_watts": snap.power_w}
         g["monitor_cpu_overhead_ratio"] = rt.monitor.overhead_pct() / 100.0
-        return self.metrics.render(g, rt.active, rt.stats()["switches"], sum(self._inflight.values()),
-                                   self._waiting)
+        return self.metrics.render(g, rt.active, rt.stats()["switches"], self.inflight(),
+                                   self.queued())
 
     def refuse(self, transport: str, kind: str, message: str) -> None:
         """Count and log a refused request (the transport answers it)."""
@@ -289,17 +351,20 @@ class Daemon:
         # graceful stop: no new connections or requests, in-flight ones finish
         sd_notify("STOPPING=1")
         self.draining = True
-        self.log("stopping", inflight=sum(self._inflight.values()))
+        self.rt.generation[0] += 1         # shared-memory loops come back and answer `unavailable`
+        self.log("stopping", inflight=self.inflight())
         for s in servers:
             s.close()
         t_end = time.monotonic() + self.limits.drain_s
-        while (sum(self._inflight.values()) or self._waiting) and time.monotonic() < t_end:
+        while (self.inflight() or self.queued()) and time.monotonic() < t_end:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)   # let the last responses be written
+        shm = [c for c in self.conns if isinstance(c, ShmConnection)]
         for w in list(self.conns):
             w.close()
+        await loop.run_in_executor(None, wait_closed, shm, 5.0)
         wd.cancel()
-        left = sum(self._inflight.values())
+        left = self.inflight()
         self._remove_own_socket()
         await loop.run_in_executor(None, self.rt.close)
         self.executor.shutdown(wait=False)

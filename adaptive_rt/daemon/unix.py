@@ -6,6 +6,7 @@ import asyncio
 import numpy as np
 
 from .base import Busy, Transport, linger, send, timed
+from .shm import offer
 from .protocol import FRAME, ProtocolError, pack_frame, parse_frame_prefix, parse_header, tensor_from_payload
 
 __all__ = ["UnixTransport"]
@@ -45,12 +46,15 @@ class UnixTransport(Transport):
             await linger(reader, writer, lim.max_body, lim.body_timeout_s)
             return False
         try:
-            await send(writer, await self.request(raw, payload), lim.body_timeout_s)
+            answer = await self.request(raw, payload, writer)
+            if answer is None:      # handed to a shared-memory thread (shm.py)
+                return False
+            await send(writer, answer, lim.body_timeout_s)
         finally:
             held.release()
         return True
 
-    async def request(self, raw: bytes, payload: bytes) -> bytes:
+    async def request(self, raw: bytes, payload: bytes, writer=None) -> bytes | None:
         rid = None
         try:
             header = parse_header(raw, self.daemon.limits.max_json_depth)
@@ -68,10 +72,12 @@ class UnixTransport(Transport):
             if op == "status":
                 self.daemon.metrics.request("unix", "ok")
                 return pack_frame({"ok": True, "id": rid, "status": self.daemon.status()})
+            if op == "shm" and writer is not None:
+                return await offer(self.daemon, header, writer)
             if op == "ping":
                 self.daemon.metrics.request("unix", "ok")
                 return pack_frame({"ok": True, "id": rid})
-            raise ProtocolError(f"unknown op {op!r}; use infer, status or ping")
+            raise ProtocolError(f"unknown op {op!r}; use infer, shm, status or ping")
         except ProtocolError as e:
             self.daemon.refuse("unix", e.kind, str(e))
             return pack_frame({"ok": False, "id": rid, "error": e.kind, "message": str(e)})

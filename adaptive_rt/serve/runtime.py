@@ -191,6 +191,9 @@ class Runtime:
         self._timeline: deque = deque(maxlen=max(600, int(600 * hz)))
         self._requests = self._images = self._rejected = self._violations = 0
         self._switches = 0
+        # bumped at every swap of the active plan (and at close): a transport that runs plans itself
+        # (the daemon's shared-memory loop in C++) comes back to pick up the new one
+        self.generation = np.zeros(1, np.int64)
         self._pinned: str | None = None
         self._last: Decision | None = None
         self._t0 = self._clock()
@@ -358,21 +361,41 @@ class Runtime:
             raise
         return self.infer(xs)
 
-    def _record(self, entry: str, ms: float, n: int) -> None:
+    def native_active(self):
+        """``(engine, plan, threads, entry)`` of the active plan as the C++
+        extension's own objects — for a transport that runs it without Python
+        per request — or None if the backend is not the native engine. Read
+        :attr:`generation` first: when it changes, read this again."""
+        run, threads = self._active
+        plan = getattr(run, "plan", None)
+        eng = getattr(getattr(run, "engine", None), "_native", None)
+        if plan is None or eng is None or self._closed:
+            return None
+        return eng, plan.native, threads, run.entry_id
+
+    def record_many(self, entry: str, ms: Sequence[float], images: Sequence[int]) -> None:
+        """Account for requests served outside :meth:`infer` on ``entry``
+        (per request: milliseconds, images), as :meth:`infer` does for its own."""
         now = self._clock()
-        norm = ms * self.batch / n if n != self.batch else ms
-        violated = norm > self.budget.slo_ms
+        slo = self.budget.slo_ms
         with self._lock:
             s = self._entry_stats[entry]
-            s.requests += 1
-            s.images += n
-            s.lat.append(ms)
-            s.violations += violated
-            self._requests += 1
-            self._images += n
-            self._violations += violated
-            self._recent.append((now, entry, norm))
-            self._all_lat.append(ms)
+            for v, n in zip(ms, images):
+                v, n = float(v), int(n)
+                norm = v * self.batch / n if n != self.batch else v
+                violated = norm > slo
+                s.requests += 1
+                s.images += n
+                s.lat.append(v)
+                s.violations += violated
+                self._requests += 1
+                self._images += n
+                self._violations += violated
+                self._recent.append((now, entry, norm))
+                self._all_lat.append(v)
+
+    def _record(self, entry: str, ms: float, n: int) -> None:
+        self.record_many(entry, (ms,), (n,))
 
     # ------------------------------------------------------------------ control
     def _observed_p95(self, entry: str, since: float) -> float | None:
@@ -402,6 +425,7 @@ class Runtime:
                 return
             now = self._clock()
             self._active = (runner, threads)   # the atomic swap
+            self.generation[0] += 1
             changed = old_plan.entry_id != entry
             if state is None:
                 self._state = replace(self._state, entry=entry, threads=threads, better_since=None)
@@ -545,6 +569,7 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        self.generation[0] += 1
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
