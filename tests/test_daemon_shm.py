@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 
 from adaptive_rt.daemon import Client, DaemonError
-from adaptive_rt.daemon.protocol import FRAME, MAGIC
-from adaptive_rt.daemon.shm import REQ, RESP, SHM_MAGIC
+from adaptive_rt.daemon.protocol import FRAME, MAGIC, REQ, RESP, SHM_MAGIC
 
 from test_daemon import JSON, TOL, DaemonProc, pools, refs  # noqa: F401  (fixtures)
 

@@ -1,4 +1,4 @@
-"""The runtime install: numpy and psutil only, never torch; the shipped systemd unit."""
+"""The runtime install: numpy, psutil and h11 (the daemon's HTTP parser) only, never torch; the shipped systemd unit."""
 from __future__ import annotations
 
 import re
@@ -19,7 +19,7 @@ def test_runtime_requirements_have_no_torch():
         pytest.skip("package not installed")
     base = [r for r in reqs if "extra ==" not in r]
     names = {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower() for r in base}
-    assert names == {"numpy", "psutil"}, base
+    assert names == {"numpy", "psutil", "h11"}, base
     assert any("torch" in r and 'extra == "train"' in r for r in reqs)
 
 

@@ -10,8 +10,8 @@ import socket
 
 import numpy as np
 
-from .protocol import ERROR_KINDS, FRAME, MAGIC, array_from_npy, npy_bytes
-from .shm import MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC
+from .protocol import (ERROR_KINDS, FRAME, MAGIC, MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC, array_from_npy,
+                       npy_bytes)
 
 __all__ = ["Client", "DaemonError"]
 

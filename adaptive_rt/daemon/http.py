@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
+
+import h11
 import numpy as np
 
 from ..io.jsonio import strict_json
@@ -41,33 +43,38 @@ class Refused(Exception):
 
 def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     """(method, target, version, headers by lower-case name) of a request
-    head ending in CRLF CRLF; Refused (400/501) for anything malformed."""
-    text = head.decode("latin1")
-    bare = text.replace("\r\n", "")
-    if "\n" in bare or "\r" in bare:
+    head ending in CRLF CRLF, parsed by h11 (the request line, header names
+    and values, Content-Length, Host); Refused (400/501) for anything
+    malformed. Stricter than h11 where it is lenient: lines must end in
+    CRLF (h11 also takes a bare LF), and a second Content-Type or
+    Transfer-Encoding is refused. The body is read by the caller, within
+    the daemon's limits."""
+    bare = head.replace(b"\r\n", b"")
+    if b"\n" in bare or b"\r" in bare:
         raise Refused(400, "bare CR or LF in the request head (lines end in CRLF)", True)
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise Refused(400, "malformed request line", True)
-    method, target, version = parts
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
+    try:
+        conn.receive_data(bytes(head))
+        ev = conn.next_event()
+    except h11.RemoteProtocolError as e:
+        raise Refused(400, f"malformed request head: {e}", True) from None
+    if not isinstance(ev, h11.Request):   # h11 wants more bytes: the head ended early
+        raise Refused(400, "malformed request head", True)
+    if not ev.http_version.startswith(b"1."):
+        raise Refused(400, f"malformed request line: HTTP/{ev.http_version.decode('latin1')} (HTTP/1.x only)", True)
     headers: dict[str, str] = {}
-    for ln in lines[1:]:
-        if not ln:
-            continue
-        if ":" not in ln or ln[0] in " \t":
-            raise Refused(400, "malformed header line", True)
-        k, v = ln.split(":", 1)
-        k = k.strip().lower()
-        if k in headers and k in ("content-length", "transfer-encoding", "content-type"):
+    for k, v in ev.headers:
+        k = k.decode("latin1")
+        if k in headers and k in ("transfer-encoding", "content-type"):
             raise Refused(400, f"duplicate {k} header", True)
-        headers[k] = v.strip()
+        headers[k] = v.decode("latin1")
     if "transfer-encoding" in headers:
         raise Refused(501, "transfer-encoding is not supported: send Content-Length", True)
     cl = headers.get("content-length")
-    if cl is not None and not (cl.isascii() and cl.isdigit() and len(cl) <= 12):
+    if cl is not None and len(cl) > 12:
         raise Refused(400, "invalid Content-Length", True)
-    return method, target, version, headers
+    return (ev.method.decode("latin1"), ev.target.decode("latin1"), "HTTP/" + ev.http_version.decode("latin1"),
+            headers)
 
 
 class HttpTransport(Transport):

@@ -36,6 +36,12 @@ __all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix"
 
 MAGIC = b"ART1"
 FRAME = struct.Struct("<4sIQ")
+# shared-memory records (daemon/shm.py has the protocol)
+SHM_MAGIC = b"ARS1"
+REQ = struct.Struct("<4sIQ")              # magic, n (0: one image), seq
+RESP = struct.Struct("<4sIQIIfHH")        # magic, code, seq, rows, cols, ms, entry length, message length
+RECONNECT = 255                           # code: this mapping no longer fits the pool; open a new one
+MAX_MESSAGE = 1024                        # bytes of an error message on a response record
 ERROR_KINDS = ("bad_request", "too_large", "busy", "timeout", "unavailable", "non_finite", "internal")
 
 

@@ -45,16 +45,11 @@ import time
 import numpy as np
 
 from .base import Busy
-from .protocol import ERROR_KINDS, ProtocolError, pack_frame
+from .protocol import ERROR_KINDS, MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC, ProtocolError, pack_frame
 
 __all__ = ["SHM_MAGIC", "REQ", "RESP", "RECONNECT", "HEADER_BYTES", "layout", "ShmConnection", "offer"]
 
-SHM_MAGIC = b"ARS1"
-REQ = struct.Struct("<4sIQ")
-RESP = struct.Struct("<4sIQIIfHH")
-RECONNECT = 255
 HEADER_BYTES = 64        # reserved at the start of the mapping (alignment; unused)
-MAX_MESSAGE = 1024       # bytes of an error message on a response record
 
 
 class _core_status:
