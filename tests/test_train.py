@@ -160,8 +160,15 @@ def test_every_sampler_one_epoch_on_digits(tmp_path, digits):
 
 
 @pytest.mark.slow
+def _few(d, n: int = 384):
+    """The first ``n`` training digits only (3 steps an epoch at batch 128): the code paths, quickly."""
+    from dataclasses import replace
+    return replace(d, x_train=d.x_train[:n], y_train=d.y_train[:n])
+
+
 def test_resume_equals_uninterrupted(tmp_path, digits):
     cfg = TrainConfig(sampler="pss", dataset="digits", epochs=2, batch_size=128, seed=3)
+    digits = _few(digits)
     a = Trainer(cfg, digits, TINY, str(tmp_path / "a"))
     a.train_epoch()
     a.train_epoch()
@@ -240,7 +247,7 @@ def test_train_cli_unwritable_out(tmp_path):
 @pytest.mark.slow
 def test_train_and_build_pool_cli(tmp_path):
     run = tmp_path / "run"
-    r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "2", "--out", run, "--batch-size", "128")
+    r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "1", "--out", run, "--batch-size", "128")
     assert r.returncode == 0, r.stderr[-2000:]
     out = tmp_path / "pool.safetensors"
     r = _cli("build-pool", run, "--buckets", "3", "--candidates", "2", "--out", out)
@@ -469,6 +476,7 @@ def test_semi_streams_put_labels_in_every_step(digits):
 def test_fixmatch_teacher_is_an_average_and_survives_resume(digits, tmp_path):
     cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=2, labeled_fraction=0.1, seed=0,
                       batch_size=128, threshold=0.5)
+    digits = _few(digits)
     a = Trainer(cfg, digits, TINY, str(tmp_path / "a"))
     k = next(iter(a.net.params))
     assert torch.equal(a.teacher.params[k], a.net.params[k])

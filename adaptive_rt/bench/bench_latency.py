@@ -63,7 +63,7 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
                 fns["torch"] = (lambda tr: lambda: tr(x, threads))(peers[("torch", threads)].prepare(e.id))
             if threads == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
                 fns["litert_builtin"] = _litert_builtin(peers[("litert", 1)].model(e.id), x)
-            budget = 1.5 if quick else 6.0
+            budget = 0.6 if quick else 6.0
             # at 2 threads each block starts once the previous runtime's workers stopped spinning
             t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget, settle_s=0.05 if threads > 1 else 0.0)
             row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
@@ -104,7 +104,7 @@ def bench_int8(name: str, path: str, quick: bool, log) -> list[dict]:
             fns = {"float32": lambda: eng.run(pf, x, threads=threads, out=out),
                    "int8": lambda: eng.run(pq, x, threads=threads, out=out),
                    "ort_int8": lambda: o8(x, threads), "litert_int8": lambda: l8(x, threads)}
-            t = interleaved(fns, rounds=2000, warmup=5, budget_s=1.5 if quick else 6.0,
+            t = interleaved(fns, rounds=2000, warmup=5, budget_s=0.6 if quick else 6.0,
                             settle_s=0.05 if threads > 1 else 0.0)
             row = {"pool": name, "entry": e.id, "int8_entry": q.id, "config": e.config.id,
                    "mflops": round(e.mflops, 3), "threads": threads, "samples": len(t["int8"]),

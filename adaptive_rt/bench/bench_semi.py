@@ -16,7 +16,7 @@ point above the baseline on that mean.
 
     python -m adaptive_rt.bench.bench_semi --json PATH [--quick] [--dataset D] [--seeds 0,1,2]
 
---quick: digits, 2 epochs, one seed; default: digits, 30 epochs, seeds 0, 1, 2.
+--quick: digits, 1 epoch, one seed; default: digits, 30 epochs, seeds 0, 1, 2.
 (--pool does not apply: this benchmark trains its own supernets.)
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from adaptive_rt.model.weights import spread_configs
     from adaptive_rt.train.loop import TrainConfig, Trainer
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else ([0] if a.quick else [0, 1, 2])
-    epochs = a.epochs or (2 if a.quick else 30)
+    epochs = a.epochs or (1 if a.quick else 30)
     space = get_space("mbv3-tiny28")
     subnets = spread_configs(space, 6, seed=0)
     other = OtherCPU().start()

@@ -26,13 +26,13 @@ __all__ = ["BENCHES", "run_benches", "write_report"]
 # digits) and train trains its own supernets.
 BENCHES: Registry[tuple] = Registry("benchmark")
 for _name, _spec in (
-    ("latency", (("onnxruntime", "ai_edge_litert"), 300, 40, True)),
-    ("switch", (("onnxruntime", "ai_edge_litert"), 60, 20, True)),
-    ("memory", (("onnxruntime", "ai_edge_litert"), 120, 40, True)),
-    ("coldstart", (("onnxruntime", "ai_edge_litert"), 120, 30, True)),
-    ("adapt", ((), 200, 45, False)),
-    ("daemon", ((), 160, 20, True)),
-    ("train", (("torch", "pymoo"), 500, 90, False)),
+    ("latency", (("onnxruntime", "ai_edge_litert"), 300, 20, True)),
+    ("switch", (("onnxruntime", "ai_edge_litert"), 60, 5, True)),
+    ("memory", (("onnxruntime", "ai_edge_litert"), 120, 10, True)),
+    ("coldstart", (("onnxruntime", "ai_edge_litert"), 120, 10, True)),
+    ("adapt", ((), 200, 20, False)),
+    ("daemon", ((), 200, 15, True)),
+    ("train", (("torch", "pymoo"), 500, 30, False)),
     ("dist", (("torch", "pymoo"), 300, 30, False)),
 ):
     BENCHES.register(_name, _spec)

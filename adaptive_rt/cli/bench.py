@@ -47,7 +47,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     from ..bench.report import BENCHES
     pool_argument(p, required=False, help="pool file (default: each benchmark's own test pools / the shipped pool)")
     p.add_argument("--out", default="adaptive-rt-bench", help="folder for the JSON results, logs, report.md and plots")
-    p.add_argument("--quick", action="store_true", help="short runs on small pools (about 2-3 minutes on an idle 2-core machine; indicative figures)")
+    p.add_argument("--quick", action="store_true", help="short runs on small pools (about 2 minutes on an idle 2-core machine; indicative figures)")
     p.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHES)}")
 
 
