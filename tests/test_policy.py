@@ -4,6 +4,7 @@ thermal and memory caps, missing sensors."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -150,3 +151,39 @@ def test_learned_ratio_is_kept_per_entry_and_threads_and_fades():
         d, st = decide(snap(t), st, None, b, PROFILES, float(t))
         ups.append(d.entry)
     assert "large" in ups   # faded: tried again
+
+
+def test_a_ratio_learned_under_a_hog_is_dropped_once_the_hog_leaves():
+    """An entry that ran slower than the contention model predicted while
+    another process took a core keeps that correction while the load lasts,
+    and loses it as soon as the load is gone (not only after the slow fade):
+    the policy steps back up after the hold time, and stays."""
+    profiles = [EntryProfile(p.id, p.mflops, p.accuracy, p.memory_bytes, {1: p.latency_ms[1]}) for p in PROFILES]
+    b = Budget(slo_ms=7.0, hold_s=1.0, headroom=1.0, ratio_half_life_s=1e6)   # no fading: the load alone decides
+
+    def trace_run(budget):
+        st, out, prev, states = PolicyState("large", 1), [], None, []
+        trace = ([(0.1 * i, 0.0) for i in range(10)] + [(1.0 + 0.1 * i, 1.0) for i in range(30)]
+                 + [(4.0 + 0.1 * i, 0.0) for i in range(40)])
+        for t, other in trace:
+            s = snap(t, other)
+            obs = None
+            if prev is not None:   # under the hog every entry runs 1.8x what the model predicts
+                p = next(p for p in profiles if p.id == prev.entry)
+                obs = predict_ms(p, 1, s) * (1.8 if other >= 0.5 else 1.0)
+            prev, st = decide(s, st, obs, budget, profiles, t)
+            out.append(prev.entry)
+            states.append(st)
+        return trace, out, states
+    trace, ds, states = trace_run(b)
+    assert ds[:10] == ["large"] * 10
+    assert "large" not in ds[10:40] and states[39].ratio("large", 1) > 1.1   # learned slow under the hog
+    back = next(i for i, e in enumerate(ds) if i >= 40 and e == "large")
+    assert trace[back][0] <= 4.0 + b.hold_s + 0.5                    # back up after the hold, not after a fade
+    assert all(e == "large" for e in ds[back:])                       # and stays: no flapping
+    # without dropping it (a tolerance no load change reaches) the slow estimate would keep it down
+    _, ds, _ = trace_run(replace(b, ratio_load_tolerance=1e9))
+    assert "large" not in ds[40:]
+    # the learned ratio still applies under the load it was learned at
+    st = PolicyState("x", ratios=(("mid", 1, 1.8, 0.0, 1.0),))
+    assert st.ratio("mid", 1, load=1.2, tolerance=0.5) == 1.8 and st.ratio("mid", 1, load=0.2, tolerance=0.5) == 1.0

@@ -12,7 +12,11 @@ t > 1 threads that oversubscribes the CPUs keeps none of its parallel
 speedup (it waits for its slowest thread, which shares a core) — times an
 EWMA of observed/predicted for the entry being served (the correction the
 model cannot know), learned per (entry, threads), kept across switches and
-fading back to 1 over ``ratio_half_life_s`` when not refreshed. Choice: among entries that fit the caps (memory,
+fading back to 1 over ``ratio_half_life_s`` when not refreshed. A ratio is
+a correction for the load it was learned under: once the other processes'
+load differs from that by ``ratio_load_tolerance`` cores or more, it is not
+applied (1 again) until the pair is served and measured anew — so an entry
+judged slow under a CPU hog is tried again once the hog has gone. Choice: among entries that fit the caps (memory,
 battery, thermal), the most accurate one predicted to stay under
 ``headroom`` x SLO. Downgrade at once on a breach (observed p95 over the SLO,
 or the current entry no longer predicted to fit, or a cap it violates);
@@ -46,6 +50,7 @@ class Budget:
     headroom: float = 0.85                  # plan for this fraction of the SLO
     ewma: float = 0.3                       # weight of a new observed/predicted ratio
     ratio_half_life_s: float = 30.0         # a learned ratio not refreshed fades to 1 this fast
+    ratio_load_tolerance: float = 0.5       # other-process cores: beyond this change a learned ratio is 1 again
 
     def __post_init__(self):
         def number(f: str, lo: float, hi: float = math.inf, lo_open: bool = False, optional: bool = False):
@@ -68,6 +73,7 @@ class Budget:
         number("headroom", 0, 1, lo_open=True)
         number("ewma", 0, 1, lo_open=True)
         number("ratio_half_life_s", 0, math.inf, lo_open=True)
+        number("ratio_load_tolerance", 0, math.inf, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -83,25 +89,31 @@ class EntryProfile:
 class PolicyState:
     entry: str
     threads: int = 1
-    # learned observed/predicted EWMA per (entry, threads): (entry, threads, ratio, time learned)
-    ratios: tuple[tuple[str, int, float, float], ...] = ()
+    # learned observed/predicted EWMA per (entry, threads):
+    # (entry, threads, ratio, time learned, other processes' cores then)
+    ratios: tuple[tuple[str, int, float, float, float], ...] = ()
     better_since: float | None = None       # since when a more accurate entry has kept fitting
     switches: int = 0
 
-    def ratio(self, entry: str, threads: int, now: float | None = None, half_life_s: float = math.inf) -> float:
+    def ratio(self, entry: str, threads: int, now: float | None = None, half_life_s: float = math.inf,
+              load: float | None = None, tolerance: float = math.inf) -> float:
         """The learned correction of (entry, threads): 1.0 if never served;
         it fades back towards 1 with ``half_life_s`` since it was last
-        learned, so a pair judged under other conditions is tried again."""
-        for e, t, r, when in self.ratios:
+        learned, and is 1.0 while the other processes' ``load`` (cores)
+        differs from the load it was learned under by ``tolerance`` or
+        more — so a pair judged under other conditions is tried again."""
+        for e, t, r, when, at in self.ratios:
             if e == entry and t == threads:
+                if load is not None and abs(load - at) >= tolerance:
+                    return 1.0
                 if now is None or not math.isfinite(half_life_s):
                     return r
                 return 1.0 + (r - 1.0) * 0.5 ** (max(0.0, now - when) / half_life_s)
         return 1.0
 
-    def learned(self, entry: str, threads: int, ratio: float, now: float) -> "PolicyState":
+    def learned(self, entry: str, threads: int, ratio: float, now: float, load: float = 0.0) -> "PolicyState":
         rest = tuple(x for x in self.ratios if (x[0], x[1]) != (entry, threads))
-        return replace(self, ratios=rest + ((entry, threads, ratio, now),))
+        return replace(self, ratios=rest + ((entry, threads, ratio, now, load),))
 
 
 @dataclass(frozen=True)
@@ -161,13 +173,15 @@ def decide(snap: ResourceSnapshot, state: PolicyState, observed_p95_ms: float | 
     threads = state.threads if state.threads in cur.latency_ms else min(cur.latency_ms)
 
     # 1. correct the model by what the served (entry, threads) really did
-    if observed_p95_ms is not None and observed_p95_ms > 0:
-        r = observed_p95_ms / predict_ms(cur, threads, snap)
-        old = state.ratio(cur.id, threads, now, budget.ratio_half_life_s)
-        state = state.learned(cur.id, threads, min(4.0, max(0.25, (1 - budget.ewma) * old + budget.ewma * r)), now)
+    load = snap.other_cpu_cores
 
     def ratio(entry: str, t: int) -> float:
-        return state.ratio(entry, t, now, budget.ratio_half_life_s)
+        return state.ratio(entry, t, now, budget.ratio_half_life_s, load, budget.ratio_load_tolerance)
+
+    if observed_p95_ms is not None and observed_p95_ms > 0:
+        r = observed_p95_ms / predict_ms(cur, threads, snap)
+        state = state.learned(cur.id, threads, min(4.0, max(0.25, (1 - budget.ewma) * ratio(cur.id, threads)
+                                                            + budget.ewma * r)), now, load)
 
     # 2. what may run at all, and what fits the SLO
     mflops_cap, cap_why = _caps(snap, budget)
