@@ -183,8 +183,10 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
         L.append(row("monitor overhead at 10 Hz", "≤ 0.5% of a core", ad["monitor_cpu_overhead_pct"], "{:.2f}%",
                      lambda v: v <= 0.5, "adapt"))
     if cs:
-        L.append(row("cold start to first answer: native (all K ready) / ORT (largest only)", "< 1.0",
-                     cs.get("native_over_ort_wall"), "{:.2f}", lambda v: v < 1.0, "coldstart"))
+        worst_cs = max((r["native_over_ort_wall"] for r in cs.get("by_pool", {"pool": cs}).values()
+                        if "native_over_ort_wall" in r), default=None)
+        L.append(row("cold start to first answer: native (all K ready) / ORT (largest only), the higher of its pools",
+                     "< 1.0", worst_cs, "{:.2f}", lambda v: v < 1.0, "coldstart"))
     if dm:
         worst = min((r["unix_over_inproc_c4"] for r in dm.get("pools", {"pool": dm}).values()
                      if "unix_over_inproc_c4" in r), default=None)
