@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import IntEnum
 import numpy as np
 
 from .model.fold import epilogue
@@ -27,7 +28,24 @@ except ImportError as e:  # pragma: no cover - depends on the build
                       "`pip install .` (needs a C++17 compiler)") from e
 
 __all__ = ["Engine", "Plan", "DEFAULT_THREADS", "available_isas", "default_isa", "available_isas8", "default_isa8",
-           "BUILT_WITH_OPENMP"]
+           "BUILT_WITH_OPENMP", "Gate", "ShmStatus"]
+
+#: A counting semaphore with a bounded queue (``acquire_bounded(max_waiting)``,
+#: ``try_acquire``, ``release``, ``waiting``; a context manager): the daemon's one
+#: run gate, shared by its Python transports and the C++ shared-memory loop.
+Gate = _core.Gate
+
+
+class ShmStatus(IntEnum):
+    """Why :meth:`Engine.serve_shm` came back (csrc/serve/shm_loop.h)."""
+    REPORT = 0       # latencies to account for; call again
+    CLOSED = 1       # the peer closed, or the socket was shut down
+    IDLE = 2         # no request for idle_s
+    PENDING = 3      # a request was read and not run: the caller answers it
+    NON_FINITE = 4   # the last request ran and gave non-finite logits: the caller answers it
+    CHANGED = 5      # the generation changed while waiting
+    BUSY = 6         # the last request was read and not run: the gate's queue is full
+
 
 #: Threads an engine (and the runtime, calibration) uses at most by default: every
 #: CPU up to 4 — beyond that, batch-1 inference of these nets stops scaling.
@@ -191,6 +209,24 @@ class Engine:
         """Median seconds of each step of ``plan`` (``plan.native.steps()``
         order) over ``repeats`` runs of the image ``x[:1]``: a per-op profile."""
         return list(self._native.profile(plan.native, x, int(threads), int(repeats)))
+
+    def serve_shm(self, plan: Plan, fd: int, threads: int, input_slot: np.ndarray, output_slot: np.ndarray,
+                  generation: np.ndarray, generation_seen: int, gate: "Gate", *, report_s: float = 0.01,
+                  max_records: int = 256, idle_s: float = 60.0, check_finite: bool = True,
+                  max_queue: int = 64) -> tuple[ShmStatus, int, int, int, np.ndarray, np.ndarray, int]:
+        """Serve the daemon's shared-memory request records on the connected
+        socket ``fd`` with ``plan`` (GIL released, no Python per request:
+        csrc/serve/shm_loop.cc) until something needs the caller: returns
+        ``(status, n, seq, magic, ms[], images[], errno)`` — the request's
+        fields for PENDING / BUSY / NON_FINITE, and the milliseconds and
+        images of every request it served. It comes back when
+        ``generation[0]`` differs from ``generation_seen``."""
+        if not isinstance(plan, Plan):
+            raise TypeError(f"plan must be an adaptive_rt.engine.Plan, got {type(plan).__name__}")
+        r = _core.shm_loop(fd, self._native, plan.native, int(threads), input_slot, output_slot, plan.entry.id,
+                           generation, int(generation_seen), report_s=report_s, max_records=max_records,
+                           idle_s=idle_s, check_finite=check_finite, gate=gate, max_queue=max_queue)
+        return (ShmStatus(r[0]),) + tuple(r[1:])
 
     def run(self, plan: Plan, x: np.ndarray, threads: int = 1, out: np.ndarray | None = None) -> np.ndarray:
         """Logits ``[N, classes]`` for an NHWC float32 C-contiguous batch ``x``.

@@ -50,6 +50,13 @@ def main() -> None:
     x = np.zeros((1, 2, 2, 1), np.float32)
     js = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2, 2, 1],
                                  "data": x.ravel().tolist()}]}).encode()
+    # shm: the input slot (3 images of the seed pool's 12x12x1), then request records
+    slot = np.zeros(3 * 144, np.float32).tobytes()
+    rec = lambda n, seq, magic=b"ARS1": struct.pack("<4sIQ", magic, n, seq)  # noqa: E731
+    put("shm", "records", slot + rec(0, 1) + rec(2, 2) + rec(3, 3) + rec(1, 4))
+    put("shm", "too-many", slot + rec(0, 1) + rec(4, 2) + rec(0, 3))
+    put("shm", "bad-magic", slot + rec(0, 1) + rec(0, 2, b"XXXX") + rec(0, 3))
+    put("shm", "nan-input", np.full(3 * 144, np.nan, np.float32).tobytes() + rec(0, 1) + rec(0, 2)[:9])
     put("kserve", "json", b"\n/v2/models/m/infer\n" + js)
     h = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2, 2, 1],
                                 "parameters": {"binary_data_size": 16}}],

@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NAMES = ["poolfile", "npy", "frame", "http", "kserve", "profile", "latency", "trace", "plan"]   # = targets.TARGETS
+NAMES = ["poolfile", "npy", "frame", "http", "kserve", "profile", "latency", "trace", "plan", "shm"]   # = targets.TARGETS
 
 
 def _one(name: str, fuzzer_args: list[str]) -> None:

@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import shutil
+import socket
 import tempfile
 
 import atheris
@@ -22,7 +23,8 @@ with atheris.instrument_imports(include=["adaptive_rt"]):
     from adaptive_rt.daemon.kserve import match as kserve_match, parse_infer
     from adaptive_rt.daemon.protocol import (ProtocolError, array_from_json, array_from_npy, parse_frame_prefix,
                                              parse_header, tensor_from_payload)
-    from adaptive_rt.engine import Engine, available_isas, available_isas8
+    from adaptive_rt.daemon.protocol import RESP, SHM_MAGIC
+    from adaptive_rt.engine import Engine, Gate, ShmStatus, available_isas, available_isas8
     from adaptive_rt.io.poolfile import PoolFileError, load_pool, write_pool
     from adaptive_rt.io.randompool import random_pool
     from adaptive_rt.model import reference
@@ -207,4 +209,60 @@ def plan(data: bytes) -> None:
                 raise AssertionError(f"int8 {isa8} {e.config.id}: non-finite logits in space {json.dumps(d)}")
 
 
-TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, kserve, profile, latency, trace, plan)}
+_SHM = []
+
+
+def shm(data: bytes) -> None:
+    """The daemon's shared-memory request loop (C++, csrc/serve/shm_loop.cc)
+    fed the bytes as request records on a real socket — valid records, bad
+    magics, image counts past the mapping, records cut short — with the
+    input slot filled from the bytes too (NaN and infinity included). Every
+    status must be one the loop defines, every served request within the
+    slots' capacity, the answers well-formed records; it must never crash
+    or read or write past the slots (ASan in CI's sanitizer run)."""
+    if not _SHM:
+        pool = _seed_pool()
+        eng = Engine(pool, max_threads=2)
+        plan = eng.plan(pool.entries[0])
+        _SHM.append((eng, plan, Gate(2)))
+    eng, plan, gate = _SHM[0]
+    image = int(np.prod(plan.input_shape))
+    cap = 3
+    inp = np.zeros(cap * image, np.float32)
+    out = np.zeros(cap * plan.num_classes, np.float32)
+    fill = np.frombuffer(data[:len(data) // 4 * 4][:inp.nbytes], np.float32)
+    inp[:fill.size] = fill
+    body = data[inp.nbytes:] if len(data) > inp.nbytes else data
+    a, b = socket.socketpair()
+    try:
+        a.sendall(body[:4096])
+        a.shutdown(socket.SHUT_WR)
+        gen = np.zeros(1, np.int64)
+        for _ in range(300):
+            status, n, seq, magic, ms, images, err = eng.serve_shm(plan, b.fileno(), 1 + len(data) % 2, inp, out,
+                                                                   gen, 0, gate, idle_s=1.0, max_queue=1)
+            if not (len(ms) == len(images) and all(1 <= k <= cap for k in images)):
+                raise AssertionError(f"served {list(images)} images with a capacity of {cap}")
+            if status in (ShmStatus.CLOSED, ShmStatus.IDLE):
+                break
+        else:
+            raise AssertionError("the loop never reached the end of the records")
+        b.shutdown(socket.SHUT_WR)      # everything answered is in a's buffer now
+        answers = b""
+        a.settimeout(1.0)
+        while True:
+            chunk = a.recv(1 << 16)
+            if not chunk:
+                break
+            answers += chunk
+        while answers:   # the loop's own answers: whole 32-byte records, each naming the entry
+            magic, code, _, rows, cols, _, elen, mlen = RESP.unpack_from(answers)
+            if magic != SHM_MAGIC or code != 0 or cols != plan.num_classes or mlen != 0 or rows > cap:
+                raise AssertionError(f"bad answer record {answers[:RESP.size]!r}")
+            answers = answers[RESP.size + elen:]
+    finally:
+        a.close()
+        b.close()
+
+
+TARGETS = {f.__name__: f for f in (poolfile, npy, frame, http, kserve, profile, latency, trace, plan, shm)}

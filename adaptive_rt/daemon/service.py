@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import _core
+from ..engine import Gate
 from ..io.poolfile import PoolFile
 from ..serve.runtime import Runtime
 from .base import ByteBudget, Limits, Log, is_loopback
@@ -76,7 +76,7 @@ class Daemon:
         self.rt = None
         self._inflight: dict = {}                 # runtime -> engine calls running on it
         self._lock = threading.Lock()             # _inflight, completed (event loop and shm threads)
-        self._run_gate = _core.Gate(limits.max_concurrent)   # shared with the C++ shm loop
+        self._run_gate = Gate(limits.max_concurrent)   # shared with the C++ shm loop
         self._waiting = 0
         self.completed = 0
         self.draining = False

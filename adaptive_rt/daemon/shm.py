@@ -44,17 +44,13 @@ import time
 
 import numpy as np
 
+from ..engine import ShmStatus
 from .base import Busy
 from .protocol import ERROR_KINDS, MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC, ProtocolError, pack_frame
 
 __all__ = ["SHM_MAGIC", "REQ", "RESP", "RECONNECT", "HEADER_BYTES", "layout", "ShmConnection", "offer"]
 
 HEADER_BYTES = 64        # reserved at the start of the mapping (alignment; unused)
-
-
-class _core_status:
-    """What ``_core.shm_loop`` returns with (csrc/serve/shm_loop.h ShmStatus)."""
-    REPORT, CLOSED, IDLE, PENDING, NON_FINITE, CHANGED, BUSY = range(7)
 
 
 def _round64(n: int) -> int:
@@ -192,9 +188,9 @@ class ShmConnection:
                         return
                     continue
                 status, n, seq, magic = self._loop(*fast)
-                if status in (_core_status.CLOSED, _core_status.IDLE):
+                if status in (ShmStatus.CLOSED, ShmStatus.IDLE):
                     return
-                if status == _core_status.PENDING and not self._answer(magic, n, seq):
+                if status == ShmStatus.PENDING and not self._answer(magic, n, seq):
                     return
         except (OSError, ValueError):     # reset, timed out, or closed by the daemon's stop
             pass
@@ -211,18 +207,18 @@ class ShmConnection:
     def _loop(self, rt, gen: int, act) -> tuple[int, int, int, bytes]:
         """Requests served by the C++ loop (csrc/serve/shm_loop.cc) until it
         needs Python; their latencies are accounted here in one go."""
-        from .. import _core
         d = self.daemon
-        engine, plan, threads, entry = act
+        engine, plan, threads = act
+        entry = plan.entry.id
         with d._lock:        # counted in flight: a reload retires rt only once the loop is back
             if d.rt is not rt:
-                return _core_status.CHANGED, 0, 0, SHM_MAGIC
+                return ShmStatus.CHANGED, 0, 0, SHM_MAGIC
             d._inflight[rt] = d._inflight.get(rt, 0) + 1
         try:
-            status, n, seq, magic, ms, images, _ = _core.shm_loop(
-                self.sock.fileno(), engine, plan, threads, self.input, self.output, entry, rt.generation, gen,
+            status, n, seq, magic, ms, images, _ = engine.serve_shm(
+                plan, self.sock.fileno(), threads, self.input, self.output, rt.generation, gen, d._run_gate,
                 report_s=0.01, max_records=256, idle_s=d.limits.idle_timeout_s, check_finite=rt.check_finite,
-                gate=d._run_gate, max_queue=d.limits.max_queue)
+                max_queue=d.limits.max_queue)
         finally:
             with d._lock:
                 d._inflight[rt] -= 1
@@ -232,14 +228,14 @@ class ShmConnection:
             d.metrics.latency_many(entry, ms)
             with d._lock:
                 d.completed += k
-            ok = k - (status == _core_status.NON_FINITE)
+            ok = k - (status == ShmStatus.NON_FINITE)
             if ok:
                 d.metrics.request("shm", "ok", ok)
-        if status == _core_status.BUSY:
+        if status == ShmStatus.BUSY:
             msg = f"busy: {d.limits.max_concurrent} running and {d._run_gate.waiting} queued"
             d.refuse("shm", "busy", msg)
             self._reply(ERROR_KINDS.index("busy") + 1, seq, message=msg)
-        if status == _core_status.NON_FINITE:
+        if status == ShmStatus.NON_FINITE:
             msg = f"entry {entry} produced non-finite outputs (NaN or infinity) for this input"
             d.refuse("shm", "non_finite", msg)
             self._reply(ERROR_KINDS.index("non_finite") + 1, seq, message=msg)

@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..engine import DEFAULT_THREADS
+from ..engine import DEFAULT_THREADS, Engine, Plan
 from ..io.poolfile import PoolFile, load_pool
 from .backends import make_backend
 from .monitor import ResourceMonitor, ResourceSnapshot, Source
@@ -362,16 +362,15 @@ class Runtime:
         return self.infer(xs)
 
     def native_active(self):
-        """``(engine, plan, threads, entry)`` of the active plan as the C++
-        extension's own objects — for a transport that runs it without Python
-        per request — or None if the backend is not the native engine. Read
-        :attr:`generation` first: when it changes, read this again."""
+        """``(engine, plan, threads)`` of the active plan on the native
+        engine — for a transport that runs it without Python per request
+        (:meth:`Engine.serve_shm`) — or None if the backend is another.
+        Read :attr:`generation` first: when it changes, read this again."""
         run, threads = self._active
-        plan = getattr(run, "plan", None)
-        eng = getattr(getattr(run, "engine", None), "_native", None)
-        if plan is None or eng is None or self._closed:
+        plan, engine = getattr(run, "plan", None), getattr(run, "engine", None)
+        if self._closed or not isinstance(plan, Plan) or not isinstance(engine, Engine):
             return None
-        return eng, plan.native, threads, run.entry_id
+        return engine, plan, threads
 
     def record_many(self, entry: str, ms: Sequence[float], images: Sequence[int]) -> None:
         """Account for requests served outside :meth:`infer` on ``entry``
