@@ -146,6 +146,7 @@ def digits():
 
 @pytest.mark.slow
 def test_every_sampler_one_epoch_on_digits(tmp_path, digits):
+    digits = _few(digits)
     for name in sorted(SAMPLERS):
         cfg = TrainConfig(sampler=name, dataset="digits", epochs=1, batch_size=128, seed=0)
         tr = Trainer(cfg, digits, TINY, str(tmp_path / name))
@@ -159,13 +160,13 @@ def test_every_sampler_one_epoch_on_digits(tmp_path, digits):
             assert torch.equal(p, q), n
 
 
-@pytest.mark.slow
 def _few(d, n: int = 384):
     """The first ``n`` training digits only (3 steps an epoch at batch 128): the code paths, quickly."""
     from dataclasses import replace
     return replace(d, x_train=d.x_train[:n], y_train=d.y_train[:n])
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tmp_path, digits):
     cfg = TrainConfig(sampler="pss", dataset="digits", epochs=2, batch_size=128, seed=3)
     digits = _few(digits)

@@ -50,6 +50,9 @@ class _Shm:
                 if len(fds) != 1:
                     raise ConnectionError("the daemon's shm answer carried no file descriptor")
                 lay = self.layout = head["shm"]
+                if os.fstat(fds[0]).st_size < lay["size"] or lay["input_offset"] + lay["input_bytes"] > lay["size"] \
+                        or lay["output_offset"] + lay["output_bytes"] > lay["size"]:
+                    raise ConnectionError("the daemon's shared memory is smaller than its layout says")
                 self.mm = mmap.mmap(fds[0], lay["size"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             finally:
                 for fd in fds:

@@ -34,6 +34,7 @@ mapping's bytes are held against ``--max-buffered`` while it lives.
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import mmap
 import os
@@ -108,7 +109,7 @@ async def offer(daemon, header: dict, writer) -> bytes | None:
             writer.transport.pause_reading()
             raw = writer.get_extra_info("socket")
             sock = socket.socket(fileno=os.dup(raw.fileno()))
-            conn = ShmConnection(daemon, sock, mm, lay, held)
+            conn = ShmConnection(daemon, sock, mm, lay, held, asyncio.get_running_loop())
             try:
                 data = pack_frame({"ok": True, "shm": lay})
                 sent = socket.send_fds(sock, [data], [fd])
@@ -133,8 +134,8 @@ async def offer(daemon, header: dict, writer) -> bytes | None:
 class ShmConnection:
     """One shared-memory client: a thread serving its request records."""
 
-    def __init__(self, daemon, sock: socket.socket, mm: mmap.mmap, lay: dict, held):
-        self.daemon, self.sock, self.mm, self.lay, self.held = daemon, sock, mm, lay, held
+    def __init__(self, daemon, sock: socket.socket, mm: mmap.mmap, lay: dict, held, loop):
+        self.daemon, self.sock, self.mm, self.lay, self.held, self.loop = daemon, sock, mm, lay, held, loop
         self.thread: threading.Thread | None = None
         self._entry_bytes: dict[str, bytes] = {}
         shape = tuple(lay["input_shape"])
@@ -162,7 +163,10 @@ class ShmConnection:
         except BufferError:   # pragma: no cover - a view escaped; the mapping goes with the process
             pass
         self.sock.close()
-        self.held.release()
+        try:   # the byte budget belongs to the event loop's thread: give the bytes back there
+            self.loop.call_soon_threadsafe(self.held.release)
+        except RuntimeError:   # the loop has closed: the daemon has stopped
+            self.held.release()
 
     def _recv_request(self, buf: bytearray, view: memoryview) -> bool:
         got = 0
