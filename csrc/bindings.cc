@@ -280,6 +280,7 @@ PYBIND11_MODULE(_core, m) {
       .def("acquire_bounded", [](art::Gate& g, int max_waiting) { py::gil_scoped_release r; return g.acquire_bounded(max_waiting); },
            "Wait for a slot unless max_waiting callers already wait: then False (busy).")
       .def_property_readonly("waiting", &art::Gate::waiting)
+      .def_property_readonly("held", &art::Gate::held, "Slots taken now (the calls running under the gate).")
       .def("release", &art::Gate::release)
       .def("__enter__", [](art::Gate& g) { py::gil_scoped_release r; g.acquire(); })
       .def("__exit__", [](art::Gate& g, py::args) { g.release(); });

@@ -34,6 +34,36 @@ def d(tmp_path, pools):  # noqa: F811
     p.stop()
 
 
+def test_run_gate_counts_its_slots():
+    """The gate every transport shares: held slots are the daemon's in-flight
+    count, a full queue refuses at once, and a release without a slot is an error."""
+    from adaptive_rt.engine import Gate
+    g = Gate(2)
+    assert g.held == 0 and g.waiting == 0
+    assert g.try_acquire() and g.acquire_bounded(0)
+    assert g.held == 2 and not g.try_acquire() and not g.acquire_bounded(0)
+    got = threading.Event()
+
+    def waiter():
+        assert g.acquire_bounded(1)
+        got.set()
+    t = threading.Thread(target=waiter)
+    t.start()
+    while g.waiting == 0:
+        threading.Event().wait(0.001)
+    assert not g.acquire_bounded(1)            # one waits already: busy
+    g.release()
+    t.join(10)
+    assert got.is_set() and g.held == 2
+    g.release()
+    g.release()
+    assert g.held == 0
+    with pytest.raises(RuntimeError, match="not held"):
+        g.release()
+    with pytest.raises(ValueError):
+        Gate(0)
+
+
 def _metrics(d) -> str:
     return urllib.request.urlopen(f"http://127.0.0.1:{d.port}/metrics", timeout=5).read().decode()
 
@@ -189,6 +219,8 @@ def test_pin_and_reload_reach_shm_clients_at_once(d, refs):  # noqa: F811
     entries = sorted(out)
     with Client(unix=d.sock) as c:
         c.infer(xs[0])
+        # a connected client waiting in the C++ loop holds the runtime, not an inference slot
+        assert Client(unix=d.sock, shm=False).status()["inflight"] == 0
         for entry in entries + entries[::-1]:
             st, body = d.post("/v1/pin", json.dumps({"entry": entry}).encode(), JSON)
             assert st == 200, body

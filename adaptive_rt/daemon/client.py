@@ -10,8 +10,8 @@ import socket
 
 import numpy as np
 
-from .protocol import (ERROR_KINDS, FRAME, MAGIC, MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC, array_from_npy,
-                       npy_bytes)
+from .protocol import (FRAME, MAGIC, MAX_MESSAGE, REQ, RESP, SHM_MAGIC, array_from_npy,
+                       error_kind, npy_bytes, recv_exactly)
 
 __all__ = ["Client", "DaemonError"]
 
@@ -102,9 +102,7 @@ class _Shm:
             raise ConnectionError("bad shm response from daemon")
         if code:
             message = bytes(view[RESP.size + elen:need]).decode("utf-8", "replace")
-            kind = "reconnect" if code == RECONNECT else (ERROR_KINDS[code - 1] if code <= len(ERROR_KINDS)
-                                                          else "internal")
-            raise DaemonError(kind, message)
+            raise DaemonError(error_kind(code), message)
         eb = bytes(view[RESP.size:need])
         entry = self._entries.get(eb)
         if entry is None:
@@ -125,12 +123,8 @@ class _Shm:
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytearray:
     buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if not k:
-            raise ConnectionError("daemon closed the connection")
-        got += k
+    if not recv_exactly(sock, memoryview(buf)):
+        raise ConnectionError("daemon closed the connection")
     return buf
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from ..io.jsonio import strict_json
 
 __all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix", "parse_header", "float32_from_json",
-           "tensor_from_payload", "npy_bytes", "array_from_npy", "array_from_json", "tensor_shape", "float32_bytes"]
+           "tensor_from_payload", "error_code", "error_kind", "recv_exactly", "npy_bytes", "array_from_npy", "array_from_json", "tensor_shape", "float32_bytes"]
 
 MAGIC = b"ART1"
 FRAME = struct.Struct("<4sIQ")
@@ -43,6 +43,29 @@ RESP = struct.Struct("<4sIQIIfHH")        # magic, code, seq, rows, cols, ms, en
 RECONNECT = 255                           # code: this mapping no longer fits the pool; open a new one
 MAX_MESSAGE = 1024                        # bytes of an error message on a response record
 ERROR_KINDS = ("bad_request", "too_large", "busy", "timeout", "unavailable", "non_finite", "internal")
+
+
+def error_code(kind: str) -> int:
+    """A shared-memory response's code for an error kind (1.. in ERROR_KINDS order; unknown: bad_request)."""
+    return ERROR_KINDS.index(kind) + 1 if kind in ERROR_KINDS else 1
+
+
+def error_kind(code: int) -> str:
+    """The error kind of a non-zero shared-memory response code (error_code's inverse)."""
+    if code == RECONNECT:
+        return "reconnect"
+    return ERROR_KINDS[code - 1] if 1 <= code <= len(ERROR_KINDS) else "internal"
+
+
+def recv_exactly(sock, view: memoryview) -> bool:
+    """Fill ``view`` from the stream socket ``sock``; False if the peer closed first."""
+    got, n = 0, len(view)
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if not k:
+            return False
+        got += k
+    return True
 
 
 class ProtocolError(ValueError):

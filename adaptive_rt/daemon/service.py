@@ -74,8 +74,8 @@ class Daemon:
         self.log = log or Log()
         self.metrics = Metrics()
         self.rt = None
-        self._inflight: dict = {}                 # runtime -> engine calls running on it
-        self._lock = threading.Lock()             # _inflight, completed (event loop and shm threads)
+        self._holders: dict = {}    # runtime -> engine calls and shm loops using it (retired at 0)
+        self._lock = threading.Lock()  # _holders, completed (event loop and shm threads)
         self._run_gate = Gate(limits.max_concurrent)   # shared with the C++ shm loop
         self._waiting = 0
         self.completed = 0
@@ -122,8 +122,8 @@ class Daemon:
     async def _retire(self, rt) -> None:
         while True:
             with self._lock:
-                if self._inflight.get(rt, 0) <= 0:
-                    self._inflight.pop(rt, None)
+                if self._holders.get(rt, 0) <= 0:
+                    self._holders.pop(rt, None)
                     break
             await asyncio.sleep(0.01)
         await asyncio.get_running_loop().run_in_executor(None, rt.close)
@@ -143,14 +143,14 @@ class Daemon:
                 self._run_gate.release()
         with self._lock:       # taken with the count: _retire cannot close it in between
             rt = self.rt
-            self._inflight[rt] = self._inflight.get(rt, 0) + 1
+            self._holders[rt] = self._holders.get(rt, 0) + 1
         try:
             t0 = time.perf_counter()
             y, entry = rt.infer(x)
             return y, entry, (time.perf_counter() - t0) * 1e3
         finally:
             with self._lock:
-                self._inflight[rt] -= 1
+                self._holders[rt] -= 1
 
     def _finish(self, y: np.ndarray, entry: str, ms: float) -> None:
         with self._lock:
@@ -166,8 +166,10 @@ class Daemon:
         return self._waiting + self._run_gate.waiting
 
     def inflight(self) -> int:
-        with self._lock:
-            return sum(self._inflight.values())
+        """Inferences running now over every transport: the run gate's taken
+        slots (a shared-memory connection waiting for its next request holds
+        the runtime, not a slot)."""
+        return self._run_gate.held
 
     async def infer(self, x: np.ndarray) -> tuple[np.ndarray, str, float]:
         if self.draining:

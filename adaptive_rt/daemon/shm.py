@@ -47,7 +47,8 @@ import numpy as np
 
 from ..engine import ShmStatus
 from .base import Busy
-from .protocol import ERROR_KINDS, MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC, ProtocolError, pack_frame
+from .protocol import (MAX_MESSAGE, RECONNECT, REQ, RESP, SHM_MAGIC, ProtocolError, error_code, pack_frame,
+                       recv_exactly)
 
 __all__ = ["SHM_MAGIC", "REQ", "RESP", "RECONNECT", "HEADER_BYTES", "layout", "ShmConnection", "offer"]
 
@@ -95,8 +96,6 @@ async def offer(daemon, header: dict, writer) -> bytes | None:
     if lay["input_bytes"] > lim.max_body:
         raise ProtocolError(f"shm: {images} images need {lay['input_bytes']} bytes, over the limit of "
                             f"{lim.max_body}", "too_large")
-    if len(daemon.conns) > lim.max_connections:
-        raise ProtocolError(f"busy: {len(daemon.conns)} connections open", "busy")
     try:
         held = daemon.budget.reserve(lay["size"])
     except Busy as e:
@@ -168,15 +167,6 @@ class ShmConnection:
         except RuntimeError:   # the loop has closed: the daemon has stopped
             self.held.release()
 
-    def _recv_request(self, buf: bytearray, view: memoryview) -> bool:
-        got = 0
-        while got < REQ.size:
-            k = self.sock.recv_into(view[got:])
-            if not k:
-                return False
-            got += k
-        return True
-
     def _run(self) -> None:
         d = self.daemon
         buf = bytearray(REQ.size)
@@ -186,7 +176,7 @@ class ShmConnection:
             while True:
                 fast = None if d.draining else self._native()
                 if fast is None:   # another backend, or draining: one request at a time in Python
-                    if not self._recv_request(buf, view):
+                    if not recv_exactly(self.sock, view):
                         return
                     if not self._answer(*REQ.unpack(buf)):
                         return
@@ -217,7 +207,7 @@ class ShmConnection:
         with d._lock:        # counted in flight: a reload retires rt only once the loop is back
             if d.rt is not rt:
                 return ShmStatus.CHANGED, 0, 0, SHM_MAGIC
-            d._inflight[rt] = d._inflight.get(rt, 0) + 1
+            d._holders[rt] = d._holders.get(rt, 0) + 1
         try:
             status, n, seq, magic, ms, images, _ = engine.serve_shm(
                 plan, self.sock.fileno(), threads, self.input, self.output, rt.generation, gen, d._run_gate,
@@ -225,7 +215,7 @@ class ShmConnection:
                 max_queue=d.limits.max_queue)
         finally:
             with d._lock:
-                d._inflight[rt] -= 1
+                d._holders[rt] -= 1
         k = len(ms)
         if k:
             rt.record_many(entry, ms, images)
@@ -238,18 +228,18 @@ class ShmConnection:
         if status == ShmStatus.BUSY:
             msg = f"busy: {d.limits.max_concurrent} running and {d._run_gate.waiting} queued"
             d.refuse("shm", "busy", msg)
-            self._reply(ERROR_KINDS.index("busy") + 1, seq, message=msg)
+            self._reply(error_code("busy"), seq, message=msg)
         if status == ShmStatus.NON_FINITE:
             msg = f"entry {entry} produced non-finite outputs (NaN or infinity) for this input"
             d.refuse("shm", "non_finite", msg)
-            self._reply(ERROR_KINDS.index("non_finite") + 1, seq, message=msg)
+            self._reply(error_code("non_finite"), seq, message=msg)
         return status, n, seq, struct.pack("<I", magic)
 
     def _answer(self, magic: bytes, n: int, seq: int) -> bool:
         """One request answered in Python; False: close the connection."""
         if magic != SHM_MAGIC:
             self.daemon.refuse("shm", "bad_request", f"bad record magic {magic!r}")
-            self._reply(ERROR_KINDS.index("bad_request") + 1, seq,
+            self._reply(error_code("bad_request"), seq,
                         message=f"bad record magic {magic!r} (expected {SHM_MAGIC!r}): closing")
             return False
         self._reply(*self._serve(n, seq))
@@ -275,11 +265,11 @@ class ShmConnection:
             return (0, seq, 0 if n == 0 else y.shape[0], y.shape[-1], ms, entry, "")
         except ProtocolError as e:
             d.refuse("shm", e.kind, str(e))
-            return (ERROR_KINDS.index(e.kind) + 1 if e.kind in ERROR_KINDS else 1, seq, 0, 0, 0.0, "", str(e))
+            return (error_code(e.kind), seq, 0, 0, 0.0, "", str(e))
         except Exception as e:   # pragma: no cover - a bug, not the client's fault: keep serving
             d.refuse("shm", "internal", repr(e))
             d.log("internal_error", level="error", error=repr(e))
-            return (ERROR_KINDS.index("internal") + 1, seq, 0, 0, 0.0, "", "internal error")
+            return (error_code("internal"), seq, 0, 0, 0.0, "", "internal error")
 
     def _reply(self, code: int, seq: int, rows: int = 0, cols: int = 0, ms: float = 0.0, entry: str = "",
                message: str = "") -> None:

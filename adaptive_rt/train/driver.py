@@ -45,4 +45,11 @@ def run_distributed(d, what: str, fn, out_dir: str | None = None) -> int:
               f"killed, or stalled longer than --dist-timeout {d.timeout_s:g} s.{keep}", file=sys.stderr, flush=True)
         os._exit(1)     # the process group cannot be shut down cleanly without its peers
     shutdown(d)
+    if d.enabled:
+        # the group is gone and every output is written: leave now. torch/gloo's
+        # static destructors at interpreter exit can abort a rank ("terminate
+        # called without an active exception"), which would fail a finished run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc or 0)
     return rc

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 
 namespace art {
 
@@ -36,6 +37,11 @@ int Gate::waiting() const {
   return waiting_;
 }
 
+int Gate::held() const {
+  std::lock_guard<std::mutex> lk(m_);
+  return slots_ - free_;
+}
+
 bool Gate::try_acquire() {
   std::lock_guard<std::mutex> lk(m_);
   if (free_ <= 0) return false;
@@ -46,6 +52,7 @@ bool Gate::try_acquire() {
 void Gate::release() {
   {
     std::lock_guard<std::mutex> lk(m_);
+    if (free_ >= slots_) throw std::logic_error("release of a gate slot that is not held");
     ++free_;
   }
   cv_.notify_one();

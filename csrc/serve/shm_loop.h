@@ -20,17 +20,19 @@ namespace art {
 // with a bounded number of callers waiting for a slot.
 class Gate {
  public:
-  explicit Gate(int n) : free_(n) {}
+  explicit Gate(int n) : slots_(n), free_(n) {}
   void acquire();
   // Waits for a slot unless `max_waiting` callers already wait: then false (busy).
   bool acquire_bounded(int max_waiting);
   bool try_acquire();
   void release();
   int waiting() const;
+  int held() const;  // slots taken now: the calls running under the gate
 
  private:
   mutable std::mutex m_;
   std::condition_variable cv_;
+  const int slots_;
   int free_;
   int waiting_ = 0;
 };
