@@ -40,3 +40,16 @@ def tiny_pool_path(tmp_path, tiny_space, tiny_pool_parts):
     path = tmp_path / "tiny.safetensors"
     write_pool(path, tiny_space, entries, tensors)
     return path
+
+
+@pytest.fixture(scope="session")
+def small_digits(tmp_path_factory):
+    """An .npz of the first 384 training digits (3 steps an epoch at batch 128):
+    CLI tests that check code paths, not accuracy, train on it in seconds."""
+    import numpy as np
+
+    from adaptive_rt.io.data import load_dataset
+    d = load_dataset("digits", seed=0)
+    path = tmp_path_factory.mktemp("data") / "digits384.npz"
+    np.savez(path, x=d.x_train[:384], y=d.y_train[:384])
+    return path

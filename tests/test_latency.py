@@ -65,9 +65,9 @@ def _cli(*args):
 
 
 @pytest.mark.slow
-def test_train_and_build_pool_on_device_latency(tmp_path):
+def test_train_and_build_pool_on_device_latency(tmp_path, small_digits):
     run = tmp_path / "run"
-    r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "1", "--out", run,
+    r = _cli("train", "--dataset", small_digits, "--sampler", "pss", "--epochs", "1", "--out", run,
              "--batch-size", "128", "--metric", "latency")
     assert r.returncode == 0, r.stderr[-2000:]
     table = LatencyTable.load(str(run / "latency_table.json"), TINY)
@@ -152,13 +152,13 @@ def test_latency_table_command_without_torch(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_build_pool_and_import_use_a_table_made_elsewhere(tmp_path, table):
+def test_train_build_pool_and_import_use_a_table_made_elsewhere(tmp_path, table, small_digits):
     """--latency-table FILE: train keeps it in the run, build-pool and import-ofa predict with it, a
     table of another space or an explicit --metric mflops is refused with a message."""
     dev = tmp_path / "dev.json"
     table.save(str(dev))
     run = tmp_path / "run"
-    r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "1", "--out", run,
+    r = _cli("train", "--dataset", small_digits, "--sampler", "pss", "--epochs", "1", "--out", run,
              "--batch-size", "128", "--latency-table", dev)
     assert r.returncode == 0, r.stderr[-2000:]
     assert np.allclose(LatencyTable.load(str(run / "latency_table.json"), TINY).coef, table.coef)

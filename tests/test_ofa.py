@@ -182,8 +182,8 @@ def test_import_ofa_cli_with_data(tmp_path):
     accuracy), then served by the runtime."""
     from sklearn.datasets import load_digits
     d = load_digits()
-    x = np.repeat((d.images / 16.0).astype(np.float32)[..., None], 3, axis=3)[:600]
-    np.savez(tmp_path / "digits3.npz", x=x, y=d.target[:600])
+    x = np.repeat((d.images / 16.0).astype(np.float32)[..., None], 3, axis=3)[:240]
+    np.savez(tmp_path / "digits3.npz", x=x, y=d.target[:240])
     ckpt = tmp_path / "ofa.pth"
     torch.save({"state_dict": _random_ofa(1.0).state_dict()}, ckpt)
     out = tmp_path / "pool.safetensors"

@@ -6,7 +6,7 @@ and build-pool spread over N processes vs one.
 
     python -m adaptive_rt.bench.bench_dist --json PATH [--quick] [--dataset D] [--epochs E] [--nproc N]
 
---quick: 500 digits, 1 epoch, the two sync runs and a small build-pool (~30 s);
+--quick: 256 digits, 1 epoch, the two sync runs and a small build-pool (~30 s);
 default: mnist5k, 2 epochs (the second, warm one is timed), all five runs
 (one process also with one thread: the per-core baseline).
 One process uses every core as torch threads; under torchrun each process
@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     from adaptive_rt.io.data import load_dataset
     with tempfile.TemporaryDirectory() as tmp:
         dataset = a.dataset or "mnist5k"
-        if a.quick and not a.dataset:       # 500 digits: the code paths in seconds, not a measurement
+        if a.quick and not a.dataset:       # 256 digits: the code paths in seconds, not a measurement
             import numpy as np
             d = load_dataset("digits", seed=0)
-            dataset = os.path.join(tmp, "digits500.npz")
-            np.savez(dataset, x=d.x_train[:500], y=d.y_train[:500])
+            dataset = os.path.join(tmp, "digits256.npz")
+            np.savez(dataset, x=d.x_train[:256], y=d.y_train[:256])
         epochs = a.epochs or (1 if a.quick else 2)
         n_train = len(load_dataset(dataset, seed=0).y_train)
         n = a.nproc
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if not a.quick:
             plan = ([("1proc_local", 1, "local", None), ("1proc_local_1thread", 1, "local", 1)] + plan
                     + [(f"{n}proc_local", n, "local", None)])
-        res: dict = {"dataset": a.dataset or ("digits[:500]" if a.quick else "mnist5k"), "n_train": n_train,
+        res: dict = {"dataset": a.dataset or ("digits[:256]" if a.quick else "mnist5k"), "n_train": n_train,
                      "epochs": epochs, "batch_size": a.batch_size, "sampler": "pss", "nproc": n, "runs": {},
                      "machine": machine()}
         probe = os.path.join(tmp, "allreduce.json")

@@ -26,7 +26,7 @@ several seeds.
 
 Default: mnist5k, 660 passes (uniform and RSS 12 epochs, PSS 4, the
 sandwich rule 3, progressive shrinking 5), 6 buckets x 6 subnets + 2 = 38
-subnets. --quick: digits, 60 passes, 2 buckets x 1 + 2 subnets, one
+subnets. --quick: 480 digits, 30 passes, 2 buckets x 1 + 2 subnets, one
 seed (a smoke run). (--pool does not apply: this benchmark trains its own
 supernets.)
 """
@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from .common import OtherCPU, machine, write_json
+from .common import OtherCPU, machine, quick_subset, write_json
 
 POPULATION_SEED = 20261201      # the population is drawn once, apart from every training seed
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from adaptive_rt.model.presets import get_space
     from adaptive_rt.train.loop import TrainConfig, Trainer
     dataset = a.dataset or ("digits" if a.quick else "mnist5k")
-    budget = a.budget or (60 if a.quick else 660)
+    budget = a.budget or (30 if a.quick else 660)
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else ([0] if a.quick else [0, 1, 2])
     buckets = a.buckets or (2 if a.quick else 6)
     per_bucket = a.per_bucket or (1 if a.quick else 6)
@@ -140,12 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     mflops = [subnet_cost(space, c).mflops for c, _ in population]
     ref_mflops = mflops[-1] * 1.05
     other = OtherCPU().start()
-    steps_per_epoch = -(-len(load_dataset(dataset, seed=seeds[0]).y_train) // a.batch_size)
+    def data_for(seed: int):
+        d = load_dataset(dataset, seed=seed)
+        return quick_subset(d) if a.quick and not a.dataset else d
+    steps_per_epoch = -(-len(data_for(seeds[0]).y_train) // a.batch_size)
     plan = {}
     for name in samplers:
         pps = passes_per_step(name, space, seeds[0])
         plan[name] = {"passes_per_step": pps, "epochs": max(1, round(budget / (pps * steps_per_epoch)))}
-    out: dict = {"space": space.name, "dataset": dataset, "budget_passes": budget, "seeds": seeds,
+    out: dict = {"space": space.name, "dataset": dataset + ("[:480]" if a.quick and not a.dataset else ""),
+                 "budget_passes": budget, "seeds": seeds,
                  "batch_size": a.batch_size, "floor": a.floor, "ref_mflops": ref_mflops,
                  "population": [{"config": c.id, "mflops": round(m, 4), "bucket": b}
                                 for (c, b), m in zip(population, mflops)],
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in samplers:
         runs = {"hypervolume": [], "mean_accuracy": [], "wall_s": [], "passes": [], "front": [], "val": [], "test": []}
         for seed in seeds:
-            data = load_dataset(dataset, seed=seed)
+            data = data_for(seed)
             cfg = TrainConfig(space=space.name, dataset=dataset, sampler=name, epochs=plan[name]["epochs"],
                               seed=seed, batch_size=a.batch_size)
             tr = Trainer(cfg, data, space, "/nonexistent")

@@ -15,7 +15,8 @@ subnet, and the mean over the subnets of each mode.
     python -m adaptive_rt.bench.bench_transfer --json PATH [--quick] [--seeds 0,1,2]
 
 --quick: the shipped pool (also a supernet trained on mnist5k) as the
-source instead of training one, 1 target epoch, one seed (seconds); default:
+source instead of training one, 1 target epoch on 480 digits, one seed
+(seconds; the code paths, not a measurement); default:
 8 source epochs, 15 target epochs, seeds 0, 1, 2.
 (--pool does not apply: this benchmark trains its own supernets.)
 """
@@ -29,7 +30,7 @@ import time
 
 import numpy as np
 
-from .common import OtherCPU, machine, write_json
+from .common import OtherCPU, machine, quick_subset, write_json
 
 
 def _train(space, data, cfg, out: str, init=None):
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         steps = {}
         for seed in seeds:
             data = load_dataset("digits", seed=seed)
+            if a.quick:
+                data = quick_subset(data)
             init = for_data(load_init(source), data.num_classes, data.image_shape[2])
             for mode in ("transfer", "scratch"):
                 cfg = TrainConfig(space=space.name, dataset="digits", sampler="sandwich", epochs=tgt_epochs,

@@ -74,6 +74,13 @@ def quantized_copy(path: str, folder: str, images: int = 8) -> str:
     return out
 
 
+def quick_subset(data, n: int = 480):
+    """The first ``n`` training images only: a --quick run checks the code paths
+    in seconds (its figures are not measurements)."""
+    from dataclasses import replace
+    return replace(data, x_train=data.x_train[:n], y_train=data.y_train[:n])
+
+
 def pct(xs, q: float) -> float:
     return float(np.percentile(np.asarray(xs, dtype=np.float64), q))
 
