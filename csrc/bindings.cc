@@ -172,13 +172,9 @@ PYBIND11_MODULE(_core, m) {
       g.res = static_cast<const float*>(res.data()); g.ldr = n_cols;
     }
     std::vector<float> as = vec(ascale, "ascale");
-    std::vector<float> scaled;
     if (!as.empty()) {   // A's columns scaled by a gate = B's rows scaled (what a fused SE does)
       if (static_cast<int>(as.size()) != K) throw py::value_error("ascale must have K values");
-      scaled.resize(static_cast<size_t>(K) * n_cols);
-      t->scale_rows(g.B, g.ldb, K, n_cols, as.data(), scaled.data());
-      g.B = scaled.data();
-      g.ldb = n_cols;
+      g.bscale = as.data();
     }
     t->gemm(g, 0, M, 0, n_cols);
     return c;

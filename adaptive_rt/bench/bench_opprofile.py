@@ -44,7 +44,7 @@ def native_profile(pool, entry_id: str, repeats: int, eng: Engine | None = None)
     for (kind, name, macs, kern), t in zip(plan.native.steps(), med):
         parts = kern.split(" + ")   # a depthwise step led by a GEMM has its expand conv fused in
         tag = kind + ("+expand" if kind == "dwconv" and "-gemm-" in parts[0] else "") + (
-            "+project" if "project per row" in kern else "") + ("+gate" if "scale-rows" in kern else "")
+            "+project" if "project per row" in kern else "") + ("+gate" if "rows of B gated" in kern else "")
         by_kind[tag] += 1e3 * t
         by_block[_block(name)] += 1e3 * t
         steps.append({"kind": kind, "name": name, "macs": int(macs), "kernels": kern, "ms": 1e3 * t})

@@ -26,7 +26,9 @@ constexpr int NR = NV * V::W;   // the widest tile
 constexpr int MR1 = MR * NV < 14 ? MR * NV : 14;   // rows of a one-vector-wide tile
 
 // One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
-template <int MR_, int NVT, bool FULL>
+// G: B's row k is scaled by a.bscale[k] as it is loaded (a fused SE gate:
+// the same product as a scaled copy of B, without the serial pass that makes it).
+template <int MR_, int NVT, bool FULL, bool G>
 static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   typename V::T acc[MR_][NVT];
   for (int r = 0; r < MR_; ++r)
@@ -42,6 +44,10 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   for (int k = 0; k < a.K; ++k, b += a.ldb) {
     typename V::T bv[NVT];
     for (int v = 0; v < NVT; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
+    if (G) {
+      const typename V::T g = V::set1(a.bscale[k]);
+      for (int v = 0; v < NVT; ++v) bv[v] = V::mul(bv[v], g);
+    }
     for (int r = 0; r < MR_; ++r) {
       typename V::T av = V::set1(Ap[r][k]);
       for (int v = 0; v < NVT; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
@@ -64,11 +70,11 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   }
 }
 
-template <int NV_, bool FULL>
+template <int NV_, bool FULL, bool G>
 static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
   constexpr int ROWS = NV_ == 1 ? MR1 : MR;
   switch (mr) {
-#define ART_MR_CASE(n) case n: if (n <= ROWS) gemm_tile<(n <= ROWS ? n : 1), NV_, FULL>(a, i, j, nr); break;
+#define ART_MR_CASE(n) case n: if (n <= ROWS) gemm_tile<(n <= ROWS ? n : 1), NV_, FULL, G>(a, i, j, nr); break;
     ART_MR_CASE(1) ART_MR_CASE(2) ART_MR_CASE(3) ART_MR_CASE(4) ART_MR_CASE(5) ART_MR_CASE(6)
     ART_MR_CASE(7) ART_MR_CASE(8) ART_MR_CASE(9) ART_MR_CASE(10) ART_MR_CASE(11) ART_MR_CASE(12)
     ART_MR_CASE(13) ART_MR_CASE(14)
@@ -82,9 +88,36 @@ static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
 // AVX2 kernels inside the AVX-512 file) or one masked vector. No FMA is spent
 // on columns beyond the last vector that holds real ones.
 static void gemv(const GemmArgs& a, int n0, int n1);
+static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1);
+
+// A gated GEMM over more than one row tile: B's columns [n0, n1), their
+// rows scaled by the gate, are packed once into a.bpack (K x (n1 - n0)) and
+// used by every row tile, instead of scaling the rows in every tile. Each
+// thread packs its own copy: no cache lines written by one core and read by
+// another. The products are the same floats as scaling in the tile.
+static void gemm_gated(const GemmArgs& a, int m0, int m1, int n0, int n1) {
+  const int w = n1 - n0;
+  for (int k = 0; k < a.K; ++k) {
+    const typename V::T g = V::set1(a.bscale[k]);
+    const float* src = a.B + (int64_t)k * a.ldb + n0;
+    float* dst = a.bpack + (int64_t)k * w;
+    for (int c = 0; c < w; c += V::W) {
+      const int n = w - c < V::W ? w - c : V::W;
+      V::store_n(dst + c, V::mul(V::load_n(src + c, n), g), n);
+    }
+  }
+  GemmArgs p = a;
+  p.N = w; p.B = a.bpack; p.ldb = w; p.bscale = nullptr; p.bpack = nullptr;
+  p.C = a.C + n0;
+  if (a.scale) p.scale = a.scale + n0;
+  if (a.shift) p.shift = a.shift + n0;
+  if (a.res) p.res = a.res + n0;
+  gemm(p, m0, m1, 0, w);
+}
 
 static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
   if (m0 == 0 && m1 == 1) return gemv(a, n0, n1);
+  if (a.bscale && a.bpack && m1 - m0 > MR) return gemm_gated(a, m0, m1, n0, n1);
   for (int j = n0; j < n1;) {
     const int rem = n1 - j;
 #ifdef ART_HALF
@@ -103,9 +136,15 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     const int base = tiles ? (m1 - m0) / tiles : 0, extra = tiles ? (m1 - m0) % tiles : 0;
     for (int t = 0, i = m0; t < tiles; ++t) {
       const int mr = base + (t < extra ? 1 : 0);
-      if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
-      else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
-      else gemm_rows<1, false>(a, i, mr, j, nr);
+      if (a.bscale) {
+        if (nr == NR) gemm_rows<NV, true, true>(a, i, mr, j, nr);
+        else if (nr == V::W) gemm_rows<1, true, true>(a, i, mr, j, nr);
+        else gemm_rows<1, false, true>(a, i, mr, j, nr);
+      } else {
+        if (nr == NR) gemm_rows<NV, true, false>(a, i, mr, j, nr);
+        else if (nr == V::W) gemm_rows<1, true, false>(a, i, mr, j, nr);
+        else gemm_rows<1, false, false>(a, i, mr, j, nr);
+      }
       i += mr;
     }
     j += nr;
@@ -117,7 +156,7 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
 // Each output is the same k-ordered FMA chain as in gemm_tile.
 constexpr int GV = 8;
 
-template <bool FULL>
+template <bool FULL, bool G>
 static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
   typename V::T acc[GV];
   int cnt[GV];
@@ -128,7 +167,16 @@ static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
   }
   const float* b = a.B + j;
   for (int k = 0; k < a.K; ++k, b += a.ldb) {
+    // a gate scales the product exactly as gemm_tile scales B's row: (b * g) * a
     const typename V::T av = V::set1(a.A[k]);
+    if (G) {
+      const typename V::T g = V::set1(a.bscale[k]);
+      for (int v = 0; v < GV; ++v) {
+        if (FULL) acc[v] = V::fma(av, V::mul(V::load(b + v * V::W), g), acc[v]);
+        else if (cnt[v] > 0) acc[v] = V::fma(av, V::mul(V::load_n(b + v * V::W, cnt[v]), g), acc[v]);
+      }
+      continue;
+    }
     for (int v = 0; v < GV; ++v) {
       if (FULL) acc[v] = V::fma(av, V::load(b + v * V::W), acc[v]);
       else if (cnt[v] > 0) acc[v] = V::fma(av, V::load_n(b + v * V::W, cnt[v]), acc[v]);
@@ -149,8 +197,8 @@ static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
 static void gemv(const GemmArgs& a, int n0, int n1) {
   for (int j = n0; j < n1; j += GV * V::W) {
     const int cols = n1 - j < GV * V::W ? n1 - j : GV * V::W;
-    if (cols == GV * V::W) gemv_chunk<true>(a, j, cols);
-    else gemv_chunk<false>(a, j, cols);
+    if (cols == GV * V::W) a.bscale ? gemv_chunk<true, true>(a, j, cols) : gemv_chunk<true, false>(a, j, cols);
+    else a.bscale ? gemv_chunk<false, true>(a, j, cols) : gemv_chunk<false, false>(a, j, cols);
   }
 }
 
@@ -281,16 +329,6 @@ static void resize_row(const ResizeArgs& a, int oy, float* out) {
       const typename V::T top = V::add(V::mul(V::load_n(p0 + c, n), wx0), V::mul(V::load_n(p1 + c, n), wx1));
       const typename V::T bot = V::add(V::mul(V::load_n(q0 + c, n), wx0), V::mul(V::load_n(q1 + c, n), wx1));
       V::store_n(o + c, V::add(V::mul(top, wy0), V::mul(bot, wy1)), n);
-    }
-  }
-}
-
-static void scale_rows(const float* b, int64_t ldb, int K, int N, const float* g, float* out) {
-  for (int k = 0; k < K; ++k) {
-    const typename V::T gv = V::set1(g[k]);
-    for (int j = 0; j < N; j += V::W) {
-      const int n = N - j < V::W ? N - j : V::W;
-      V::store_n(out + (int64_t)k * N + j, V::mul(V::load_n(b + k * ldb + j, n), gv), n);
     }
   }
 }
@@ -583,5 +621,5 @@ static void dwconv(const DwArgs& a, int oy0, int oy1) {
 }
 
 static const KernelTable table = {ISA_NAME, MR, NR, GV * V::W, V::W, &gemm, &dwconv, &dwconv_select, &channel_sum,
-                                  &channel_sum_strided, &scale_channels, &scale_rows, &add, &activation,
+                                  &channel_sum_strided, &scale_channels, &add, &activation,
                                   &im2col_row, &resize_row, &conv_row};

@@ -71,23 +71,27 @@ void test_gemm(Checker& c, Rng& rng) {
     const int M = s[0], K = s[1], N = s[2], ldb = N + 5;
     auto A = rng.vec(size_t(M) * K), B = rng.vec(size_t(K + 2) * ldb), sc = rng.vec(N), sh = rng.vec(N),
          R = rng.vec(size_t(M) * N);
+    auto G = rng.vec(size_t(K));
     for (Act act : {Act::None, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid})
-      for (bool res : {false, true}) {
+      for (int variant = 0; variant < 3; ++variant) {   // plain, + residual, + gated rows of B (a fused SE)
+        const bool res = variant == 1, gate = variant == 2;
         std::vector<float> C(size_t(M) * N, 0.f);
         GemmArgs g;
         g.M = M; g.N = N; g.K = K; g.A = A.data(); g.lda = K; g.B = B.data(); g.ldb = ldb;
         g.C = C.data(); g.ldc = N; g.scale = sc.data(); g.shift = sh.data(); g.act = act;
         if (res) { g.res = R.data(); g.ldr = N; }
+        if (gate) g.bscale = G.data();
         c.t.gemm(g, 0, M, 0, N);
         std::vector<double> want(size_t(M) * N);
         for (int m = 0; m < M; ++m)
           for (int n = 0; n < N; ++n) {
             double acc = 0;
-            for (int k = 0; k < K; ++k) acc += double(A[size_t(m) * K + k]) * B[size_t(k) * ldb + n];
+            for (int k = 0; k < K; ++k)
+              acc += double(A[size_t(m) * K + k]) * B[size_t(k) * ldb + n] * (gate ? double(G[size_t(k)]) : 1.0);
             want[size_t(m) * N + n] = act_ref(acc * sc[n] + sh[n], act) + (res ? R[size_t(m) * N + n] : 0.0);
           }
         c.check(C.data(), want, std::string(M == 1 ? "gemv" : "gemm") + "-" + dims({M, K, N}) + "-" + act_name(act) +
-                                    (res ? "-residual" : ""));
+                                    (res ? "-residual" : "") + (gate ? "-gated" : ""));
       }
   }
 }
@@ -167,17 +171,6 @@ void test_reductions_and_elementwise(Checker& c, Rng& rng) {
       for (int64_t i = 0; i < P; ++i)
         for (int ch = 0; ch < C; ++ch) wy[size_t(i) * C + ch] = double(x[size_t(i) * C + ch]) * g[ch];
       c.check(y.data(), wy, "scale-channels-" + dims({int(P), C}));
-    }
-  for (int K : {1, 5, 24})
-    for (int N : {1, 7, 16, 33}) {
-      const int ldb = N + 3;
-      auto b = rng.vec(size_t(K) * ldb), g = rng.vec(K);
-      std::vector<float> out(size_t(K) * N);
-      c.t.scale_rows(b.data(), ldb, K, N, g.data(), out.data());
-      std::vector<double> want(out.size());
-      for (int k = 0; k < K; ++k)
-        for (int n = 0; n < N; ++n) want[size_t(k) * N + n] = double(b[size_t(k) * ldb + n]) * g[k];
-      c.check(out.data(), want, "scale-rows-" + dims({K, N, ldb}));
     }
   for (int64_t n : {int64_t(1), int64_t(3), int64_t(15), int64_t(16), int64_t(17), int64_t(100), int64_t(1001)}) {
     auto a = rng.vec(size_t(n)), b = rng.vec(size_t(n));

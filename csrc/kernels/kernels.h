@@ -20,6 +20,9 @@ struct GemmArgs {
   const float* scale = nullptr;   // null: 1
   const float* shift = nullptr;   // null: 0
   const float* res = nullptr; int64_t ldr = 0;   // null: no residual
+  const float* bscale = nullptr;  // null: none; else B's row k is used times bscale[k] (a fused SE gate)
+  float* bpack = nullptr;          // with bscale: room for K x N floats, where the gated B is packed once per
+                                   // call (one per thread); null: B's rows are scaled as they are loaded
   Act act = Act::None;
 };
 
@@ -96,7 +99,6 @@ struct KernelTable {
   // out[p, c] = x[p, c] * g[c]
   void (*scale_channels)(const float* x, int64_t pixels, int C, const float* g, float* out);
   // out[k, n] = b[k, n] * g[k] for n < N (b with leading dimension ldb; out dense)
-  void (*scale_rows)(const float* b, int64_t ldb, int K, int N, const float* g, float* out);
   // out[i] = a[i] + b[i]
   void (*add)(const float* a, const float* b, int64_t n, float* out);
   // out[i] = act(x[i]), every Act including Sigmoid (in place allowed)

@@ -82,6 +82,8 @@ std::string kernel_name(const KernelTable& kt, const std::string& op, const std:
   return "f32-" + op + (tile.empty() ? "" : "-" + tile) + "-" + kt.name;
 }
 
+int64_t gemm_pack_floats(int K, int N) { return round_up(int64_t(K) * N, kAlignFloats); }
+
 std::string gemm_kernel_name(const KernelTable& kt, int64_t m) {
   if (m == 1) return kernel_name(kt, "gemv", "1x" + std::to_string(kt.gemv_nr));
   return kernel_name(kt, "gemm", std::to_string(kt.gemm_mr) + "x" + std::to_string(kt.gemm_nr));
@@ -111,6 +113,12 @@ void resize_tables(Step& s, const Shape3& si, const Shape3& so) {
   resize_axis(si.w, so.w, s.rx0, s.rx1, s.rfx);
 }
 
+GemmArgs RunCtx::task_args(const GemmArgs& a, int t) const {
+  GemmArgs r = a;
+  if (a.bpack) r.bpack = a.bpack + int64_t(t) * gemm_pack_floats(a.K, a.N);   // each task its own copy
+  return r;
+}
+
 void RunCtx::gemm(const GemmArgs& a, int64_t macs) const {
   if (threads <= 1 || macs < kParallelMacs) {
     kt.gemm(a, 0, a.M, 0, a.N);
@@ -119,11 +127,11 @@ void RunCtx::gemm(const GemmArgs& a, int64_t macs) const {
   if (a.M >= 2 * kt.gemm_mr * threads) {
     const int chunk = static_cast<int>(round_up((a.M + threads - 1) / threads, kt.gemm_mr));
     const int tasks = (a.M + chunk - 1) / chunk;
-    pool.parallel_for(tasks, threads, [&](int t) { kt.gemm(a, t * chunk, std::min(a.M, (t + 1) * chunk), 0, a.N); });
+    pool.parallel_for(tasks, threads, [&](int t) { kt.gemm(task_args(a, t), t * chunk, std::min(a.M, (t + 1) * chunk), 0, a.N); });
   } else {
     const int chunk = static_cast<int>(round_up((a.N + threads - 1) / threads, kt.gemm_nr));
     const int tasks = (a.N + chunk - 1) / chunk;
-    pool.parallel_for(tasks, threads, [&](int t) { kt.gemm(a, 0, a.M, t * chunk, std::min(a.N, (t + 1) * chunk)); });
+    pool.parallel_for(tasks, threads, [&](int t) { kt.gemm(task_args(a, t), 0, a.M, t * chunk, std::min(a.N, (t + 1) * chunk)); });
   }
 }
 

@@ -38,6 +38,7 @@ struct RunCtx {
   // A GEMM, split over the threads (by rows, or by columns when there are
   // few) when it is large enough to pay for it.
   void gemm(const GemmArgs& a, int64_t macs) const;
+  GemmArgs task_args(const GemmArgs& a, int t) const;   // task t's share of a's scratch (bpack)
 };
 
 // What an op's prepare step sees.
@@ -78,6 +79,8 @@ void check_se(const OpDesc& op, const Shape3& si, const Shape3& so);
 std::string kernel_name(const KernelTable& kt, const std::string& op, const std::string& tile);
 // The name of the GEMM kernel a product of m rows runs on (the GEMV one for m = 1).
 std::string gemm_kernel_name(const KernelTable& kt, int64_t m);
+// Floats of one thread's gated copy of a K x N B (GemmArgs::bpack), aligned.
+int64_t gemm_pack_floats(int K, int N);
 int64_t default_macs(const OpDesc& op, const Shape3& si, const Shape3& so);
 void no_prepare(Step& s, const PrepareCtx& c);
 // The source rows/columns and weights of a bilinear resize (half-pixel

@@ -1,7 +1,7 @@
 // 1x1 convolution (and the classifier's linear layer): one GEMM over the
 // pixels, BN/bias, activation and an optional residual in its epilogue; a
-// fused SE gate scales the weight rows once per image instead of a pass over
-// the activation.
+// fused SE gate scales the weight rows inside the GEMM's B loads (no pass
+// over the activation, no serial pass over the weights before the threads start).
 #include "op.h"
 
 namespace art {
@@ -24,9 +24,9 @@ int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.s
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
   s.kernel = gemm_kernel_name(c.kt, int64_t(si.h) * si.w);
-  if (s.gate_step >= 0) {   // the gated weight block
-    s.scratch_floats = int64_t(si.c) * so.c;
-    s.kernel = kernel_name(c.kt, "scale-rows", "") + " + " + s.kernel;
+  if (s.gate_step >= 0) {   // a gated copy of B per thread (GemmArgs::bpack)
+    s.scratch_floats = gemm_pack_floats(si.c, so.c) * c.max_threads;
+    s.kernel += " (rows of B gated)";
   }
 }
 
@@ -43,10 +43,8 @@ void run(const Step& s, const RunCtx& c) {
   a.act = op.act;
   if (s.res >= 0) { a.res = c.in(s.res); a.ldr = so.c; }
   if (s.gate_step >= 0) {
-    float* gated = c.scratch(s);
-    c.kt.scale_rows(a.B, a.ldb, a.K, a.N, c.arena + c.plan.step(s.gate_step).gate_off, gated);
-    a.B = gated;
-    a.ldb = a.N;
+    a.bscale = c.arena + c.plan.step(s.gate_step).gate_off;
+    a.bpack = c.scratch(s);
   }
   c.gemm(a, s.macs);
 }
