@@ -115,6 +115,22 @@ def test_other_input_sizes_resize(tiny_pool_path, hw):
     assert np.abs(eng.run(plan, x) - ref).max() <= TOL * np.abs(ref).max()
 
 
+def test_224_threads_give_identical_results(big_path):
+    """At 224 the thread splits differ by op: row bands, channel slices of a
+    fused expand->depthwise step on a small map, the input resize by rows.
+    Every entry's logits are the same bits at 1, 2 and 3 threads."""
+    eng = Engine.open(big_path, max_threads=3)
+    kinds = set()
+    for e in eng.pool.entries[:12]:
+        p = eng.plan(e.id)
+        kinds |= {s[0] for s in p.native.steps()} | {"ring" for s in p.native.steps() if "ring of" in s[3]}
+        x = np.random.default_rng(1).random((1,) + p.input_shape, dtype=np.float32)
+        one = eng.run(p, x)
+        for threads in (2, 3):
+            assert np.array_equal(eng.run(p, x, threads=threads), one), (e.id, threads)
+    assert {"resize", "ring", "se"} <= kinds, kinds     # the split paths were exercised
+
+
 def test_threads_give_identical_results(tiny_path):
     """Batches split by image across threads (plus a remainder split by op)
     give exactly the one-image-at-a-time results, whatever the batch size."""

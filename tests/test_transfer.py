@@ -43,9 +43,9 @@ def test_pool_init_recovers_the_supernet(tmp_path):
         assert abs(tr.evaluate(e.config, split="test") - e.accuracy) <= 0.01, e.id
 
 
-def test_run_init_is_exact_and_cli_trains_from_it(tmp_path):
+def test_run_init_is_exact_and_cli_trains_from_it(tmp_path, small_digits):
     src = tmp_path / "src"
-    r = _cli("train", "--dataset", "digits", "--epochs", "1", "--batch-size", "128", "--out", src)
+    r = _cli("train", "--dataset", small_digits, "--epochs", "1", "--batch-size", "128", "--out", src)
     assert r.returncode == 0, r.stderr[-2000:]
     init = load_init(str(src))
     data = load_dataset("digits", seed=0)
@@ -58,7 +58,7 @@ def test_run_init_is_exact_and_cli_trains_from_it(tmp_path):
     for (k, b), (_, b2) in zip(ref.net.named_buffers(), tr.net.named_buffers()):
         assert torch.equal(b, b2), k
     out = tmp_path / "tgt"
-    r = _cli("train", "--dataset", "digits", "--epochs", "1", "--batch-size", "128", "--labeled-fraction", "0.1",
+    r = _cli("train", "--dataset", small_digits, "--epochs", "1", "--batch-size", "128", "--labeled-fraction", "0.1",
              "--init", src, "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"starting from run {src}, epoch 1 (mbv3-tiny28" in r.stdout and "afresh" not in r.stdout

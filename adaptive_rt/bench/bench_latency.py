@@ -63,7 +63,7 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
                 fns["torch"] = (lambda tr: lambda: tr(x, threads))(peers[("torch", threads)].prepare(e.id))
             if threads == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
                 fns["litert_builtin"] = _litert_builtin(peers[("litert", 1)].model(e.id), x)
-            budget = 0.6 if quick else 6.0
+            budget = 0.3 if quick else 6.0
             # at 2 threads each block starts once the previous runtime's workers stopped spinning
             t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget, settle_s=0.05 if threads > 1 else 0.0)
             row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),

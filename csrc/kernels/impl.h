@@ -299,7 +299,26 @@ static void resize_row(const ResizeArgs& a, int oy, float* out) {
   const float fy = a.fy[oy];
   const float* r0 = a.in + (int64_t)a.ry0[oy] * a.W * C;
   const float* r1 = a.in + (int64_t)a.ry1[oy] * a.W * C;
-  if (C < V::W) {   // few channels (a grey or RGB input): plain floats beat a masked vector per pixel
+  if (C < V::W && a.xe0) {   // few channels (a grey or RGB input): a vector of row elements at a time
+    const int n = a.Wo * C;
+    const typename V::T wy0 = V::set1(1.f - fy), wy1 = V::set1(fy), one = V::set1(1.f), neg = V::set1(-1.f);
+    int j = 0;
+    for (; j + V::W <= n; j += V::W) {
+      const typename V::T fx = V::load(a.fxe + j);
+      const typename V::T gx = V::fma(fx, neg, one);    // 1 - fx, rounded once as the scalar path does
+      const typename V::T top = V::add(V::mul(V::gather(r0, a.xe0 + j), gx), V::mul(V::gather(r0, a.xe1 + j), fx));
+      const typename V::T bot = V::add(V::mul(V::gather(r1, a.xe0 + j), gx), V::mul(V::gather(r1, a.xe1 + j), fx));
+      V::store(out + j, V::add(V::mul(top, wy0), V::mul(bot, wy1)));
+    }
+    for (; j < n; ++j) {
+      const float fx = a.fxe[j];
+      const float top = r0[a.xe0[j]] * (1.f - fx) + r0[a.xe1[j]] * fx;
+      const float bot = r1[a.xe0[j]] * (1.f - fx) + r1[a.xe1[j]] * fx;
+      out[j] = top * (1.f - fy) + bot * fy;
+    }
+    return;
+  }
+  if (C < V::W) {   // few channels, no element tables: plain floats beat a masked vector per pixel
     for (int ox = 0; ox < a.Wo; ++ox) {
       const float fx = a.fx[ox];
       const float* p0 = r0 + (int64_t)a.rx0[ox] * C;
@@ -366,7 +385,7 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
     }
   }
   typename V::T y = act_vec(V::fma(acc, sc, sh), a.act);
-  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * C + c;
+  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * (a.ldo ? a.ldo : C) + c;
   if (FULL) V::store(o, y); else V::store_n(o, y, n);
 }
 
@@ -413,12 +432,13 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
         }
     }
   }
-  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * C + c;
+  const int64_t O = a.ldo ? a.ldo : C;
+  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * O + c;
   for (int t = 0; t < T; ++t) {
     typename V::T sum = acc[0][t];
     for (int q = 1; q < P; ++q) sum = V::add(sum, acc[q][t]);
     typename V::T y = act_vec(V::fma(sum, sc, sh), a.act);
-    if (FULL) V::store(o + (int64_t)t * C, y); else V::store_n(o + (int64_t)t * C, y, n);
+    if (FULL) V::store(o + (int64_t)t * O, y); else V::store_n(o + (int64_t)t * O, y, n);
   }
 }
 

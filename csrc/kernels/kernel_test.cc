@@ -143,6 +143,23 @@ void test_dwconv(Checker& c, Rng& rng) {
           c.check(rows.data(), want, "dwconv-" + std::to_string(k) + "x" + std::to_string(k) + "s" +
                                          std::to_string(stride) + "-" + dims({H, W, C}) + "-" + act_name(act) +
                                          "-row-by-row");
+          // channel slices (a thread's share): each slice's input rows packed alone, its outputs
+          // written into the full-width output (ldo), as dwconv.cc's channel split does
+          std::vector<float> sliced(out.size(), 0.f);
+          const int cw = std::max(c.t.vec_w, (C / 2 + c.t.vec_w - 1) / c.t.vec_w * c.t.vec_w);
+          for (int c0 = 0; c0 < C; c0 += cw) {
+            const int cn = std::min(C, c0 + cw) - c0;
+            std::vector<float> xs(size_t(H) * W * cn);
+            for (int i = 0; i < H * W; ++i)
+              for (int ch = 0; ch < cn; ++ch) xs[size_t(i) * cn + ch] = x[size_t(i) * C + c0 + ch];
+            DwArgs r = d;
+            r.C = cn; r.in = xs.data(); r.w = w.data() + c0; r.scale = sc.data() + c0; r.shift = sh.data() + c0;
+            r.out = sliced.data() + c0; r.ldo = C;
+            fn(r, 0, Ho);
+          }
+          c.check(sliced.data(), want, "dwconv-" + std::to_string(k) + "x" + std::to_string(k) + "s" +
+                                           std::to_string(stride) + "-" + dims({H, W, C}) + "-" + act_name(act) +
+                                           "-channel-slices");
         }
       }
 }
@@ -259,7 +276,8 @@ void test_conv_direct(Checker& c, Rng& rng) {
 }
 
 void test_resize(Checker& c, Rng& rng) {
-  const int shapes[][5] = {{28, 28, 1, 14, 14}, {4, 5, 3, 9, 7}, {7, 7, 16, 7, 7}, {10, 3, 17, 4, 11}, {1, 1, 5, 3, 2}};
+  const int shapes[][5] = {{28, 28, 1, 14, 14}, {4, 5, 3, 9, 7}, {7, 7, 16, 7, 7}, {10, 3, 17, 4, 11}, {1, 1, 5, 3, 2},
+                           {224, 224, 3, 128, 128}, {9, 40, 3, 5, 27}};
   for (auto& s : shapes) {
     const int H = s[0], W = s[1], C = s[2], Ho = s[3], Wo = s[4];
     auto x = rng.vec(size_t(H) * W * C);
@@ -278,18 +296,29 @@ void test_resize(Checker& c, Rng& rng) {
     ResizeArgs a;
     a.W = W; a.C = C; a.Wo = Wo; a.in = x.data();
     a.ry0 = ry0.data(); a.ry1 = ry1.data(); a.fy = fy.data(); a.rx0 = rx0.data(); a.rx1 = rx1.data(); a.fx = fx.data();
+    std::vector<int32_t> xe0, xe1;   // the per-element tables (the engine's path for few channels)
+    std::vector<float> fxe;
+    for (int ox = 0; ox < Wo; ++ox)
+      for (int ch = 0; ch < C; ++ch) {
+        xe0.push_back(rx0[ox] * C + ch); xe1.push_back(rx1[ox] * C + ch); fxe.push_back(fx[ox]);
+      }
     std::vector<float> out(size_t(Wo) * C);
-    for (int oy = 0; oy < Ho; ++oy) {
-      c.t.resize_row(a, oy, out.data());
-      std::vector<double> want(out.size());
-      auto px = [&](int y, int xx, int ch) { return double(x[(size_t(y) * W + xx) * C + ch]); };
-      for (int ox = 0; ox < Wo; ++ox)
-        for (int ch = 0; ch < C; ++ch) {
-          const double top = px(ry0[oy], rx0[ox], ch) * (1 - fx[ox]) + px(ry0[oy], rx1[ox], ch) * fx[ox];
-          const double bot = px(ry1[oy], rx0[ox], ch) * (1 - fx[ox]) + px(ry1[oy], rx1[ox], ch) * fx[ox];
-          want[size_t(ox) * C + ch] = top * (1 - fy[oy]) + bot * fy[oy];
-        }
-      c.check(out.data(), want, "resize-bilinear-" + dims({H, W, C, Ho, Wo}) + "-row" + std::to_string(oy));
+    for (int pass = 0; pass < 2; ++pass) {   // the per-pixel path, then the element tables
+      for (int oy = 0; oy < Ho; ++oy) {
+        const bool tables = pass == 1;
+        a.xe0 = tables ? xe0.data() : nullptr; a.xe1 = tables ? xe1.data() : nullptr; a.fxe = tables ? fxe.data() : nullptr;
+        c.t.resize_row(a, oy, out.data());
+        std::vector<double> want(out.size());
+        auto px = [&](int y, int xx, int ch) { return double(x[(size_t(y) * W + xx) * C + ch]); };
+        for (int ox = 0; ox < Wo; ++ox)
+          for (int ch = 0; ch < C; ++ch) {
+            const double top = px(ry0[oy], rx0[ox], ch) * (1 - fx[ox]) + px(ry0[oy], rx1[ox], ch) * fx[ox];
+            const double bot = px(ry1[oy], rx0[ox], ch) * (1 - fx[ox]) + px(ry1[oy], rx1[ox], ch) * fx[ox];
+            want[size_t(ox) * C + ch] = top * (1 - fy[oy]) + bot * fy[oy];
+          }
+        c.check(out.data(), want, "resize-bilinear-" + dims({H, W, C, Ho, Wo}) + "-row" + std::to_string(oy) +
+                                      (tables ? "-element-tables" : ""));
+      }
     }
   }
 }

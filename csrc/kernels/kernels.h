@@ -37,6 +37,7 @@ struct DwArgs {
   const float* ring = nullptr;
   const float* w = nullptr; int64_t wc = 0;
   float* out = nullptr;
+  int64_t ldo = 0;                   // floats from one output pixel to the next (0: C; a channel slice: the full C)
   int oy_base = 0;
   const float* scale = nullptr;
   const float* shift = nullptr;
@@ -77,6 +78,9 @@ struct ResizeArgs {
   const float* in = nullptr;          // the source image, rows of W*C
   const int* ry0 = nullptr; const int* ry1 = nullptr; const float* fy = nullptr;   // per output row
   const int* rx0 = nullptr; const int* rx1 = nullptr; const float* fx = nullptr;   // per output column
+  // per output element of a row (Wo*C; optional): source offsets and weights for few channels (RGB, grey),
+  // where a row is gathered a vector of elements at a time instead of a pixel at a time
+  const int32_t* xe0 = nullptr; const int32_t* xe1 = nullptr; const float* fxe = nullptr;
 };
 
 // One table per ISA. Every family is a vector kernel; names are

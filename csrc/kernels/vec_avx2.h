@@ -22,6 +22,9 @@ struct VecAVX2 {
   static inline T div(T a, T b) { return _mm256_div_ps(a, b); }
   static inline T max(T a, T b) { return _mm256_max_ps(a, b); }
   static inline T min(T a, T b) { return _mm256_min_ps(a, b); }
+  static inline T gather(const float* base, const int32_t* idx) {
+    return _mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 4);
+  }
 };
 
 }  // namespace art

@@ -20,6 +20,10 @@ struct VecAVX512 {
   static inline T div(T a, T b) { return _mm512_div_ps(a, b); }
   static inline T max(T a, T b) { return _mm512_max_ps(a, b); }
   static inline T min(T a, T b) { return _mm512_min_ps(a, b); }
+  // base[idx[i]] for the W lanes
+  static inline T gather(const float* base, const int32_t* idx) {
+    return _mm512_i32gather_ps(_mm512_loadu_si512(idx), base, 4);
+  }
 };
 
 }  // namespace art

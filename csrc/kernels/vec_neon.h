@@ -27,6 +27,10 @@ struct VecNEON {
   static inline T div(T a, T b) { return vdivq_f32(a, b); }
   static inline T max(T a, T b) { return vmaxq_f32(a, b); }
   static inline T min(T a, T b) { return vminq_f32(a, b); }
+  static inline T gather(const float* base, const int32_t* idx) {
+    const float t[4] = {base[idx[0]], base[idx[1]], base[idx[2]], base[idx[3]]};
+    return vld1q_f32(t);
+  }
 };
 
 }  // namespace art

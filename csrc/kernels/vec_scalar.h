@@ -1,6 +1,7 @@
 // Portable 4-lane "vector" of plain floats: the fallback every CPU can run.
 // Compilers turn these loops into SSE2/NEON code where the baseline allows.
 #pragma once
+#include <cstdint>
 #include <cstring>
 
 namespace art {
@@ -22,6 +23,7 @@ struct VecScalar {
   static inline T div(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] / b.v[i]; return r; }
   static inline T max(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r; }
   static inline T min(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return r; }
+  static inline T gather(const float* base, const int32_t* idx) { T r; for (int i = 0; i < W; ++i) r.v[i] = base[idx[i]]; return r; }
 };
 
 }  // namespace art

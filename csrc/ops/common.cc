@@ -111,6 +111,13 @@ void resize_axis(int n_in, int n_out, std::vector<int>& i0, std::vector<int>& i1
 void resize_tables(Step& s, const Shape3& si, const Shape3& so) {
   resize_axis(si.h, so.h, s.ry0, s.ry1, s.rfy);
   resize_axis(si.w, so.w, s.rx0, s.rx1, s.rfx);
+  s.rxe0.clear(); s.rxe1.clear(); s.rfxe.clear();
+  for (int ox = 0; ox < so.w; ++ox)
+    for (int ch = 0; ch < so.c; ++ch) {
+      s.rxe0.push_back(s.rx0[ox] * si.c + ch);
+      s.rxe1.push_back(s.rx1[ox] * si.c + ch);
+      s.rfxe.push_back(s.rfx[ox]);
+    }
 }
 
 GemmArgs RunCtx::task_args(const GemmArgs& a, int t) const {

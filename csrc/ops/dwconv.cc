@@ -80,6 +80,41 @@ void run(const Step& s, const RunCtx& c) {
   const int k = op.k, S = op.stride, p = k / 2;
   const int64_t ring_row = int64_t(si.w) * C;
   const float* in = d.in;
+  if (s.fused_expand && !s.fused_project && tasks > 1 && (k - S) * (tasks - 1) * 10 > si.h) {
+    // Few rows (a 28x28 or smaller map): bands of rows would each expand the
+    // k - S rows their neighbour expands too (at 14x14, k = 7, 2 threads:
+    // 26 expanded rows for 14), so each thread takes a slice of the channels
+    // over all rows instead: its columns of the expand GEMM into a ring of
+    // rows of its slice, its channels of the depthwise output. The same
+    // values, each computed once.
+    const int vw = c.kt.vec_w;
+    const int cw = static_cast<int>(round_up((C + threads - 1) / threads, vw));
+    const int slices = (C + cw - 1) / cw;
+    auto slice = [&](int t) {
+      const int c0 = t * cw, cn = std::min(C, c0 + cw) - c0;
+      float* ring = c.scratch(s) + t * (s.ring_floats + s.row_floats);
+      GemmArgs g = ex;
+      g.B = ex.B + c0; g.N = cn; g.ldc = cn;
+      if (g.scale) g.scale += c0;
+      if (g.shift) g.shift += c0;
+      DwArgs dd = d;
+      dd.C = cn; dd.ring = ring; dd.w = d.w + c0; dd.scale = d.scale + c0; dd.shift = d.shift + c0;
+      dd.out = d.out + c0; dd.ldo = C;
+      int next = 0;
+      for (int oy = 0; oy < Ho; ++oy) {
+        for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next) {
+          GemmArgs gg = g;
+          gg.A = in + int64_t(next) * si.w * si.c;
+          gg.C = ring + int64_t(next % k) * si.w * cn;
+          c.kt.gemm(gg, 0, si.w, 0, cn);
+        }
+        s.dw(dd, oy, oy + 1);
+      }
+    };
+    if (slices == 1) slice(0);
+    else c.pool.parallel_for(slices, threads, slice);
+    return;
+  }
   auto band = [&](int t) {
     const int r0 = t * chunk, r1 = std::min(Ho, (t + 1) * chunk);
     float* mine = c.scratch(s) + t * (s.ring_floats + s.row_floats);

@@ -101,13 +101,6 @@ void validate_resize(OpDesc& op, const std::vector<Shape3>& shapes) {
 void prepare_resize(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
   resize_tables(s, si, so);
-  s.rxe0.clear(); s.rxe1.clear(); s.rfxe.clear();
-  for (int ox = 0; ox < so.w; ++ox)
-    for (int ch = 0; ch < so.c; ++ch) {
-      s.rxe0.push_back(s.rx0[ox] * si.c + ch);
-      s.rxe1.push_back(s.rx1[ox] * si.c + ch);
-      s.rfxe.push_back(s.rfx[ox]);
-    }
   s.kernel = q8_kernel_name(*c.q8, "resize-bilinear", "");
 }
 

@@ -23,10 +23,12 @@ void run(const Step& s, const RunCtx& c) {
   a.W = si.w; a.C = si.c; a.Wo = so.w; a.in = c.in(s.op.in0);
   a.ry0 = s.ry0.data(); a.ry1 = s.ry1.data(); a.fy = s.rfy.data();
   a.rx0 = s.rx0.data(); a.rx1 = s.rx1.data(); a.fx = s.rfx.data();
+  a.xe0 = s.rxe0.data(); a.xe1 = s.rxe1.data(); a.fxe = s.rfxe.data();
   float* out = c.out(s.out);
   const int64_t row = int64_t(so.w) * so.c;
   const int threads = c.threads;
-  const int chunk = threads > 1 && so.size() >= kParallelMacs / 4 ? (so.h + threads - 1) / threads : so.h;
+  // split from 12.5K values: the next op (the stem) then finds most of its input rows in its own core's cache
+  const int chunk = threads > 1 && so.size() >= kParallelMacs / 16 ? (so.h + threads - 1) / threads : so.h;
   c.pool.parallel_for((so.h + chunk - 1) / chunk, threads, [&](int t) {
     for (int oy = t * chunk; oy < std::min(so.h, (t + 1) * chunk); ++oy) c.kt.resize_row(a, oy, out + oy * row);
   });
