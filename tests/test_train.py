@@ -323,7 +323,7 @@ def test_gene_codec_round_trips_every_choice():
 def test_build_pool_with_nsga2(tmp_path, digits):
     from adaptive_rt.train.pool import build_pool
     cfg = TrainConfig(sampler="sandwich", dataset="digits", epochs=1, batch_size=128, seed=0)
-    tr = Trainer(cfg, digits, TINY, str(tmp_path / "run"))
+    tr = Trainer(cfg, _few(digits), TINY, str(tmp_path / "run"))
     tr.train_epoch()
     tr.save()
     pool = build_pool(str(tmp_path / "run"), str(tmp_path / "p.safetensors"), buckets=2, per_bucket=2,
