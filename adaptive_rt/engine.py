@@ -31,7 +31,7 @@ __all__ = ["Engine", "Plan", "DEFAULT_THREADS", "available_isas", "default_isa",
            "BUILT_WITH_OPENMP", "Gate", "ShmStatus"]
 
 #: A counting semaphore with a bounded queue (``acquire_bounded(max_waiting)``,
-#: ``try_acquire``, ``release``, ``waiting``; a context manager): the daemon's one
+#: ``try_acquire``, ``release``, ``waiting``, ``held``; a context manager): the daemon's one
 #: run gate, shared by its Python transports and the C++ shared-memory loop.
 Gate = _core.Gate
 

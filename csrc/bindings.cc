@@ -172,9 +172,12 @@ PYBIND11_MODULE(_core, m) {
       g.res = static_cast<const float*>(res.data()); g.ldr = n_cols;
     }
     std::vector<float> as = vec(ascale, "ascale");
+    std::vector<float> pack;
     if (!as.empty()) {   // A's columns scaled by a gate = B's rows scaled (what a fused SE does)
       if (static_cast<int>(as.size()) != K) throw py::value_error("ascale must have K values");
+      pack.resize(static_cast<size_t>(K) * n_cols);
       g.bscale = as.data();
+      g.bpack = pack.data();
     }
     t->gemm(g, 0, M, 0, n_cols);
     return c;

@@ -93,11 +93,12 @@ class _Shm:
             got = got + k if k else 0
         magic, code, seq, rows, cols, ms, elen, mlen = RESP.unpack_from(buf)
         need = RESP.size + elen + mlen
-        while got < need:
-            k = sock.recv_into(view[got:need])
-            if not k:
+        if need > len(view):
+            raise ConnectionError("bad shm response from daemon")
+        if got < need:
+            if not recv_exactly(sock, view[got:need]):
                 raise ConnectionError("daemon closed the connection")
-            got += k
+            got = need
         if magic != SHM_MAGIC or seq != self.seq or got != need:
             raise ConnectionError("bad shm response from daemon")
         if code:

@@ -32,7 +32,8 @@ import numpy as np
 from ..io.jsonio import strict_json
 
 __all__ = ["MAGIC", "FRAME", "ProtocolError", "pack_frame", "parse_frame_prefix", "parse_header", "float32_from_json",
-           "tensor_from_payload", "error_code", "error_kind", "recv_exactly", "npy_bytes", "array_from_npy", "array_from_json", "tensor_shape", "float32_bytes"]
+           "tensor_from_payload", "error_code", "error_kind", "recv_exactly", "npy_bytes", "array_from_npy",
+           "array_from_json", "tensor_shape", "float32_bytes"]
 
 MAGIC = b"ART1"
 FRAME = struct.Struct("<4sIQ")

@@ -26,9 +26,7 @@ constexpr int NR = NV * V::W;   // the widest tile
 constexpr int MR1 = MR * NV < 14 ? MR * NV : 14;   // rows of a one-vector-wide tile
 
 // One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
-// G: B's row k is scaled by a.bscale[k] as it is loaded (a fused SE gate:
-// the same product as a scaled copy of B, without the serial pass that makes it).
-template <int MR_, int NVT, bool FULL, bool G>
+template <int MR_, int NVT, bool FULL>
 static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   typename V::T acc[MR_][NVT];
   for (int r = 0; r < MR_; ++r)
@@ -44,10 +42,6 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   for (int k = 0; k < a.K; ++k, b += a.ldb) {
     typename V::T bv[NVT];
     for (int v = 0; v < NVT; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
-    if (G) {
-      const typename V::T g = V::set1(a.bscale[k]);
-      for (int v = 0; v < NVT; ++v) bv[v] = V::mul(bv[v], g);
-    }
     for (int r = 0; r < MR_; ++r) {
       typename V::T av = V::set1(Ap[r][k]);
       for (int v = 0; v < NVT; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
@@ -70,11 +64,11 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   }
 }
 
-template <int NV_, bool FULL, bool G>
+template <int NV_, bool FULL>
 static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
   constexpr int ROWS = NV_ == 1 ? MR1 : MR;
   switch (mr) {
-#define ART_MR_CASE(n) case n: if (n <= ROWS) gemm_tile<(n <= ROWS ? n : 1), NV_, FULL, G>(a, i, j, nr); break;
+#define ART_MR_CASE(n) case n: if (n <= ROWS) gemm_tile<(n <= ROWS ? n : 1), NV_, FULL>(a, i, j, nr); break;
     ART_MR_CASE(1) ART_MR_CASE(2) ART_MR_CASE(3) ART_MR_CASE(4) ART_MR_CASE(5) ART_MR_CASE(6)
     ART_MR_CASE(7) ART_MR_CASE(8) ART_MR_CASE(9) ART_MR_CASE(10) ART_MR_CASE(11) ART_MR_CASE(12)
     ART_MR_CASE(13) ART_MR_CASE(14)
@@ -90,11 +84,10 @@ static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
 static void gemv(const GemmArgs& a, int n0, int n1);
 static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1);
 
-// A gated GEMM over more than one row tile: B's columns [n0, n1), their
-// rows scaled by the gate, are packed once into a.bpack (K x (n1 - n0)) and
-// used by every row tile, instead of scaling the rows in every tile. Each
-// thread packs its own copy: no cache lines written by one core and read by
-// another. The products are the same floats as scaling in the tile.
+// A gated GEMM (a fused SE gate): B's columns [n0, n1), their rows scaled
+// by the gate, are packed once into a.bpack (K x (n1 - n0)) and used by every
+// row tile. Each thread packs its own copy: no cache lines written by one
+// core and read by another.
 static void gemm_gated(const GemmArgs& a, int m0, int m1, int n0, int n1) {
   const int w = n1 - n0;
   for (int k = 0; k < a.K; ++k) {
@@ -117,7 +110,7 @@ static void gemm_gated(const GemmArgs& a, int m0, int m1, int n0, int n1) {
 
 static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
   if (m0 == 0 && m1 == 1) return gemv(a, n0, n1);
-  if (a.bscale && a.bpack && m1 - m0 > MR) return gemm_gated(a, m0, m1, n0, n1);
+  if (a.bscale) return gemm_gated(a, m0, m1, n0, n1);
   for (int j = n0; j < n1;) {
     const int rem = n1 - j;
 #ifdef ART_HALF
@@ -136,15 +129,9 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     const int base = tiles ? (m1 - m0) / tiles : 0, extra = tiles ? (m1 - m0) % tiles : 0;
     for (int t = 0, i = m0; t < tiles; ++t) {
       const int mr = base + (t < extra ? 1 : 0);
-      if (a.bscale) {
-        if (nr == NR) gemm_rows<NV, true, true>(a, i, mr, j, nr);
-        else if (nr == V::W) gemm_rows<1, true, true>(a, i, mr, j, nr);
-        else gemm_rows<1, false, true>(a, i, mr, j, nr);
-      } else {
-        if (nr == NR) gemm_rows<NV, true, false>(a, i, mr, j, nr);
-        else if (nr == V::W) gemm_rows<1, true, false>(a, i, mr, j, nr);
-        else gemm_rows<1, false, false>(a, i, mr, j, nr);
-      }
+      if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
+      else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
+      else gemm_rows<1, false>(a, i, mr, j, nr);
       i += mr;
     }
     j += nr;
@@ -167,7 +154,7 @@ static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
   }
   const float* b = a.B + j;
   for (int k = 0; k < a.K; ++k, b += a.ldb) {
-    // a gate scales the product exactly as gemm_tile scales B's row: (b * g) * a
+    // a gate scales the product as gemm_gated's packed rows do: (b * g) * a
     const typename V::T av = V::set1(a.A[k]);
     if (G) {
       const typename V::T g = V::set1(a.bscale[k]);

@@ -80,7 +80,8 @@ void test_gemm(Checker& c, Rng& rng) {
         g.M = M; g.N = N; g.K = K; g.A = A.data(); g.lda = K; g.B = B.data(); g.ldb = ldb;
         g.C = C.data(); g.ldc = N; g.scale = sc.data(); g.shift = sh.data(); g.act = act;
         if (res) { g.res = R.data(); g.ldr = N; }
-        if (gate) g.bscale = G.data();
+        std::vector<float> pack(size_t(K) * N);
+        if (gate) { g.bscale = G.data(); g.bpack = pack.data(); }
         c.t.gemm(g, 0, M, 0, N);
         std::vector<double> want(size_t(M) * N);
         for (int m = 0; m < M; ++m)

@@ -21,8 +21,8 @@ struct GemmArgs {
   const float* shift = nullptr;   // null: 0
   const float* res = nullptr; int64_t ldr = 0;   // null: no residual
   const float* bscale = nullptr;  // null: none; else B's row k is used times bscale[k] (a fused SE gate)
-  float* bpack = nullptr;          // with bscale: room for K x N floats, where the gated B is packed once per
-                                   // call (one per thread); null: B's rows are scaled as they are loaded
+  float* bpack = nullptr;          // with bscale and M > 1: room for K x N floats, where the gated B is packed
+                                   // once per call (one buffer per thread)
   Act act = Act::None;
 };
 

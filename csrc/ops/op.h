@@ -84,8 +84,8 @@ int64_t gemm_pack_floats(int K, int N);
 int64_t default_macs(const OpDesc& op, const Shape3& si, const Shape3& so);
 void no_prepare(Step& s, const PrepareCtx& c);
 // The source rows/columns and weights of a bilinear resize (half-pixel
-// centres, clamped; adaptive_rt.model.reference.resize_bilinear).
-// Bilinear tables: per output row and column, and per element of an output row (rxe0, rxe1, rfxe).
+// centres, clamped; adaptive_rt.model.reference.resize_bilinear), per output
+// row and column, and per element of an output row (rxe0, rxe1, rfxe).
 void resize_tables(Step& s, const Shape3& si, const Shape3& so);
 
 }  // namespace art
