@@ -154,14 +154,24 @@ class Engine:
         for op in g.ops:
             kw: dict = {}
             if op.weight is not None:
-                kw["w"] = t[op.weight.name]
+                if op.kind in ("pwconv", "linear"):   # 1x1 and linear weights as loaded (in panels where packed)
+                    kw["w"], kn = self.pool.gemm_weight(op.weight.name)
+                    if kn is not None:
+                        kw["w_panels"] = kn
+                else:
+                    kw["w"] = t[op.weight.name]
                 scale, shift = epilogue(op, t, e.bn, eps)
                 kw["scale"] = None if scale is None else scale.astype(np.float32)
                 kw["shift"] = None if shift is None else shift.astype(np.float32)
             if op.se is not None:
                 w1, b1, w2, b2 = op.se
-                kw.update(se_r=w1.active[1], se_w1=t[w1.name], se_b1=t[b1.name], se_w2=t[w2.name],
-                          se_b2=t[b2.name], se_gate=op.gate)
+                (a1, kn1), (a2, kn2) = self.pool.gemm_weight(w1.name), self.pool.gemm_weight(w2.name)
+                kw.update(se_r=w1.active[1], se_w1=a1, se_b1=t[b1.name], se_w2=a2, se_b2=t[b2.name],
+                          se_gate=op.gate)
+                if kn1 is not None:
+                    kw["se_w1_panels"] = kn1
+                if kn2 is not None:
+                    kw["se_w2_panels"] = kn2
             p.add_op(op.kind, op.name, op.inputs[0], op.inputs[1] if len(op.inputs) > 1 else -1,
                      op.output, k=op.kernel, stride=op.stride, act=op.act, **kw)
         p.finalize(self._native)

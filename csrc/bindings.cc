@@ -60,6 +60,19 @@ art::Buffer buffer(const py::object& o, const std::string& what, py::list& keep)
   return b;
 }
 
+// A GEMM weight handed over in panels (GemmArgs): the 1-D array of its K*N
+// floats and its logical shape (K, N).
+void to_panels(art::Buffer& b, const py::object& kn, const std::string& what) {
+  const auto t = kn.cast<std::tuple<int64_t, int64_t>>();
+  const int64_t K = std::get<0>(t), N = std::get<1>(t);
+  if (b.data == nullptr) throw py::value_error(what + ": panels given without the array");
+  if (K < 1 || N < 1 || b.shape.size() != 1 || b.shape[0] != K * N)
+    throw py::value_error(what + " in panels must be a 1-D array of K*N = " + std::to_string(K) + "*" +
+                          std::to_string(N) + " floats");
+  b.shape = {K, N};
+  b.panels = true;
+}
+
 art::Buffer8 buffer8(const py::object& o, const std::string& what, py::list& keep) {
   art::Buffer8 b;
   if (o.is_none()) return b;
@@ -147,12 +160,13 @@ PYBIND11_MODULE(_core, m) {
   // table's kernel against NumPy on shapes the networks may never produce.
   m.def("_kernel_gemm", [](const std::string& isa, const py::object& ao, const py::object& bo, int n_cols,
                            const py::object& scale, const py::object& shift, const py::object& reso, const std::string& act,
-                           const py::object& ascale) {
+                           const py::object& ascale, bool panels, int boff) {
     const art::KernelTable* t = art::table_by_name(isa.c_str());
     if (!t) throw py::value_error("no kernel table '" + isa + "'");
     py::array a = checked_array(ao, "A"), b = checked_array(bo, "B");
-    if (a.ndim() != 2 || b.ndim() != 2 || b.shape(0) < a.shape(1) || b.shape(1) < n_cols || n_cols < 1)
-      throw py::value_error("need A [M, K] and B [>=K, >=N]");
+    if (a.ndim() != 2 || b.ndim() != 2 || b.shape(0) < a.shape(1) || boff < 0 || b.shape(1) < n_cols + boff || n_cols < 1)
+      throw py::value_error("need A [M, K] and B [>=K, >=N + boff]");
+    if (panels && boff % art::kPanel != 0) throw py::value_error("with panels, boff must be a multiple of kPanel");
     const int M = static_cast<int>(a.shape(0)), K = static_cast<int>(a.shape(1));
     std::vector<float> sc = vec(scale, "scale"), sh = vec(shift, "shift");
     if ((!sc.empty() && static_cast<int>(sc.size()) != n_cols) || (!sh.empty() && static_cast<int>(sh.size()) != n_cols))
@@ -161,7 +175,18 @@ PYBIND11_MODULE(_core, m) {
     art::GemmArgs g;
     g.M = M; g.N = n_cols; g.K = K;
     g.A = static_cast<const float*>(a.data()); g.lda = K;
-    g.B = static_cast<const float*>(b.data()); g.ldb = b.shape(1);
+    g.B = static_cast<const float*>(b.data()); g.ldb = b.shape(1); g.boff = boff;
+    std::vector<float> bpan;
+    if (panels) {   // B repacked in panels (the layout a pool's 1x1 weights are loaded in)
+      const int64_t Ks = b.shape(0), Ns = b.shape(1);
+      bpan.resize(static_cast<size_t>(Ks * Ns));
+      for (int64_t p0 = 0; p0 < Ns; p0 += art::kPanel) {
+        const int64_t w = std::min<int64_t>(art::kPanel, Ns - p0);
+        for (int64_t k = 0; k < Ks; ++k)
+          for (int64_t c = 0; c < w; ++c) bpan[p0 * Ks + k * w + c] = g.B[k * Ns + p0 + c];
+      }
+      g.B = bpan.data(); g.bk = Ks;
+    }
     g.C = c.mutable_data(); g.ldc = n_cols;
     g.scale = sc.empty() ? nullptr : sc.data(); g.shift = sh.empty() ? nullptr : sh.data();
     g.act = parse_act(act);
@@ -182,7 +207,7 @@ PYBIND11_MODULE(_core, m) {
     t->gemm(g, 0, M, 0, n_cols);
     return c;
   }, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("n"), py::arg("scale"), py::arg("shift"), py::arg("res"),
-     py::arg("act"), py::arg("ascale") = py::none());
+     py::arg("act"), py::arg("ascale") = py::none(), py::arg("panels") = false, py::arg("boff") = 0);
   m.def("_kernel_dwconv", [](const std::string& isa, const py::object& xo, const py::object& wo, int channels, int stride,
                              const py::object& scale, const py::object& shift, const std::string& act) {
     const art::KernelTable* t = art::table_by_name(isa.c_str());
@@ -357,10 +382,13 @@ PYBIND11_MODULE(_core, m) {
              op.se_w2 = buffer(se_w2, name + " SE expand weight", keep);
              op.se_b2 = buffer(se_b2, name + " SE expand bias", keep);
              op.se_gate = parse_act(se_gate);
-             for (auto item : q8) {   // the int8 fields (adaptive_rt/engine.py passes them for int8 plans)
+             for (auto item : q8) {   // weights in panels, and the int8 fields (adaptive_rt/engine.py passes them for int8 plans)
                const std::string k = py::str(item.first);
                const py::object v = py::reinterpret_borrow<py::object>(item.second);
-               if (k == "w8") op.w8 = buffer8(v, name + " int8 weight", keep);
+               if (k == "w_panels") to_panels(op.w, v, name + " weight");
+               else if (k == "se_w1_panels") to_panels(op.se_w1, v, name + " SE reduce weight");
+               else if (k == "se_w2_panels") to_panels(op.se_w2, v, name + " SE expand weight");
+               else if (k == "w8") op.w8 = buffer8(v, name + " int8 weight", keep);
                else if (k == "se_w1_8") op.se_w1_8 = buffer8(v, name + " int8 SE reduce weight", keep);
                else if (k == "se_w2_8") op.se_w2_8 = buffer8(v, name + " int8 SE expand weight", keep);
                else if (k == "qin") op.qin = qparam(v, k);

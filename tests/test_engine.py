@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from adaptive_rt.model import reference
-from adaptive_rt.io.poolfile import write_pool
+from adaptive_rt.io.poolfile import load_pool, write_pool
 from adaptive_rt.model.presets import get_space
 from adaptive_rt.io.randompool import random_pool
 
@@ -129,6 +129,21 @@ def test_224_threads_give_identical_results(big_path):
         for threads in (2, 3):
             assert np.array_equal(eng.run(p, x, threads=threads), one), (e.id, threads)
     assert {"resize", "ring", "se"} <= kinds, kinds     # the split paths were exercised
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weights_in_panels_and_row_major_give_identical_results(big_path, threads):
+    """A read-mode load holds the 1x1, SE and linear weights in panels; a
+    mapped file holds them row-major. Both run the same kernels over the same
+    values in the same order: every entry's logits are the same bits (the
+    fused, channel-sliced, gated and GEMV paths over both layouts)."""
+    packed, rows = load_pool(big_path), load_pool(big_path, mode="mmap")
+    assert packed.panels and not rows.panels
+    a, b = Engine(packed, max_threads=threads), Engine(rows, max_threads=threads)
+    for e in packed.entries:
+        pa, pb = a.plan(e.id), b.plan(e.id)
+        x = np.random.default_rng(2).random((1,) + pa.input_shape, dtype=np.float32)
+        assert np.array_equal(a.run(pa, x, threads=threads), b.run(pb, x, threads=threads)), (e.id, threads)
 
 
 def test_threads_give_identical_results(tiny_path):
@@ -298,6 +313,13 @@ def test_plan_validation_names_the_op():
         p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 16), np.float32), scale=np.ones(3, np.float32))
     with pytest.raises(ValueError, match="unknown op kind"):
         p.add_op("matmul", "x", 0, out=1)
+    with pytest.raises(ValueError, match=r"x weight in panels must be a 1-D array of K\*N = 8\*16"):
+        p.add_op("pwconv", "x", 0, out=1, w=np.zeros(8 * 15, np.float32), w_panels=(8, 16))
+    with pytest.raises(ValueError, match=r"x weight in panels must be a 1-D"):
+        p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 16), np.float32), w_panels=(8, 16))
+    with pytest.raises(ValueError, match=r"weight is in panels, which only 1x1 conv, linear and SE weights may be"):
+        core.Plan([(1, 1, 8), (1, 1, 16)], 1).add_op("conv", "c", 0, out=1, k=1, w=np.zeros(8 * 16, np.float32),
+                                                       w_panels=(8, 16))
     with pytest.raises(ValueError, match="output value is never produced"):
         p.finalize(eng)
     p.add_op("pwconv", "x", 0, out=1, w=np.zeros((8, 16), np.float32))

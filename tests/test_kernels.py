@@ -37,6 +37,16 @@ def test_gemm_prefix_view_epilogue(isa, m, k, n):
     g = rng.uniform(0, 1, k).astype(np.float32)      # a fused SE gate scales A's columns
     want = (a.astype(np.float64) * g) @ b_full[:k, :n].astype(np.float64) * scale + shift
     _close(core._kernel_gemm(isa, a, b_full, n, scale, shift, None, "none", g), want, "gated")
+    # B in panels (how a read-mode pool holds 1x1 weights), whole and as a panel-aligned column slice:
+    # the same values in the same summation order as row-major, so bit-identical
+    for boff in (0, 32):
+        wide = rng.standard_normal((k + 3, n + boff + 5)).astype(np.float32)
+        for gate in (None, g):
+            rows = core._kernel_gemm(isa, a, wide, n, scale, shift, res, "hswish", gate, boff=boff)
+            pan = core._kernel_gemm(isa, a, wide, n, scale, shift, res, "hswish", gate, panels=True, boff=boff)
+            np.testing.assert_array_equal(pan, rows, err_msg=f"{isa} {m}x{k}x{n} boff={boff} gate={gate is not None}")
+        wb = (a.astype(np.float64) @ wide[:k, boff:boff + n].astype(np.float64)) * scale + shift
+        _close(core._kernel_gemm(isa, a, wide, n, scale, shift, None, "none", panels=True, boff=boff), wb, "panels")
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from adaptive_rt.model.layout import PANEL, gemm_weight_names, unpack_panels
 from adaptive_rt.io.poolfile import (MAX_HEADER_BYTES, PoolEntry, PoolFileError, load_pool, make_entry,
                                   write_pool)
 
@@ -87,13 +88,28 @@ def test_round_trip_bit_exact(tmp_path, tiny_space, tiny_pool_parts):
 @pytest.mark.parametrize("mode", ["read", "mmap"])
 def test_weights_are_read_only_views_of_one_buffer(tiny_pool_path, mode):
     pool = load_pool(tiny_pool_path, mode=mode)
-    for name, t in pool.tensors.items():
+    stored = {name: pool.gemm_weight(name)[0] if name in pool.panels else t for name, t in pool.tensors.items()}
+    for name, t in stored.items():
         assert not t.flags.writeable and not t.flags.owndata, name
     with pytest.raises(ValueError):
         pool.tensors["stem.conv.weight"][0, 0] = 1.0
-    # one copy of the data section (private, or the mapping): every view's address lies inside it
-    addrs = sorted(t.__array_interface__["data"][0] for t in pool.tensors.values())
+    # one copy of the data section (private, or the mapping): every stored tensor's address lies inside it
+    addrs = sorted(t.__array_interface__["data"][0] for t in stored.values())
     assert addrs[-1] - addrs[0] < pool.file_bytes
+    # a read load holds the 1x1/SE/linear weights in panels (what the engine reads), a mapping row-major;
+    # either way `tensors` hands out the row-major matrix, read-only
+    assert bool(pool.panels) == (mode == "read")
+    assert set(pool.panels) <= gemm_weight_names(pool.space) and "stem.conv.weight" not in pool.panels
+    other = load_pool(tiny_pool_path, mode="mmap" if mode == "read" else "read")
+    for name in gemm_weight_names(pool.space):
+        a = pool.tensors[name]
+        assert not a.flags.writeable and a.tobytes() == other.tensors[name].tobytes(), name
+        flat, kn = pool.gemm_weight(name)
+        if kn is not None:
+            assert flat.ndim == 1 and kn == a.shape
+            np.testing.assert_array_equal(unpack_panels(flat, *kn), a)
+            if a.shape[0] > 1 and a.shape[1] > PANEL:
+                assert flat.tobytes() != a.tobytes(), name   # really rearranged
     with pytest.raises(ValueError, match="mode"):
         load_pool(tiny_pool_path, mode="copy")
 

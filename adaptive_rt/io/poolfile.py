@@ -16,7 +16,11 @@ Layout (the safetensors format): an 8-byte little-endian header length ``N``,
 - ``adaptive_rt.sha256``: hex SHA-256 of the data section
 
 Loading reads the data section once into the process's own memory (or maps
-it, ``mode="mmap"``) and hands out read-only views of that one buffer.
+it, ``mode="mmap"``) and hands out read-only views of that one buffer. A
+read-mode load rearranges the GEMM weights in that buffer into the engine's
+panel layout (:mod:`adaptive_rt.model.layout`): the engine reads them as they
+are (:meth:`PoolFile.gemm_weight`), and ``tensors`` hands out each of them
+unpacked, as a new row-major array.
 Everything is validated before anything is used, and every problem raises :class:`PoolFileError` naming the tensor or field.
 No size read from the file is allocated before it has been checked against
 the file's real size and fixed limits. Writes are atomic: a temporary file in
@@ -37,7 +41,8 @@ from typing import IO, Mapping, Sequence
 import numpy as np
 
 from ..model.graph import Graph, build_graph, cached_graph
-from ..model.layout import bn_stat_specs, running_stat_specs, tensor_specs
+from ..model.layout import (bn_stat_specs, gemm_weight_names, pack_panels, running_stat_specs, tensor_specs,
+                            unpack_panels)
 from ..model.space import ConfigError, SearchSpace, SpaceError, SubnetConfig
 from ..assets import pool_path
 from .atomic import atomic_writer
@@ -283,13 +288,38 @@ def _check_coverage(tensors: Mapping[str, _TensorInfo], data_len: int) -> None:
         raise PoolFileError(f"data section has {data_len - pos} bytes after the last tensor (gap at the end)")
 
 
+class _Tensors(Mapping):
+    """name -> array: the loaded views, and a new row-major array (read-only)
+    for each tensor held in panels."""
+
+    def __init__(self, views: dict[str, np.ndarray], panels: Mapping[str, tuple[int, int]]):
+        self._views, self._panels = views, panels
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        a = self._views[name]
+        kn = self._panels.get(name)
+        if kn is None:
+            return a
+        a = unpack_panels(a, *kn)
+        a.flags.writeable = False
+        return a
+
+    def __iter__(self):
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+
 @dataclass
 class PoolFile:
     """A validated, loaded pool file.
 
     ``tensors`` maps every tensor name to a read-only NumPy view of the one
-    buffer holding the data section. ``weight_bytes`` counts the shared weights (all
-    tensors but the per-entry BN statistics).
+    buffer holding the data section, or, for a GEMM weight the load put in
+    panels, to a new row-major copy of it (:meth:`gemm_weight` gives the
+    stored form). ``weight_bytes`` counts the shared weights (all tensors
+    but the per-entry BN statistics).
     """
 
     path: str
@@ -303,9 +333,18 @@ class PoolFile:
     _data: np.ndarray | None = field(default=None, repr=False)   # the data section (private copy or mapping)
     _by_id: dict = field(default_factory=dict, repr=False)
     int8_weight_bytes: int = 0        # the int8 weight copy (values and scales)
+    panels: Mapping[str, tuple[int, int]] = field(default_factory=dict)   # name -> (K, N) of tensors in panels
 
     def __post_init__(self) -> None:
         self._by_id.update((e.id, e) for e in self.entries)
+
+    def gemm_weight(self, name: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+        """A 2-D weight as stored in memory: ``(flat values in panels, (K, N))``
+        where the load packed it, else ``(the [K, N] view, None)``."""
+        t = self.tensors
+        if isinstance(t, _Tensors):
+            return t._views[name], self.panels.get(name)
+        return t[name], None
 
     def entry(self, id: str) -> PoolEntry:
         e = self._by_id.get(id) if isinstance(id, str) else None
@@ -379,7 +418,6 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
                 f.seek(data_start)
                 if f.readinto(memoryview(buf)) != buf.size or f.read(1):
                     raise PoolFileError("file changed size while being loaded")
-                buf.flags.writeable = False
                 data, base = buf, 0
             else:
                 data = np.memmap(f, dtype=np.uint8, mode="r")
@@ -400,11 +438,22 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
             if h.hexdigest() != sha:
                 raise PoolFileError("checksum mismatch: the data section does not match adaptive_rt.sha256 "
                                     "(file corrupted or modified)")
-        tensors = {}
+        panels: dict[str, tuple[int, int]] = {}
+        if mode == "read":   # the GEMM weights into panels, in place (the checksum covered the file's bytes)
+            for name in gemm_weight_names(space):
+                t = infos.get(name)
+                if t is not None and t.dtype == "F32" and len(t.shape) == 2:
+                    view = data[t.begin: t.end].view(np.float32)
+                    pack_panels(view.reshape(t.shape).copy(), view)
+                    panels[name] = (int(t.shape[0]), int(t.shape[1]))
+            data.flags.writeable = False
+        views = {}
         for t in infos.values():
-            a = data[base + t.begin: base + t.end].view(_DTYPES[t.dtype][1]).reshape(t.shape)
+            a = data[base + t.begin: base + t.end].view(_DTYPES[t.dtype][1])
+            a = a if t.name in panels else a.reshape(t.shape)
             check_values(t.name, a)
-            tensors[t.name] = a
+            views[t.name] = a
+        tensors = _Tensors(views, panels)
         for e in entries:
             if e.is_int8:
                 why = check_qparams_table(cached_graph(space, e.config), tensors[e.quant + "qparams"],
@@ -418,7 +467,7 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
     weight_bytes = sum(t.end - t.begin for t in infos.values() if t.name not in per_entry)
     int8_bytes = sum(t.end - t.begin for t in infos.values() if t.name.endswith((Q8, Q8SCALE)))
     return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, data,
-                    int8_weight_bytes=int8_bytes)
+                    int8_weight_bytes=int8_bytes, panels=panels)
 
 
 def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],

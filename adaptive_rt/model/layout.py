@@ -17,17 +17,30 @@ tensor                      stored shape                         a subnet uses
 ``<prefix><layer>.bn.mean``  ``[C]`` per pool entry              all
 ==========================  ===================================  ===========================
 
+In memory, the native engine reads the 2-D weights of 1x1 convs, SE and the
+linear layers (:func:`gemm_weight_names`) in **panels**: the stored ``[K, N]``
+matrix as ``PANEL``-column blocks one after another, each ``[K, PANEL]``
+row-major and the last one ``N % PANEL`` wide (when that is not 0). Every
+prefix view ``[K', N']`` a subnet uses stays a view: a GEMM tile reads ``K'``
+consecutive rows of one panel, a contiguous run of memory the hardware
+prefetcher follows (row-major, the same tile reads ``K'`` short pieces one
+stored row apart). :func:`pack_panels` / :func:`unpack_panels` convert;
+``load_pool`` packs these tensors once as it loads (the file itself stays
+row-major).
+
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .space import SearchSpace, make_divisible
 
 if TYPE_CHECKING:
     from .graph import Graph
 
-__all__ = ["block_prefix", "stage_width", "stage_max_width", "stage_in_widths", "mid_width", "se_width",
+__all__ = ["PANEL", "gemm_weight_names", "pack_panels", "unpack_panels", "block_prefix", "stage_width", "stage_max_width", "stage_in_widths", "mid_width", "se_width",
            "block_max_widths", "block_max_se", "last_max_width", "tensor_specs", "running_stat_specs",
            "bn_stat_specs"]
 
@@ -123,6 +136,37 @@ def tensor_specs(space: SearchSpace) -> dict[str, tuple[int, ...]]:
     specs["classifier.weight"] = (ch, space.num_classes)
     specs["classifier.bias"] = (space.num_classes,)
     return specs
+
+
+PANEL = 32   # columns per panel (csrc/kernels/kernels.h kPanel)
+
+
+def gemm_weight_names(space: SearchSpace) -> frozenset[str]:
+    """The tensors the engine reads as a GEMM's B in panels: every 2-D
+    weight but the stem conv's (read by the direct conv kernel row-major)."""
+    return frozenset(n for n, shape in tensor_specs(space).items() if len(shape) == 2 and n != "stem.conv.weight")
+
+
+def pack_panels(a: np.ndarray, out: np.ndarray) -> None:
+    """Write the row-major ``[K, N]`` matrix ``a`` into the 1-D ``out`` (K*N
+    values) in panels (``a`` and ``out`` must not overlap)."""
+    K, N = a.shape
+    full = N // PANEL * PANEL
+    if full:
+        out[:K * full].reshape(full // PANEL, K, PANEL)[...] = a[:, :full].reshape(K, full // PANEL, PANEL).transpose(1, 0, 2)
+    if N > full:
+        out[K * full:K * N].reshape(K, N - full)[...] = a[:, full:]
+
+
+def unpack_panels(flat: np.ndarray, K: int, N: int) -> np.ndarray:
+    """The row-major ``[K, N]`` matrix (a new array) of ``flat`` in panels."""
+    a = np.empty((K, N), flat.dtype)
+    full = N // PANEL * PANEL
+    if full:
+        a[:, :full].reshape(K, full // PANEL, PANEL)[...] = flat[:K * full].reshape(full // PANEL, K, PANEL).transpose(1, 0, 2)
+    if N > full:
+        a[:, full:] = flat[K * full:K * N].reshape(K, N - full)
+    return a
 
 
 def running_stat_specs(space: SearchSpace) -> dict[str, tuple[int, ...]]:

@@ -33,13 +33,14 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
     for (int v = 0; v < NVT; ++v) acc[r][v] = V::zero();
   const float* Ap[MR_];
   for (int r = 0; r < MR_; ++r) Ap[r] = a.A + (int64_t)(i + r) * a.lda;
-  const float* b = a.B + j;
+  int64_t ldb;
+  const float* b = gemm_bcol(a, j, &ldb);
   int cnt[NVT];
   for (int v = 0; v < NVT; ++v) {
     int c = nr - v * V::W;
     cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
   }
-  for (int k = 0; k < a.K; ++k, b += a.ldb) {
+  for (int k = 0; k < a.K; ++k, b += ldb) {
     typename V::T bv[NVT];
     for (int v = 0; v < NVT; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
     for (int r = 0; r < MR_; ++r) {
@@ -90,17 +91,23 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1);
 // core and read by another.
 static void gemm_gated(const GemmArgs& a, int m0, int m1, int n0, int n1) {
   const int w = n1 - n0;
-  for (int k = 0; k < a.K; ++k) {
-    const typename V::T g = V::set1(a.bscale[k]);
-    const float* src = a.B + (int64_t)k * a.ldb + n0;
-    float* dst = a.bpack + (int64_t)k * w;
-    for (int c = 0; c < w; c += V::W) {
-      const int n = w - c < V::W ? w - c : V::W;
-      V::store_n(dst + c, V::mul(V::load_n(src + c, n), g), n);
+  for (int c0 = 0; c0 < w;) {   // one panel's columns at a time (all of them when B is row-major)
+    int64_t ld;
+    const float* src = gemm_bcol(a, n0 + c0, &ld);
+    const int in_panel = a.bk ? kPanel - (n0 + c0 + a.boff) % kPanel : w;
+    const int cw = w - c0 < in_panel ? w - c0 : in_panel;
+    for (int k = 0; k < a.K; ++k, src += ld) {
+      const typename V::T g = V::set1(a.bscale[k]);
+      float* dst = a.bpack + (int64_t)k * w + c0;
+      for (int c = 0; c < cw; c += V::W) {
+        const int n = cw - c < V::W ? cw - c : V::W;
+        V::store_n(dst + c, V::mul(V::load_n(src + c, n), g), n);
+      }
     }
+    c0 += cw;
   }
   GemmArgs p = a;
-  p.N = w; p.B = a.bpack; p.ldb = w; p.bscale = nullptr; p.bpack = nullptr;
+  p.N = w; p.B = a.bpack; p.ldb = w; p.bk = 0; p.boff = 0; p.bscale = nullptr; p.bpack = nullptr;
   p.C = a.C + n0;
   if (a.scale) p.scale = a.scale + n0;
   if (a.shift) p.shift = a.shift + n0;
@@ -143,7 +150,7 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
 // Each output is the same k-ordered FMA chain as in gemm_tile.
 constexpr int GV = 8;
 
-template <bool FULL, bool G>
+template <bool FULL, bool G, bool PAN>
 static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
   typename V::T acc[GV];
   int cnt[GV];
@@ -152,21 +159,28 @@ static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
     int c = cols - v * V::W;
     cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
   }
-  const float* b = a.B + j;
-  for (int k = 0; k < a.K; ++k, b += a.ldb) {
+  // B's rows: one run of GV vectors for a row-major B; in panels, one run
+  // of VPP vectors per panel (rows kPanel floats apart, the last panel's
+  // narrower), NP panels per chunk
+  constexpr int VPP = PAN ? kPanel / V::W : GV, NP = GV / VPP;
+  static_assert(GV % VPP == 0, "a GEMV chunk covers whole panels");
+  const float* bp[NP];
+  int64_t ld[NP];
+  for (int q = 0; q < NP; ++q) bp[q] = gemm_bcol(a, j + (cnt[q * VPP] > 0 ? q * VPP * V::W : 0), &ld[q]);
+  for (int k = 0; k < a.K; ++k) {
     // a gate scales the product as gemm_gated's packed rows do: (b * g) * a
     const typename V::T av = V::set1(a.A[k]);
-    if (G) {
-      const typename V::T g = V::set1(a.bscale[k]);
-      for (int v = 0; v < GV; ++v) {
-        if (FULL) acc[v] = V::fma(av, V::mul(V::load(b + v * V::W), g), acc[v]);
-        else if (cnt[v] > 0) acc[v] = V::fma(av, V::mul(V::load_n(b + v * V::W, cnt[v]), g), acc[v]);
+    const typename V::T g = G ? V::set1(a.bscale[k]) : V::zero();
+    for (int q = 0; q < NP; ++q) {
+      for (int u = 0; u < VPP; ++u) {
+        const int v = q * VPP + u;
+        if (!FULL && cnt[v] == 0) continue;
+        const float* b = bp[q] + u * V::W;
+        typename V::T bv = FULL ? V::load(b) : V::load_n(b, cnt[v]);
+        if (G) bv = V::mul(bv, g);
+        acc[v] = V::fma(av, bv, acc[v]);
       }
-      continue;
-    }
-    for (int v = 0; v < GV; ++v) {
-      if (FULL) acc[v] = V::fma(av, V::load(b + v * V::W), acc[v]);
-      else if (cnt[v] > 0) acc[v] = V::fma(av, V::load_n(b + v * V::W, cnt[v]), acc[v]);
+      bp[q] += ld[q];
     }
   }
   for (int v = 0; v < GV; ++v) {
@@ -182,10 +196,21 @@ static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
 }
 
 static void gemv(const GemmArgs& a, int n0, int n1) {
-  for (int j = n0; j < n1; j += GV * V::W) {
-    const int cols = n1 - j < GV * V::W ? n1 - j : GV * V::W;
-    if (cols == GV * V::W) a.bscale ? gemv_chunk<true, true>(a, j, cols) : gemv_chunk<true, false>(a, j, cols);
-    else a.bscale ? gemv_chunk<false, true>(a, j, cols) : gemv_chunk<false, false>(a, j, cols);
+  for (int j = n0; j < n1;) {
+    int cols = n1 - j < GV * V::W ? n1 - j : GV * V::W;
+    // in panels, chunks start on a panel: a start inside one (a thread's
+    // columns) first takes the rest of that panel alone
+    const int into = a.bk ? (j + a.boff) % kPanel : 0;
+    if (into && cols > kPanel - into) cols = kPanel - into;
+    const bool full = cols == GV * V::W, g = a.bscale != nullptr;
+    if (a.bk) {
+      if (full) g ? gemv_chunk<true, true, true>(a, j, cols) : gemv_chunk<true, false, true>(a, j, cols);
+      else g ? gemv_chunk<false, true, true>(a, j, cols) : gemv_chunk<false, false, true>(a, j, cols);
+    } else {
+      if (full) g ? gemv_chunk<true, true, false>(a, j, cols) : gemv_chunk<true, false, false>(a, j, cols);
+      else g ? gemv_chunk<false, true, false>(a, j, cols) : gemv_chunk<false, false, false>(a, j, cols);
+    }
+    j += cols;
   }
 }
 

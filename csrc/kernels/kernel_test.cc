@@ -64,36 +64,62 @@ std::string dims(std::initializer_list<int> d) {
   return s;
 }
 
+// B's stored [Ks, Ns] matrix in panels (GemmArgs::bk): kPanel-column panels, the last one narrower.
+std::vector<float> to_panels(const std::vector<float>& B, int Ks, int Ns) {
+  std::vector<float> p(B.size());
+  for (int p0 = 0; p0 < Ns; p0 += kPanel) {
+    const int w = std::min(kPanel, Ns - p0);
+    for (int k = 0; k < Ks; ++k)
+      for (int c = 0; c < w; ++c) p[size_t(p0) * Ks + size_t(k) * w + c] = B[size_t(k) * Ns + p0 + c];
+  }
+  return p;
+}
+
 void test_gemm(Checker& c, Rng& rng) {
   const int shapes[][3] = {{1, 1, 1}, {1, 9, 10}, {1, 200, 130}, {5, 3, 7}, {7, 16, 16}, {13, 24, 40},
-                           {64, 33, 17}, {100, 144, 24}, {9, 160, 96}, {3, 5, 33}};
+                           {64, 33, 17}, {100, 144, 24}, {9, 160, 96}, {3, 5, 33}, {1, 40, 300}, {49, 20, 70}};
   for (auto& s : shapes) {
-    const int M = s[0], K = s[1], N = s[2], ldb = N + 5;
-    auto A = rng.vec(size_t(M) * K), B = rng.vec(size_t(K + 2) * ldb), sc = rng.vec(N), sh = rng.vec(N),
-         R = rng.vec(size_t(M) * N);
+    const int M = s[0], K = s[1], N = s[2];
+    auto A = rng.vec(size_t(M) * K), sc = rng.vec(N), sh = rng.vec(N), R = rng.vec(size_t(M) * N);
     auto G = rng.vec(size_t(K));
-    for (Act act : {Act::None, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid})
-      for (int variant = 0; variant < 3; ++variant) {   // plain, + residual, + gated rows of B (a fused SE)
-        const bool res = variant == 1, gate = variant == 2;
-        std::vector<float> C(size_t(M) * N, 0.f);
-        GemmArgs g;
-        g.M = M; g.N = N; g.K = K; g.A = A.data(); g.lda = K; g.B = B.data(); g.ldb = ldb;
-        g.C = C.data(); g.ldc = N; g.scale = sc.data(); g.shift = sh.data(); g.act = act;
-        if (res) { g.res = R.data(); g.ldr = N; }
-        std::vector<float> pack(size_t(K) * N);
-        if (gate) { g.bscale = G.data(); g.bpack = pack.data(); }
-        c.t.gemm(g, 0, M, 0, N);
-        std::vector<double> want(size_t(M) * N);
-        for (int m = 0; m < M; ++m)
-          for (int n = 0; n < N; ++n) {
-            double acc = 0;
-            for (int k = 0; k < K; ++k)
-              acc += double(A[size_t(m) * K + k]) * B[size_t(k) * ldb + n] * (gate ? double(G[size_t(k)]) : 1.0);
-            want[size_t(m) * N + n] = act_ref(acc * sc[n] + sh[n], act) + (res ? R[size_t(m) * N + n] : 0.0);
+    // B layouts: row-major, a column slice of it, in panels, a panel-aligned column slice in panels
+    for (int layout = 0; layout < 4; ++layout) {
+      const bool panels = layout >= 2;
+      const int boff = layout == 1 ? 3 : layout == 3 ? kPanel : 0, Ks = K + 2, Ns = N + boff + 5;
+      const auto B = rng.vec(size_t(Ks) * Ns);
+      const auto Bp = panels ? to_panels(B, Ks, Ns) : B;
+      for (Act act : {Act::None, Act::Relu, Act::Relu6, Act::HSwish, Act::HSigmoid})
+        for (int variant = 0; variant < 4; ++variant) {   // plain, + residual, + gated rows of B (a fused SE), columns split
+          if (layout > 0 && act != Act::HSwish && act != Act::None) continue;
+          const bool res = variant == 1, gate = variant == 2, split = variant == 3;
+          std::vector<float> C(size_t(M) * N, 0.f);
+          GemmArgs g;
+          g.M = M; g.N = N; g.K = K; g.A = A.data(); g.lda = K; g.B = Bp.data(); g.ldb = Ns;
+          g.bk = panels ? Ks : 0; g.boff = boff;
+          g.C = C.data(); g.ldc = N; g.scale = sc.data(); g.shift = sh.data(); g.act = act;
+          if (res) { g.res = R.data(); g.ldr = N; }
+          std::vector<float> pack(size_t(K) * N);
+          if (gate) { g.bscale = G.data(); g.bpack = pack.data(); }
+          if (split && N > c.t.gemm_nr) {   // two threads' column ranges, split on a tile
+            c.t.gemm(g, 0, M, 0, c.t.gemm_nr);
+            c.t.gemm(g, 0, M, c.t.gemm_nr, N);
+          } else {
+            c.t.gemm(g, 0, M, 0, N);
           }
-        c.check(C.data(), want, std::string(M == 1 ? "gemv" : "gemm") + "-" + dims({M, K, N}) + "-" + act_name(act) +
-                                    (res ? "-residual" : "") + (gate ? "-gated" : ""));
-      }
+          std::vector<double> want(size_t(M) * N);
+          for (int m = 0; m < M; ++m)
+            for (int n = 0; n < N; ++n) {
+              double acc = 0;
+              for (int k = 0; k < K; ++k)
+                acc += double(A[size_t(m) * K + k]) * B[size_t(k) * Ns + n + boff] * (gate ? double(G[size_t(k)]) : 1.0);
+              want[size_t(m) * N + n] = act_ref(acc * sc[n] + sh[n], act) + (res ? R[size_t(m) * N + n] : 0.0);
+            }
+          static const char* lname[] = {"", "-slice", "-panels", "-panels-slice"};
+          c.check(C.data(), want, std::string(M == 1 ? "gemv" : "gemm") + "-" + dims({M, K, N}) + "-" + act_name(act) +
+                                      lname[layout] + (res ? "-residual" : "") + (gate ? "-gated" : "") +
+                                      (split ? "-split" : ""));
+        }
+    }
   }
 }
 

@@ -10,12 +10,24 @@ namespace art {
 
 enum class Act : int { None = 0, Relu = 1, Relu6 = 2, HSwish = 3, HSigmoid = 4, Sigmoid = 5 };
 
-// C[m, n] = act(sum_k A[m, k] * B[k, n] * scale[n] + shift[n]) + res[m, n]
-// for m in [m0, m1), n in [n0, n1). B is a prefix view: ldb is the stored width.
+// Columns per panel of a 2-D weight stored in panels (GemmArgs::bk).
+constexpr int kPanel = 32;
+
+// C[m, n] = act(sum_k A[m, k] * B[k, n + boff] * scale[n] + shift[n]) + res[m, n]
+// for m in [m0, m1), n in [n0, n1). B is a prefix view of a stored [Ks, ldb]
+// matrix (K <= Ks, N + boff <= ldb), laid out
+//  - row-major (bk == 0): row k at B + k * ldb;
+//  - in panels (bk == Ks > 0): kPanel-column panels one after another, each
+//    [Ks, kPanel] row-major (the last one ldb % kPanel wide when that is not
+//    0), so the rows a tile or the GEMV reads are contiguous in memory for
+//    every prefix [K, N]. A tile never crosses a panel: with panels, n0 + boff
+//    must be a multiple of the table's gemm_nr, which divides kPanel.
 struct GemmArgs {
   int M = 0, N = 0, K = 0;
   const float* A = nullptr; int64_t lda = 0;
   const float* B = nullptr; int64_t ldb = 0;
+  int64_t bk = 0;                  // 0: B row-major; else B in panels of bk rows
+  int boff = 0;                    // B's column of output column 0 (a column slice of B)
   float* C = nullptr; int64_t ldc = 0;
   const float* scale = nullptr;   // null: 1
   const float* shift = nullptr;   // null: 0
@@ -43,6 +55,19 @@ struct DwArgs {
   const float* shift = nullptr;
   Act act = Act::None;
 };
+
+// Where B's column j (of a vector that does not cross a panel) starts, and
+// the floats from one of its rows to the next.
+static inline const float* gemm_bcol(const GemmArgs& a, int j, int64_t* ld) {
+  const int64_t c = int64_t(j) + a.boff;
+  if (a.bk == 0) {
+    *ld = a.ldb;
+    return a.B + c;
+  }
+  const int64_t p0 = c / kPanel * kPanel;
+  *ld = a.ldb - p0 < kPanel ? a.ldb - p0 : kPanel;
+  return a.B + p0 * a.bk + (c - p0);
+}
 
 static inline const float* dw_row_ptr(const DwArgs& a, int iy) {
   return a.ring ? a.ring + (int64_t)(iy % a.k) * a.W * a.C : a.in + (int64_t)iy * a.W * a.C;

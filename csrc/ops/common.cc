@@ -38,6 +38,8 @@ std::string dims(const std::vector<int64_t>& s) {
 
 void check_buffer(const OpDesc& op, const char* what, const Buffer& b, std::vector<int64_t> need) {
   if (b.data == nullptr) fail(op, std::string(what) + " is missing");
+  if (b.panels && (need.size() != 2 || (op.kind != OpKind::PwConv && op.kind != OpKind::Linear && op.kind != OpKind::SE)))
+    fail(op, std::string(what) + " is in panels, which only 1x1 conv, linear and SE weights may be");
   if (b.shape.size() != need.size())
     fail(op, std::string(what) + " has rank " + std::to_string(b.shape.size()) + ", expected " +
                  std::to_string(need.size()));

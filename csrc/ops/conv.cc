@@ -41,7 +41,7 @@ void run(const Step& s, const RunCtx& c) {
   ia.H = si.h; ia.W = si.w; ia.C = si.c; ia.Wo = so.w; ia.k = op.k; ia.stride = op.stride; ia.in = c.in(op.in0);
   GemmArgs g;
   g.M = so.w; g.N = so.c; g.K = static_cast<int>(kk); g.lda = kk;
-  g.B = op.w.data; g.ldb = op.w.shape[1]; g.ldc = so.c;
+  set_gemm_b(g, op.w); g.ldc = so.c;
   g.scale = op.scale.empty() ? nullptr : op.scale.data();
   g.shift = op.shift.empty() ? nullptr : op.shift.data();
   g.act = op.act;

@@ -45,7 +45,7 @@ void prepare(Step& s, const PrepareCtx& c) {
 GemmArgs conv1x1(const OpDesc& op, int M, int N, int K) {
   GemmArgs g;
   g.M = M; g.N = N; g.K = K; g.lda = K;
-  g.B = op.w.data; g.ldb = op.w.shape[1]; g.ldc = N;
+  set_gemm_b(g, op.w); g.ldc = N;
   g.scale = op.scale.empty() ? nullptr : op.scale.data();
   g.shift = op.shift.empty() ? nullptr : op.shift.data();
   g.act = op.act;
@@ -87,14 +87,15 @@ void run(const Step& s, const RunCtx& c) {
     // over all rows instead: its columns of the expand GEMM into a ring of
     // rows of its slice, its channels of the depthwise output. The same
     // values, each computed once.
-    const int vw = c.kt.vec_w;
-    const int cw = static_cast<int>(round_up((C + threads - 1) / threads, vw));
+    // (slices start on a vector; on a GEMM tile where B is in panels: no tile crosses a panel)
+    const int align = ex.bk ? c.kt.gemm_nr : c.kt.vec_w;
+    const int cw = static_cast<int>(round_up((C + threads - 1) / threads, align));
     const int slices = (C + cw - 1) / cw;
     auto slice = [&](int t) {
       const int c0 = t * cw, cn = std::min(C, c0 + cw) - c0;
       float* ring = c.scratch(s) + t * (s.ring_floats + s.row_floats);
       GemmArgs g = ex;
-      g.B = ex.B + c0; g.N = cn; g.ldc = cn;
+      g.boff = c0; g.N = cn; g.ldc = cn;
       if (g.scale) g.scale += c0;
       if (g.shift) g.shift += c0;
       DwArgs dd = d;

@@ -36,7 +36,7 @@ void run(const Step& s, const RunCtx& c) {
   GemmArgs a;
   a.M = si.h * si.w; a.N = so.c; a.K = si.c;
   a.A = c.in(op.in0); a.lda = si.c;
-  a.B = op.w.data; a.ldb = op.w.shape[1];
+  set_gemm_b(a, op.w);
   a.C = c.out(s.out); a.ldc = so.c;
   a.scale = op.scale.empty() ? nullptr : op.scale.data();
   a.shift = op.shift.empty() ? nullptr : op.shift.data();

@@ -43,12 +43,12 @@ void run(const Step& s, const RunCtx& c) {
   });
   GemmArgs a;
   a.M = 1; a.K = C; a.N = R; a.A = pooled; a.lda = C;
-  a.B = op.se_w1.data; a.ldb = op.se_w1.shape[1]; a.C = red; a.ldc = R;
+  set_gemm_b(a, op.se_w1); a.C = red; a.ldc = R;
   a.shift = op.se_b1.data; a.act = Act::Relu;
   c.gemm(a, int64_t(C) * R);
   GemmArgs b;
   b.M = 1; b.K = R; b.N = C; b.A = red; b.lda = R;
-  b.B = op.se_w2.data; b.ldb = op.se_w2.shape[1]; b.C = gate; b.ldc = C;
+  set_gemm_b(b, op.se_w2); b.C = gate; b.ldc = C;
   b.shift = op.se_b2.data; b.act = op.se_gate == Act::HSigmoid ? Act::HSigmoid : Act::None;
   c.gemm(b, int64_t(C) * R);
   if (op.se_gate == Act::Sigmoid) c.kt.activation(gate, C, Act::Sigmoid, gate);

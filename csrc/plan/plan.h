@@ -28,12 +28,22 @@ struct Shape3 {
   bool operator==(const Shape3& o) const { return h == o.h && w == o.w && c == o.c; }
 };
 
-// A stored tensor as the pool file holds it (C-contiguous float32).
+// A stored tensor as the pool file holds it (C-contiguous float32), or a
+// 2-D GEMM weight [K, N] stored in panels (`panels`: kernels/kernels.h
+// GemmArgs; shape is still the logical [K, N]).
 struct Buffer {
   const float* data = nullptr;
   std::vector<int64_t> shape;
+  bool panels = false;
   int64_t dim(size_t i) const { return i < shape.size() ? shape[i] : 0; }
 };
+
+// A GEMM's B from a stored 2-D weight, as stored (row-major or in panels).
+inline void set_gemm_b(GemmArgs& g, const Buffer& w) {
+  g.B = w.data;
+  g.ldb = w.dim(1);
+  g.bk = w.panels ? w.dim(0) : 0;
+}
 
 // A stored int8 tensor (int8 plans): 2-D weights in the k4 layout
 // [ceil(K/4), N, 4], depthwise [k, k, C] (kernels/q8.h).
