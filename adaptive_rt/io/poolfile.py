@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import os
 import re
 import stat
@@ -440,12 +441,10 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
                                     "(file corrupted or modified)")
         panels: dict[str, tuple[int, int]] = {}
         if mode == "read":   # the GEMM weights into panels, in place (the checksum covered the file's bytes)
-            for name in gemm_weight_names(space):
-                t = infos.get(name)
-                if t is not None and t.dtype == "F32" and len(t.shape) == 2:
-                    view = data[t.begin: t.end].view(np.float32)
-                    pack_panels(view.reshape(t.shape).copy(), view)
-                    panels[name] = (int(t.shape[0]), int(t.shape[1]))
+            todo = [t for n in sorted(gemm_weight_names(space)) if (t := infos.get(n)) is not None
+                    and t.dtype == "F32" and len(t.shape) == 2]
+            _pack_in_place(data, todo)
+            panels = {t.name: (int(t.shape[0]), int(t.shape[1])) for t in todo}
             data.flags.writeable = False
         views = {}
         for t in infos.values():
@@ -468,6 +467,30 @@ def load_pool(path: str | os.PathLike, verify_checksum: bool = True, mode: str =
     int8_bytes = sum(t.end - t.begin for t in infos.values() if t.name.endswith((Q8, Q8SCALE)))
     return PoolFile(path, space, tuple(entries), tensors, dict(meta), sha, size, weight_bytes, data,
                     int8_weight_bytes=int8_bytes, panels=panels)
+
+
+def _pack_in_place(data: np.ndarray, todo: list[_TensorInfo]) -> None:
+    """Rearrange the 2-D float32 tensors ``todo`` of the data section into
+    panels. The one scratch copy lives in an anonymous mapping of its own,
+    unmapped at the end: a heap temporary would stay in the RSS as free heap."""
+    if not todo:
+        return
+    m = mmap.mmap(-1, max(t.end - t.begin for t in todo))
+    try:
+        _pack_with(np.frombuffer(m, np.float32), data, todo)
+    finally:
+        try:
+            m.close()
+        except BufferError:   # a traceback still holds a view of it: the mapping goes when that does
+            pass
+
+
+def _pack_with(scratch: np.ndarray, data: np.ndarray, todo: list[_TensorInfo]) -> None:
+    for t in todo:
+        view = data[t.begin: t.end].view(np.float32)
+        src = scratch[:view.size].reshape(t.shape)
+        src[...] = view.reshape(t.shape)
+        pack_panels(src, view)
 
 
 def _validate_pool(meta: Mapping[str, str], infos: Mapping[str, _TensorInfo],
