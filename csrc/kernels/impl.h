@@ -146,28 +146,37 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
 }
 
 // Matrix-vector (one row of A: linear layers, SE): B is streamed row by row,
-// GV vectors of columns at a time, so each weight is read once, in order.
-// Each output is the same k-ordered FMA chain as in gemm_tile.
-constexpr int GV = 8;
+// CV vectors of columns at a time, so each weight is read once, in order.
+// Wide GEMVs (N > GVN vectors) are memory-bound: one FMA chain per output
+// vector, in k order. Narrow ones (an SE's reduce conv: N of 24-72 over
+// K of 96-288) would wait on the FMA latency with a chain per vector, so
+// each output vector sums P interleaved partial chains (rows k = p mod P),
+// added pairwise at the end. P depends on N alone, never on the columns a
+// thread takes, so any column split gives the same bits.
+constexpr int GV = 8;                                // vectors per chunk of a wide GEMV
+constexpr int GVN = 4;                               // at most this many vectors: a narrow GEMV
+constexpr int GP_MAX = DW_SHARE_INPUTS ? 4 : 2;      // partial chains (32 vector registers: 4)
 
-template <bool FULL, bool G, bool PAN>
+template <bool FULL, bool G, bool PAN, int CV, int P>
 static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
-  typename V::T acc[GV];
-  int cnt[GV];
-  for (int v = 0; v < GV; ++v) {
-    acc[v] = V::zero();
+  typename V::T acc[P][CV];
+  int cnt[CV];
+  for (int v = 0; v < CV; ++v) {
+    for (int p = 0; p < P; ++p) acc[p][v] = V::zero();
     int c = cols - v * V::W;
     cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
   }
-  // B's rows: one run of GV vectors for a row-major B; in panels, one run
+  // B's rows: one run of CV vectors for a row-major B; in panels, one run
   // of VPP vectors per panel (rows kPanel floats apart, the last panel's
-  // narrower), NP panels per chunk
-  constexpr int VPP = PAN ? kPanel / V::W : GV, NP = GV / VPP;
-  static_assert(GV % VPP == 0, "a GEMV chunk covers whole panels");
+  // narrower), NP panels per chunk (a chunk never crosses a panel it does
+  // not start on, see gemv)
+  constexpr int VPP = !PAN ? CV : (kPanel / V::W < CV ? kPanel / V::W : CV), NP = CV / VPP;
+  static_assert(CV % VPP == 0, "a GEMV chunk covers whole panels");
   const float* bp[NP];
   int64_t ld[NP];
   for (int q = 0; q < NP; ++q) bp[q] = gemm_bcol(a, j + (cnt[q * VPP] > 0 ? q * VPP * V::W : 0), &ld[q]);
-  for (int k = 0; k < a.K; ++k) {
+  // one row of B into partial chain p
+  auto row = [&](int k, int p) {
     // a gate scales the product as gemm_gated's packed rows do: (b * g) * a
     const typename V::T av = V::set1(a.A[k]);
     const typename V::T g = G ? V::set1(a.bscale[k]) : V::zero();
@@ -178,40 +187,55 @@ static inline void gemv_chunk(const GemmArgs& a, int j, int cols) {
         const float* b = bp[q] + u * V::W;
         typename V::T bv = FULL ? V::load(b) : V::load_n(b, cnt[v]);
         if (G) bv = V::mul(bv, g);
-        acc[v] = V::fma(av, bv, acc[v]);
+        acc[p][v] = V::fma(av, bv, acc[p][v]);
       }
       bp[q] += ld[q];
     }
-  }
-  for (int v = 0; v < GV; ++v) {
+  };
+  int k = 0;
+  for (; k + P <= a.K; k += P)
+    for (int p = 0; p < P; ++p) row(k + p, p);
+  for (; k < a.K; ++k) row(k, 0);
+  for (int v = 0; v < CV; ++v) {
     if (!FULL && cnt[v] == 0) break;
+    typename V::T sum = acc[0][v];
+    if (P == 2) sum = V::add(acc[0][v], acc[P - 1][v]);
+    if (P == 4) sum = V::add(V::add(acc[0][v], acc[1 % P][v]), V::add(acc[2 % P][v], acc[3 % P][v]));
     const int col = j + v * V::W;
     const int n = FULL ? V::W : cnt[v];
     typename V::T sc = a.scale ? V::load_n(a.scale + col, n) : V::set1(1.f);
     typename V::T sh = a.shift ? V::load_n(a.shift + col, n) : V::zero();
-    typename V::T y = act_vec(V::fma(acc[v], sc, sh), a.act);
+    typename V::T y = act_vec(V::fma(sum, sc, sh), a.act);
     if (a.res) y = V::add(y, V::load_n(a.res + col, n));
     V::store_n(a.C + col, y, n);
   }
 }
 
-static void gemv(const GemmArgs& a, int n0, int n1) {
+template <bool G, bool PAN, int CV, int P>
+static void gemv_cols(const GemmArgs& a, int n0, int n1) {
   for (int j = n0; j < n1;) {
-    int cols = n1 - j < GV * V::W ? n1 - j : GV * V::W;
+    int cols = n1 - j < CV * V::W ? n1 - j : CV * V::W;
     // in panels, chunks start on a panel: a start inside one (a thread's
     // columns) first takes the rest of that panel alone
-    const int into = a.bk ? (j + a.boff) % kPanel : 0;
+    const int into = PAN ? (j + a.boff) % kPanel : 0;
     if (into && cols > kPanel - into) cols = kPanel - into;
-    const bool full = cols == GV * V::W, g = a.bscale != nullptr;
-    if (a.bk) {
-      if (full) g ? gemv_chunk<true, true, true>(a, j, cols) : gemv_chunk<true, false, true>(a, j, cols);
-      else g ? gemv_chunk<false, true, true>(a, j, cols) : gemv_chunk<false, false, true>(a, j, cols);
-    } else {
-      if (full) g ? gemv_chunk<true, true, false>(a, j, cols) : gemv_chunk<true, false, false>(a, j, cols);
-      else g ? gemv_chunk<false, true, false>(a, j, cols) : gemv_chunk<false, false, false>(a, j, cols);
-    }
+    if (cols == CV * V::W) gemv_chunk<true, G, PAN, CV, P>(a, j, cols);
+    else gemv_chunk<false, G, PAN, CV, P>(a, j, cols);
     j += cols;
   }
+}
+
+template <bool G, bool PAN>
+static void gemv_layout(const GemmArgs& a, int n0, int n1) {
+  const int nv = (a.N + V::W - 1) / V::W;   // the whole GEMV's width, whatever this thread's columns
+  if (nv > GVN) gemv_cols<G, PAN, GV, 1>(a, n0, n1);
+  else if (nv * 2 <= GVN && GP_MAX >= 4) gemv_cols<G, PAN, GVN / 2, GP_MAX>(a, n0, n1);
+  else gemv_cols<G, PAN, GVN, 2>(a, n0, n1);
+}
+
+static void gemv(const GemmArgs& a, int n0, int n1) {
+  if (a.bk) a.bscale ? gemv_layout<true, true>(a, n0, n1) : gemv_layout<false, true>(a, n0, n1);
+  else a.bscale ? gemv_layout<true, false>(a, n0, n1) : gemv_layout<false, false>(a, n0, n1);
 }
 
 static void channel_sum_strided(const float* x, int64_t pixels, int C, int64_t stride, float mul, float* out) {
