@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from adaptive_rt.model.layout import PANEL, gemm_weight_names, unpack_panels
+from adaptive_rt.model.layout import PANEL, gemm_weight_names, pack_panels, unpack_panels
 from adaptive_rt.io.poolfile import (MAX_HEADER_BYTES, PoolEntry, PoolFileError, load_pool, make_entry,
                                   write_pool)
 
@@ -112,6 +112,37 @@ def test_weights_are_read_only_views_of_one_buffer(tiny_pool_path, mode):
                 assert flat.tobytes() != a.tobytes(), name   # really rearranged
     with pytest.raises(ValueError, match="mode"):
         load_pool(tiny_pool_path, mode="copy")
+
+
+def test_leading_slices_unpack_only_the_slice():
+    # a weight in panels gives any leading [rows, cols] slice (the reference's and exporters' read of an
+    # entry) equal to the row-major matrix's, for slices ending inside, at and past a panel's edge
+    rng = np.random.default_rng(3)
+    for K, N in [(1, 1), (5, 7), (9, PANEL), (9, PANEL + 1), (13, 3 * PANEL + 5)]:
+        a = rng.standard_normal((K, N)).astype(np.float32)
+        flat = np.empty(K * N, np.float32)
+        pack_panels(a, flat)
+        for rows in {0, 1, K // 2, K}:
+            for cols in range(N + 1):
+                got = unpack_panels(flat, K, N, rows, cols, np.float64)
+                assert got.dtype == np.float64 and got.shape == (rows, cols)
+                np.testing.assert_array_equal(got, a[:rows, :cols])
+        with pytest.raises(ValueError, match="slice"):
+            unpack_panels(flat, K, N, K + 1, N)
+
+
+def test_reference_reads_the_same_from_panels_and_a_mapping(tiny_pool_path):
+    read, mapped = load_pool(tiny_pool_path), load_pool(tiny_pool_path, mode="mmap")
+    assert read.panels and not mapped.panels
+    x = np.random.default_rng(0).standard_normal((2,) + read.input_shape).astype(np.float32)
+    for e in read.entries:
+        assert read.reference(e.id, x).tobytes() == mapped.reference(e.id, x).tobytes(), e.id
+    # membership and shapes without unpacking; a missing name is still a KeyError
+    t = read.tensors
+    name = sorted(read.panels)[0]
+    assert name in t and "no.such.tensor" not in t and t.shape(name) == read.panels[name]
+    with pytest.raises(KeyError):
+        t["no.such.tensor"]
 
 
 def test_safetensors_library_reads_our_files(tiny_pool_path, tiny_pool_parts):

@@ -305,6 +305,29 @@ class _Tensors(Mapping):
         a.flags.writeable = False
         return a
 
+    def stored(self, name: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+        """The tensor as held in memory: ``(flat values, (K, N))`` for one in
+        panels, else ``(its view, None)``."""
+        return self._views[name], self._panels.get(name)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The tensor's (row-major) shape, without unpacking it."""
+        kn = self._panels.get(name)
+        return kn if kn is not None else tuple(self._views[name].shape)
+
+    def leading(self, name: str, active: tuple[int, ...], dtype=None) -> np.ndarray:
+        """A new array of the leading slice ``[:active[0], :active[1], ...]``,
+        cast to ``dtype``: of a tensor in panels only that slice is unpacked
+        (the NumPy reference and the exporters read an entry this way)."""
+        a = self._views[name]
+        kn = self._panels.get(name)
+        if kn is None:
+            return np.array(a[tuple(slice(0, n) for n in active)], dtype=dtype)
+        return unpack_panels(a, *kn, rows=active[0], cols=active[1], dtype=dtype)
+
+    def __contains__(self, name) -> bool:
+        return name in self._views
+
     def __iter__(self):
         return iter(self._views)
 
@@ -343,9 +366,7 @@ class PoolFile:
         """A 2-D weight as stored in memory: ``(flat values in panels, (K, N))``
         where the load packed it, else ``(the [K, N] view, None)``."""
         t = self.tensors
-        if isinstance(t, _Tensors):
-            return t._views[name], self.panels.get(name)
-        return t[name], None
+        return t.stored(name) if isinstance(t, _Tensors) else (t[name], None)
 
     def entry(self, id: str) -> PoolEntry:
         e = self._by_id.get(id) if isinstance(id, str) else None

@@ -35,9 +35,18 @@ def _tensor(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
 
 def active_slice(weights: Mapping[str, np.ndarray], ref: WeightRef) -> np.ndarray:
     """The active part of a weight (``ref.active`` leading slice) as float64."""
-    t = _tensor(weights, ref.name)
-    if tuple(t.shape) != ref.shape:
-        raise FoldError(f"tensor {ref.name!r} has shape {tuple(t.shape)}, expected {ref.shape}")
+    leading = getattr(weights, "leading", None)
+    if leading is not None:          # a loaded pool: read only the slice (of a weight in panels, unpack only it)
+        if ref.name not in weights:
+            raise FoldError(f"missing tensor {ref.name!r}")
+        shape = weights.shape(ref.name)
+    else:
+        t = _tensor(weights, ref.name)
+        shape = tuple(t.shape)
+    if tuple(shape) != ref.shape:
+        raise FoldError(f"tensor {ref.name!r} has shape {tuple(shape)}, expected {ref.shape}")
+    if leading is not None:
+        return leading(ref.name, ref.active, np.float64)
     return np.asarray(t[tuple(slice(0, a) for a in ref.active)], dtype=np.float64)
 
 

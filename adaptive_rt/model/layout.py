@@ -158,14 +158,22 @@ def pack_panels(a: np.ndarray, out: np.ndarray) -> None:
         out[K * full:K * N].reshape(K, N - full)[...] = a[:, full:]
 
 
-def unpack_panels(flat: np.ndarray, K: int, N: int) -> np.ndarray:
-    """The row-major ``[K, N]`` matrix (a new array) of ``flat`` in panels."""
-    a = np.empty((K, N), flat.dtype)
-    full = N // PANEL * PANEL
+def unpack_panels(flat: np.ndarray, K: int, N: int, rows: int | None = None, cols: int | None = None,
+                  dtype=None) -> np.ndarray:
+    """The row-major ``[K, N]`` matrix (a new array) of ``flat`` in panels, or
+    only its leading ``[rows, cols]`` slice, cast to ``dtype``."""
+    rows = K if rows is None else rows
+    cols = N if cols is None else cols
+    if not (0 <= rows <= K and 0 <= cols <= N):
+        raise ValueError(f"slice [{rows}, {cols}] of a [{K}, {N}] matrix")
+    a = np.empty((rows, cols), flat.dtype if dtype is None else dtype)
+    full = cols // PANEL * PANEL            # whole panels inside the slice
     if full:
-        a[:, :full].reshape(K, full // PANEL, PANEL)[...] = flat[:K * full].reshape(full // PANEL, K, PANEL).transpose(1, 0, 2)
-    if N > full:
-        a[:, full:] = flat[K * full:K * N].reshape(K, N - full)
+        a[:, :full].reshape(rows, full // PANEL, PANEL)[...] = \
+            flat[:K * full].reshape(full // PANEL, K, PANEL)[:, :rows].transpose(1, 0, 2)
+    if cols > full:                         # part of one more panel (full width PANEL, or the last one's)
+        w = min(PANEL, N - full)
+        a[:, full:] = flat[K * full:K * (full + w)].reshape(K, w)[:rows, :cols - full]
     return a
 
 
