@@ -426,6 +426,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("finalized", [](const PyPlan& p) { return p.plan.finalized(); })
       .def_property_readonly("q8", [](const PyPlan& p) { return p.plan.q8(); })
       .def_property_readonly("num_steps", [](const PyPlan& p) { return p.plan.num_steps(); })
+      .def_property_readonly("lockstep_from", [](const PyPlan& p) { return p.plan.lockstep_from(); },
+                             "The first step a batch runs step by step across its images (num_steps: none).")
       .def_property_readonly("arena_bytes", [](const PyPlan& p) { return p.plan.arena_floats() * 4; })
       .def_property_readonly("input_shape", [](const PyPlan& p) {
         auto& s = p.plan.input_shape(); return py::make_tuple(s.h, s.w, s.c); })

@@ -78,11 +78,14 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
   const int64_t in_size = plan.input_shape().size();
   const int64_t out_size = plan.output_shape().size();
   // A batch of at least `threads` images is split by image first: a thread
-  // runs whole images on an arena of its own (no synchronisation per op,
-  // which small nets cannot amortise), claiming chunks of images as it goes
-  // so a worker that starts late still takes its share; the remaining
-  // batch % threads images run one at a time with each op split across the
-  // threads.
+  // runs whole groups of images on arenas of its own (no synchronisation per
+  // op, which small nets cannot amortise), claiming groups as it goes so a
+  // worker that starts late still takes its share; the remaining
+  // batch % threads images run as one group with each op split across the
+  // threads. Without a lockstep part (plan.lockstep_from() == every step) a
+  // group is one image: nothing is gained by holding more arenas.
+  const int64_t stride = plan.arena_stride();
+  const int64_t group = plan.lockstep_from() < static_cast<size_t>(plan.num_steps()) ? kGroup : 1;
   const int64_t by_image = threads > 1 && batch >= threads ? batch / threads * threads : 0;
   if (threads > 1) pool_.begin_run();
   struct EndRun {   // the pool's run ends however this one does
@@ -90,17 +93,22 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
     bool on;
     ~EndRun() { if (on) pool.end_run(); }
   } end_run{pool_, threads > 1};
+  struct Arenas {   // released however the run ends
+    ArenaPool& pool;
+    std::vector<ArenaPool::Arena> a;
+    ~Arenas() { for (auto& x : a) pool.release(x); }
+  };
   if (by_image) {
-    const int64_t chunk = std::max<int64_t>(1, by_image / (4 * threads));
+    // groups of up to `group` images (a thread's share, for the most reuse
+    // of each lockstep step's weights), of one image below a quarter share
+    // per thread otherwise (so the threads balance)
+    const int64_t chunk = group > 1 ? std::min(group, by_image / threads)
+                                    : std::max<int64_t>(1, by_image / (4 * threads));
     const int tasks = static_cast<int>((by_image + chunk - 1) / chunk);
     // arenas are taken before the parallel region (allocation may throw),
     // one per thread that joins; each thread picks its slot once per run
-    struct Arenas {
-      ArenaPool& pool;
-      std::vector<ArenaPool::Arena> a;
-      ~Arenas() { for (auto& x : a) pool.release(x); }
-    } arenas{arenas_, {}};
-    for (int i = 0; i < threads; ++i) arenas.a.push_back(arenas_.acquire(plan.arena_floats()));
+    Arenas arenas{arenas_, {}};
+    for (int i = 0; i < threads; ++i) arenas.a.push_back(arenas_.acquire(chunk * stride));
     static std::atomic<uint64_t> run_ids{0};
     const uint64_t rid = run_ids.fetch_add(1, std::memory_order_relaxed) + 1;
     std::atomic<int> slots{0};
@@ -109,15 +117,36 @@ void Engine::run(const Plan& plan, const float* x, int64_t batch, float* y, int 
       thread_local int my_slot = 0;
       if (my_run != rid) { my_run = rid; my_slot = slots.fetch_add(1, std::memory_order_relaxed); }
       if (my_slot >= threads) std::abort();   // the pool never runs more threads than asked
-      float* arena = arenas.a[my_slot].p;
-      for (int64_t n = t * chunk; n < std::min(by_image, (t + 1) * chunk); ++n)
-        run_image(plan, x + n * in_size, y + n * out_size, arena, 1);
+      const int64_t n0 = t * chunk, n = std::min(by_image, n0 + chunk) - n0;
+      run_group(plan, x + n0 * in_size, y + n0 * out_size, arenas.a[my_slot].p, n, 1);
     });
   }
   if (by_image < batch) {
-    ArenaPool::Arena arena = arenas_.acquire(plan.arena_floats());
-    for (int64_t n = by_image; n < batch; ++n) run_image(plan, x + n * in_size, y + n * out_size, arena.p, threads);
-    arenas_.release(arena);
+    const int64_t rest = batch - by_image, g = std::min(group, rest);
+    Arenas arenas{arenas_, {}};
+    arenas.a.push_back(arenas_.acquire(g * stride));
+    for (int64_t n0 = by_image; n0 < batch; n0 += g)
+      run_group(plan, x + n0 * in_size, y + n0 * out_size, arenas.a[0].p, std::min(g, batch - n0), threads);
+  }
+}
+
+void Engine::run_group(const Plan& plan, const float* x, float* y, float* arenas, int64_t n, int threads) {
+  if (n == 1) return run_image(plan, x, y, arenas, threads);
+  const int64_t in_size = plan.input_shape().size(), out_size = plan.output_shape().size();
+  const int64_t stride = plan.arena_stride();
+  const size_t s0 = plan.lockstep_from(), steps = static_cast<size_t>(plan.num_steps());
+  for (int64_t i = 0; i < n; ++i) run_image(plan, x + i * in_size, y + i * out_size, arenas + i * stride, threads, 0, s0);
+  for (size_t k = s0; k < steps; ++k) {
+    const Step& s = plan.step(k);
+    if (s.run_batch != nullptr) {
+      RunCtx ctx{plan, *kernels_, pool_, threads, x, y, arenas};
+      ctx.images = static_cast<int>(n);
+      ctx.stride = stride;
+      s.run_batch(s, ctx);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        run_image(plan, x + i * in_size, y + i * out_size, arenas + i * stride, threads, k, k + 1);
+    }
   }
 }
 

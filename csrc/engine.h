@@ -54,8 +54,12 @@ class Engine {
   int64_t arena_bytes() const { return arenas_.bytes_held(); }
 
   // y[n] = plan(x[n]) for n < batch. x: batch x input_shape floats, y: batch x
-  // output channels. Allocates nothing once an arena of the plan's size exists.
+  // output channels. Allocates nothing once an arena of the plan's size exists
+  // (a batch: once arenas for its groups exist). A batch runs in groups of up
+  // to kGroup images, each group image by image up to the plan's
+  // lockstep_from() step and then step by step (plan/batch.cc).
   void run(const Plan& plan, const float* x, int64_t batch, float* y, int threads);
+  static constexpr int kGroup = 8;
 
   // Median seconds per step of `repeats` runs of one image (a per-op profile).
   std::vector<double> profile(const Plan& plan, const float* x, float* y, int threads, int repeats);
@@ -64,6 +68,8 @@ class Engine {
   // Runs steps [s0, s1) of one image.
   void run_image(const Plan& plan, const float* x, float* y, float* arena, int threads,
                  size_t s0 = 0, size_t s1 = SIZE_MAX);
+  // Runs a group of n images (arenas plan.arena_stride() floats apart).
+  void run_group(const Plan& plan, const float* x, float* y, float* arenas, int64_t n, int threads);
   const KernelTable* kernels_;
   const Q8Table* q8_;
   ThreadPool pool_;

@@ -148,15 +148,36 @@ def test_weights_in_panels_and_row_major_give_identical_results(big_path):
 
 
 def test_threads_give_identical_results(tiny_path):
-    """Batches split by image across threads (plus a remainder split by op)
-    give exactly the one-image-at-a-time results, whatever the batch size."""
+    """Batches split by image across threads (plus a remainder split by op),
+    in lockstep groups of up to 8 images, give exactly the one-image-at-a-time
+    results, whatever the batch size."""
     eng = Engine.open(tiny_path, max_threads=3)
-    x = np.random.default_rng(0).random((7, 28, 28, 1), dtype=np.float32)
+    x = np.random.default_rng(0).random((11, 28, 28, 1), dtype=np.float32)
+    lockstep = 0
     for e in eng.pool.entries[:6]:
         p = eng.plan(e.id)
+        lockstep += p.native.lockstep_from < p.native.num_steps
         single = np.concatenate([eng.run(p, x[i:i + 1]) for i in range(len(x))])
         for threads in (1, 2, 3):
-            for n in (1, 2, 3, 5, 7):
+            for n in (1, 2, 3, 5, 7, 9, 11):
+                assert np.array_equal(eng.run(p, x[:n], threads=threads), single[:n]), (e.id, threads, n)
+    assert lockstep   # the groups really ran step by step somewhere
+
+
+def test_batches_of_224_plans_run_late_steps_in_lockstep(big_path):
+    """At 224x224 the early steps (wide activations, small weights) run image
+    by image and the late ones (the reverse: the head and classifier one GEMM
+    per group) in lockstep; a batch gives exactly the one-image results."""
+    eng = Engine.open(big_path, max_threads=2)
+    entries = [eng.pool.entries[0], eng.pool.entries[1], eng.pool.entries[-1]]
+    for e in entries:
+        p = eng.plan(e.id)
+        assert 0 < p.native.lockstep_from < p.native.num_steps, e.id
+        assert f"lockstep from step {p.native.lockstep_from}," in p.describe()
+        x = np.random.default_rng(1).random((10,) + p.input_shape, dtype=np.float32)
+        single = np.concatenate([eng.run(p, x[i:i + 1]) for i in range(len(x))])
+        for threads in (1, 2):
+            for n in (2, 10):
                 assert np.array_equal(eng.run(p, x[:n], threads=threads), single[:n]), (e.id, threads, n)
 
 

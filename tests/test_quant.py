@@ -231,8 +231,9 @@ def test_int8_kernels_exact(isa8):
 def test_int8_plans_bit_exact_against_reference(isa8, which, qpool, random_qpool):
     pool = qpool if which == "shipped" else random_qpool
     rng = np.random.default_rng(5)
-    x = (rng.uniform(0, 1, (7,) + pool.input_shape) if which == "shipped"      # digits are in [0, 1]
-         else rng.standard_normal((7,) + pool.input_shape)).astype(np.float32)
+    # 10 images: a lockstep group of 8 and the rest (engine.h kGroup)
+    x = (rng.uniform(0, 1, (10,) + pool.input_shape) if which == "shipped"      # digits are in [0, 1]
+         else rng.standard_normal((10,) + pool.input_shape)).astype(np.float32)
     eng = Engine(pool, max_threads=2, isa8=isa8)
     assert eng.isa8 == isa8
     for e in _int8_entries(pool):

@@ -676,6 +676,6 @@ static void dwconv(const DwArgs& a, int oy0, int oy1) {
   dwconv_select(a.k, a.stride, a.Wo, nullptr)(a, oy0, oy1);
 }
 
-static const KernelTable table = {ISA_NAME, MR, NR, GV * V::W, V::W, &gemm, &dwconv, &dwconv_select, &channel_sum,
+static const KernelTable table = {ISA_NAME, MR, NR, GV * V::W, V::W, GVN * V::W, &gemm, &dwconv, &dwconv_select, &channel_sum,
                                   &channel_sum_strided, &scale_channels, &add, &activation,
                                   &im2col_row, &resize_row, &conv_row};

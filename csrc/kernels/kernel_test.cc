@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace art {
@@ -126,6 +127,20 @@ void test_gemm(Checker& c, Rng& rng) {
                 acc += double(A[size_t(m) * K + k]) * B[size_t(k) * Ns + n + boff] * (gate ? double(G[size_t(k)]) : 1.0);
               want[size_t(m) * N + n] = act_ref(acc * sc[n] + sh[n], act) + (res ? R[size_t(m) * N + n] : 0.0);
             }
+          if (M > 1 && N > c.t.gemv_narrow_n && !gate) {   // each row: the bits of its own GEMV (batches, plan/batch.cc)
+            for (int m = 0; m < M; ++m) {
+              std::vector<float> row(static_cast<size_t>(N));
+              GemmArgs v = g;
+              v.M = 1; v.A = A.data() + size_t(m) * K; v.C = row.data();
+              if (res) v.res = R.data() + size_t(m) * N;
+              c.t.gemm(v, 0, 1, 0, N);
+              c.r.checks++;
+              if (std::memcmp(row.data(), C.data() + size_t(m) * N, size_t(N) * 4) != 0) {
+                c.r.failures.push_back("f32-gemm-" + dims({M, K, N}) + "-row-not-its-gemv-" + c.t.name);
+                break;
+              }
+            }
+          }
           static const char* lname[] = {"", "-slice", "-panels", "-panels-slice"};
           c.check(C.data(), want, std::string(M == 1 ? "gemv" : "gemm") + "-" + dims({M, K, N}) + "-" + act_name(act) +
                                       lname[layout] + (res ? "-residual" : "") + (gate ? "-gated" : "") +

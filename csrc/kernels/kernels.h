@@ -115,6 +115,10 @@ struct KernelTable {
   int gemm_mr, gemm_nr;           // tile of the GEMM micro-kernel (threads split on it)
   int gemv_nr;                    // columns per pass of the GEMV kernel (M = 1)
   int vec_w;                      // floats per vector
+  // A GEMV (M = 1) of at most this many columns (an SE's reduce conv) sums
+  // partial chains; a wider one gives each output the bits of the GEMM's row
+  // (k order), so a batch may run it as one GEMM (plan/batch.cc).
+  int gemv_narrow_n;
   void (*gemm)(const GemmArgs& a, int m0, int m1, int n0, int n1);
   // any k and stride: picks the specialised kernel when there is one
   void (*dwconv)(const DwArgs& a, int oy0, int oy1);

@@ -28,7 +28,15 @@ struct RunCtx {
   const float* x;     // the plan's input image
   float* y;           // the plan's output
   float* arena;
+  // a lockstep group (Step::run_batch): `images` images, image i's input at
+  // x + i * (input size), output at y + i * (output size), arena at arena + i * stride
+  int images = 1;
+  int64_t stride = 0;
   const float* in(int v) const { return plan.in_ptr(v, x, arena); }
+  // floats from one image's value v to the next image's in a group
+  int64_t image_ld(int v) const {
+    return v == 0 ? plan.input_shape().size() : v == plan.output() ? plan.output_shape().size() : stride;
+  }
   float* out(int v) const { return plan.out_ptr(v, y, arena); }
   // int8 plans: the uint8 values (the arena is byte-addressed through them)
   const uint8_t* in8(int v) const { return reinterpret_cast<const uint8_t*>(plan.in_ptr(v, x, arena)); }

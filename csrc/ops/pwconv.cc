@@ -21,6 +21,8 @@ void validate_linear(OpDesc& op, const std::vector<Shape3>& shapes) {
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * si.c; }
 
+void run_batch(const Step& s, const RunCtx& c);
+
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
   s.kernel = gemm_kernel_name(c.kt, int64_t(si.h) * si.w);
@@ -28,6 +30,9 @@ void prepare(Step& s, const PrepareCtx& c) {
     s.scratch_floats = gemm_pack_floats(si.c, so.c) * c.max_threads;
     s.kernel += " (rows of B gated)";
   }
+  // over 1x1 values (the head, the classifier) a lockstep group is one GEMM with a row per image,
+  // where that gives each image the bits of its own GEMV
+  if (si.h * si.w == 1 && s.gate_step < 0 && so.c > c.kt.gemv_narrow_n) s.run_batch = run_batch;
 }
 
 void run(const Step& s, const RunCtx& c) {
@@ -47,6 +52,23 @@ void run(const Step& s, const RunCtx& c) {
     a.bpack = c.scratch(s);
   }
   c.gemm(a, s.macs);
+}
+
+// All images of a lockstep group: rows of A, C and the residual one image's
+// arena (or input / output) apart.
+void run_batch(const Step& s, const RunCtx& c) {
+  const OpDesc& op = s.op;
+  const Shape3& so = c.plan.shape(s.out);
+  GemmArgs a;
+  a.M = c.images; a.N = so.c; a.K = c.plan.shape(op.in0).c;
+  a.A = c.in(op.in0); a.lda = c.image_ld(op.in0);
+  set_gemm_b(a, op.w);
+  a.C = c.out(s.out); a.ldc = c.image_ld(s.out);
+  a.scale = op.scale.empty() ? nullptr : op.scale.data();
+  a.shift = op.shift.empty() ? nullptr : op.shift.data();
+  a.act = op.act;
+  if (s.res >= 0) { a.res = c.in(s.res); a.ldr = c.image_ld(s.res); }
+  c.gemm(a, s.macs * c.images);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 //   fuse_se_gate           SE -> pwconv            : the gate scales the conv's weight rows
 //   prepare_ops            each op's prepare step  : kernels, tables, scratch sizes
 //   plan_arena             lifetimes -> offsets    : greedy first fit, largest first
+//   lockstep_from          weights vs activations  : where a batch switches to step-by-step (plan/batch.cc)
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -42,5 +43,14 @@ void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, co
 // in floats (a uint8 value of n bytes takes ceil(n / 4)).
 std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<int64_t>& value_floats, int output,
                                 int64_t* arena_floats);
+
+// Bytes of weights one run of the step reads (its fused expand/project included).
+int64_t step_weight_bytes(const Step& s, const std::vector<Shape3>& shapes, bool q8);
+// The first step a batch of images runs in lockstep (every image through a
+// step before the next step), or steps.size() for none: the suffix of steps
+// whose weight bytes exceed the bytes of the activations they read and write
+// the most. value_bytes: each value's size in bytes.
+size_t lockstep_from(const std::vector<Step>& steps, const std::vector<Shape3>& shapes,
+                     const std::vector<int64_t>& value_bytes, bool q8);
 
 }  // namespace art

@@ -97,13 +97,16 @@ void Plan::finalize(const KernelTable* kernels, int max_threads, const Q8Table* 
   for (int v = 0; v < nv; ++v) value_floats[v] = (shapes_[v].size() * value_bytes(v) + 3) / 4;
   offset_ = plan_arena(steps_, value_floats, output_, &arena_floats_);
   if (q8_) arena_floats_ += kAlignFloats;   // int8 kernels may read a few bytes past a value (gathers of 4 bytes)
+  std::vector<int64_t> vbytes(nv);
+  for (int v = 0; v < nv; ++v) vbytes[v] = shapes_[v].size() * value_bytes(v);
+  lockstep_from_ = art::lockstep_from(steps_, shapes_, vbytes, q8_);
   finalized_ = true;
 }
 
 std::string Plan::describe() const {
   std::ostringstream o;
   o << "plan: " << steps_.size() << " steps" << (q8_ ? " (int8)" : "") << ", arena " << arena_floats_ * 4
-    << " bytes, kernels " << (q8_ ? (q8k_ ? q8k_->name : "?") : (kernels_ ? kernels_->name : "?")) << "\n";
+    << " bytes, batches in lockstep from step " << lockstep_from_ << ", kernels " << (q8_ ? (q8k_ ? q8k_->name : "?") : (kernels_ ? kernels_->name : "?")) << "\n";
   for (const Step& s : steps_) {
     const Shape3& si = shapes_[s.op.in0];
     const Shape3& so = shapes_[s.out];

@@ -105,6 +105,8 @@ struct Step {
   OpDesc project;               //   that project conv (writes `out`, adds `res`)
   // prepare (ops/<op>.cc)
   void (*run)(const Step& s, const RunCtx& c) = nullptr;   // the operator's run step
+  // the step for all images of a lockstep group at once (RunCtx::images), or null: one run per image
+  void (*run_batch)(const Step& s, const RunCtx& c) = nullptr;
   std::string kernel;           // the kernels chosen, "f32-<op>-<tile>-<isa>"
   DwKernel dw = nullptr;        // dwconv: the kernel for its k and stride
   bool direct = false;          // conv: direct kernel (small k*k*Cin) instead of im2col + GEMM
@@ -172,6 +174,11 @@ class Plan {
   bool q8() const { return q8_; }
   // Bytes of one element of value v: 1 for the uint8 values of an int8 plan.
   int value_bytes(int v) const { return q8_ && v != 0 && v != output_ ? 1 : 4; }
+  // A batch runs steps [0, lockstep_from) image by image, the rest step by
+  // step across a group of images (plan/batch.cc); num_steps(): never.
+  size_t lockstep_from() const { return lockstep_from_; }
+  // Floats between two images' arenas in a group (64-byte aligned).
+  int64_t arena_stride() const { return (arena_floats_ + 15) / 16 * 16; }
   std::string describe() const;   // one line per step: kind, name, shapes, kernels, macs
   // (kind, name, macs, kernel) per step after fusion.
   std::vector<std::tuple<std::string, std::string, int64_t, std::string>> step_info() const;
@@ -191,6 +198,7 @@ class Plan {
   std::vector<Step> steps_;
   std::vector<int64_t> offset_;   // value -> arena offset (floats), -1 for external values
   int64_t arena_floats_ = 0;
+  size_t lockstep_from_ = 0;
   int max_threads_ = 1;
   const KernelTable* kernels_ = nullptr;
   const Q8Table* q8k_ = nullptr;
