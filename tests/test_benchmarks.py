@@ -99,6 +99,12 @@ def test_benchmark_quick_writes_contract_keys(tmp_path, name, request):
         assert all(r["native_ms_p50"] > 0 and r["ort_ms_p50"] > 0 and r["litert_ms_p50"] > 0 for r in rows)
         assert d["geomean_native_over_litert_t1"] > 0
         assert {r["threads"] for r in rows} == {1, 2}
+        # batch 8 on the 224-class pool (a quick run: its first entry), batch 1 everywhere, each with its geomeans
+        b8 = [r for r in rows if r["batch"] == 8]
+        assert {r["pool"] for r in b8} == {"mbv3-224"} and {r["threads"] for r in b8} == {1, 2}
+        assert {r["pool"] for r in rows if r["batch"] == 1} == {"mbv3-tiny28", "mbv3-224"}
+        assert d["by_pool"]["mbv3-224"]["geomean_native_over_ort_b8_t2"] > 0
+        assert "geomean_native_over_ort_b8_t1" not in d["by_pool"]["mbv3-tiny28"]
     if name == "bench_switch":
         assert 0 < d["native_switch_us_p50"] <= d["native_switch_us_p99"]
         assert d["ort_create_ms_p50"] > 0 and d["litert_create_ms_p50"] > 0

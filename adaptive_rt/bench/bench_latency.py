@@ -9,6 +9,10 @@ against ONNX Runtime on the int8 entry's QDQ export and against LiteRT
 first where they have no int8 entries), batch 1, 1 and 2 threads,
 interleaved.
 
+Batch 8 as well on pools of inputs of 160 pixels and more (the 224-class
+pools; a quick run: their first entry only), reported per entry and as
+by_pool geomeans with a ``_b8`` key; the top-level geomeans are batch 1.
+
     python -m adaptive_rt.bench.bench_latency --json PATH [--pool P] [--quick] [--int8]
 """
 from __future__ import annotations
@@ -38,8 +42,17 @@ def _litert_builtin(model: bytes, x: np.ndarray):
     return run
 
 
-def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
+#: batch 8 is measured on pools whose input is at least this big (the 224-class pools, where batching is real)
+BATCH8_MIN_HW = 160
+
+
+def bench_pool(name: str, path: str, quick: bool, log, batch8: bool | None = None) -> list[dict]:
+    """Rows of one pool: every float32 entry at batch 1, and at batch 8 where
+    ``batch8`` (default: a pool of inputs >= BATCH8_MIN_HW); a quick run
+    times batch 8 on the first entry only."""
     pool = load_pool(path)
+    if batch8 is None:
+        batch8 = min(pool.input_shape[:2]) >= BATCH8_MIN_HW
     native = make_backend("native", pool, 2)
     kinds = [("ort", "onnxruntime"), ("litert", "litert")] + ([("torch", "torch")] if "torch" in available_backends()
                                                                else [])
@@ -48,12 +61,12 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
         if hasattr(be, "_models"):
             be._models = peers[(k, 1)]._models
     rows = []
-    for e in pool.entries:
-        if e.is_int8:   # bench_int8 compares those
-            continue
+    floats = [e for e in pool.entries if not e.is_int8]   # bench_int8 compares the int8 ones
+    cases = [(e, 1) for e in floats] + [(e, 8) for e in (floats[:1] if quick else floats) if batch8]
+    for e, batch in cases:
         run = native.prepare(e.id)
-        x = np.random.default_rng(0).random((1,) + run.plan.input_shape, dtype=np.float32)
-        out = np.empty((1, run.plan.num_classes), np.float32)
+        x = np.random.default_rng(0).random((batch,) + run.plan.input_shape, dtype=np.float32)
+        out = np.empty((batch, run.plan.num_classes), np.float32)
         for threads in (1, 2):
             ort = peers[("ort", threads)].prepare(e.id)
             lit = peers[("litert", threads)].prepare(e.id)
@@ -61,13 +74,17 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
                    "ort": lambda: ort(x, threads), "litert": lambda: lit(x, threads)}
             if ("torch", threads) in peers:
                 fns["torch"] = (lambda tr: lambda: tr(x, threads))(peers[("torch", threads)].prepare(e.id))
-            if threads == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
+            if threads == 1 and batch == 1:   # LiteRT on its own builtin kernels, without the XNNPACK delegate
                 fns["litert_builtin"] = _litert_builtin(peers[("litert", 1)].model(e.id), x)
-            budget = 0.3 if quick else 6.0
             # at 2 threads each block starts once the previous runtime's workers stopped spinning
-            t = interleaved(fns, rounds=2000, warmup=5, budget_s=budget, settle_s=0.05 if threads > 1 else 0.0)
+            settle = 0.05 if threads > 1 else 0.0
+            if batch == 1:
+                t = interleaved(fns, rounds=2000, warmup=5, budget_s=0.3 if quick else 6.0, settle_s=settle)
+            else:   # calls of up to a second (LiteRT on 7x7 kernels): shorter blocks, at least 10 samples each
+                t = interleaved(fns, rounds=400, warmup=1, budget_s=0.3 if quick else 10.0, block=5,
+                                settle_s=settle)
             row = {"pool": name, "entry": e.id, "config": e.config.id, "mflops": round(e.mflops, 3),
-                   "threads": threads, "samples": len(t["native"])}
+                   "batch": batch, "threads": threads, "samples": len(t["native"])}
             for k, v in t.items():
                 row[f"{k}_ms_p50"] = pct(v, 50)
                 row[f"{k}_ms_p99"] = pct(v, 99)
@@ -76,7 +93,7 @@ def bench_pool(name: str, path: str, quick: bool, log) -> list[dict]:
             if "torch_ms_p50" in row:
                 row["native_over_torch"] = row["native_ms_p50"] / row["torch_ms_p50"]
             rows.append(row)
-            log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs t{threads}: native {row['native_ms_p50']:.3f} ms, "
+            log(f"{name} {e.id:>4} {e.mflops:8.2f} MFLOPs b{batch} t{threads}: native {row['native_ms_p50']:.3f} ms, "
                 f"ORT {row['ort_ms_p50']:.3f} ms, LiteRT {row['litert_ms_p50']:.3f} ms; native/ORT "
                 f"{row['native_over_ort']:.2f}, native/LiteRT {row['native_over_litert']:.2f}")
     return rows
@@ -165,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
             spaces[name] = load_pool(path, verify_checksum=False).space
     other_cores = other.stop()
 
-    def gm(rows, threads, peer="ort"):
-        return geomean(r[f"native_over_{peer}"] for r in rows if r["threads"] == threads)
+    def gm(rows, threads, peer="ort", batch=1):
+        return geomean(r[f"native_over_{peer}"] for r in rows if r["threads"] == threads and r["batch"] == batch)
 
-    by_pool = {p: {f"geomean_native_over_{peer}_t{t}": gm([r for r in entries if r["pool"] == p], t, peer)
-                   for peer in ("ort", "litert") for t in (1, 2)}
-               for p in dict.fromkeys(r["pool"] for r in entries)}
+    by_pool = {}
+    for p in dict.fromkeys(r["pool"] for r in entries):   # batch 1 (the contract's keys), and batch 8 where run
+        rows = [r for r in entries if r["pool"] == p]
+        by_pool[p] = {f"geomean_native_over_{peer}{'' if b == 1 else f'_b{b}'}_t{t}": gm(rows, t, peer, b)
+                      for b in sorted({r["batch"] for r in rows}) for peer in ("ort", "litert") for t in (1, 2)}
     for p, space in spaces.items():   # the device latency table's error on subnets it did not fit
         table = LatencyTable.measure(space, n=16 if a.quick else 40, repeats=7 if a.quick else 15)
         by_pool[p]["latency_table_holdout_mape"] = table.holdout_mape
