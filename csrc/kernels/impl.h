@@ -630,12 +630,14 @@ static inline void conv_tiles(const ConvArgs& a, int oy, int j, int n) {
   int hi = a.W - a.k + p >= 0 ? (a.W - a.k + p) / a.stride + 1 : 0;
   if (hi > a.Wo) hi = a.Wo;
   if (lo > hi) lo = hi;
+  // the border columns one pixel at a time with the padding checks, the
+  // columns between in tiles without them (a narrow image, e.g. 28 wide,
+  // would otherwise be all border tiles)
   int ox = 0;
-  for (; ox + R <= a.Wo; ox += R) {
-    if (ox < lo || ox + R > hi) conv_tile<R, true, FULL, K, S, CIN>(a, oy, ox, j, n);
-    else conv_tile<R, false, FULL, K, S, CIN>(a, oy, ox, j, n);
-  }
-  for (; ox + 4 <= a.Wo; ox += 4) conv_tile<(R > 4 ? 4 : 1), true, FULL, K, S, CIN>(a, oy, ox, j, n);
+  for (; ox < lo; ++ox) conv_tile<1, true, FULL, K, S, CIN>(a, oy, ox, j, n);
+  for (; ox + R <= hi; ox += R) conv_tile<R, false, FULL, K, S, CIN>(a, oy, ox, j, n);
+  for (; ox + 4 <= hi; ox += 4) conv_tile<(R > 4 ? 4 : 1), false, FULL, K, S, CIN>(a, oy, ox, j, n);
+  for (; ox < hi; ++ox) conv_tile<1, false, FULL, K, S, CIN>(a, oy, ox, j, n);
   for (; ox < a.Wo; ++ox) conv_tile<1, true, FULL, K, S, CIN>(a, oy, ox, j, n);
 }
 

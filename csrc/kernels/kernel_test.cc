@@ -298,7 +298,8 @@ void test_im2col(Checker& c, Rng& rng) {
 }
 
 void test_conv_direct(Checker& c, Rng& rng) {
-  const int shapes[][4] = {{1, 1, 1, 16}, {28, 28, 1, 16}, {9, 13, 3, 16}, {17, 16, 3, 24}, {30, 30, 3, 8}, {7, 40, 2, 35}};
+  const int shapes[][4] = {{1, 1, 1, 16}, {28, 28, 1, 16}, {9, 13, 3, 16}, {17, 16, 3, 24}, {30, 30, 3, 8}, {7, 40, 2, 35},
+                           {5, 2, 1, 16}, {4, 3, 3, 16}, {20, 20, 1, 16}, {6, 21, 3, 16}};   // narrow: few or no inner columns
   for (auto& s : shapes)
     for (int k : {1, 3, 5})
       for (int stride : {1, 2}) {
