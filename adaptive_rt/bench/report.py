@@ -167,7 +167,7 @@ def write_report(out: str, status: dict[str, str] | None = None, quick: bool = F
         slower = [r for r in lat["entries"] if r.get("ort_ms_p50") and r.get("litert_ms_p50")
                   and r["native_ms_p50"] > min(r["ort_ms_p50"], r["litert_ms_p50"])]
         rows_n = sum(1 for r in lat["entries"] if r.get("ort_ms_p50") and r.get("litert_ms_p50"))
-        L.append(row("entries slower than min(ORT, LiteRT) (entry x threads)", "0", (len(slower), rows_n),
+        L.append(row("entries slower than min(ORT, LiteRT) (entry x batch x threads)", "0", (len(slower), rows_n),
                      "{0[0]} of {0[1]}", lambda v: v[0] == 0, "latency"))
     if sw:
         L.append(row("switch between prebuilt plans, p99", "≤ 10 µs", sw.get("native_switch_us_p99"), "{:.2f} µs",
