@@ -10,7 +10,7 @@ Keys: policies.<name>.{slo_violation_rate, mean_accuracy, calm_accuracy,
 contended_slo_violation_rate, switches, ...}, monitor_cpu_overhead_pct, slo_ms. The SLO is the demo's:
 1.3 x the largest entry's calibrated p95 at its fastest thread count. Runs
 alternate the policy order over rounds (full: 2 rounds of 30 s each;
---quick: 1 round of 4 s) and add their requests up. A timeline PNG sits
+--quick: 1 round of 3 s) and add their requests up. A timeline PNG sits
 beside the JSON.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(__doc__, argv)
     pool = a.pool or shipped_path(SHIPPED_POOL)
     x, y = demo_images()
-    seconds, rounds = (4.0, 1) if a.quick else (30.0, 2)
+    seconds, rounds = (3.0, 1) if a.quick else (30.0, 2)
     with Runtime.open(pool, batch=BATCH) as rt:   # the device profile (calibrated quickly if missing)
         if tuple(x.shape[1:]) != rt.input_shape:
             print(f"{pool} takes {rt.input_shape} inputs, not the shipped digits {x.shape[1:]}", file=sys.stderr)

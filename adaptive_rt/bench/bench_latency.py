@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         by_pool[p] = {f"geomean_native_over_{peer}{'' if b == 1 else f'_b{b}'}_t{t}": gm(rows, t, peer, b)
                       for b in sorted({r["batch"] for r in rows}) for peer in ("ort", "litert") for t in (1, 2)}
     for p, space in spaces.items():   # the device latency table's error on subnets it did not fit
-        table = LatencyTable.measure(space, n=16 if a.quick else 40, repeats=7 if a.quick else 15)
+        table = LatencyTable.measure(space, n=12 if a.quick else 40, repeats=5 if a.quick else 15)
         by_pool[p]["latency_table_holdout_mape"] = table.holdout_mape
         log(f"{p}: latency table held-out error {100 * table.holdout_mape:.1f}%")
     from adaptive_rt.engine import default_isa

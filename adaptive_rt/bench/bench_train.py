@@ -26,7 +26,7 @@ several seeds.
 
 Default: mnist5k, 660 passes (uniform and RSS 12 epochs, PSS 4, the
 sandwich rule 3, progressive shrinking 5), 6 buckets x 6 subnets + 2 = 38
-subnets. --quick: 480 digits, 30 passes, 2 buckets x 1 + 2 subnets, one
+subnets. --quick: 480 digits, 20 passes, 2 buckets x 1 + 2 subnets, one
 seed (a smoke run). (--pool does not apply: this benchmark trains its own
 supernets.)
 """
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from adaptive_rt.model.presets import get_space
     from adaptive_rt.train.loop import TrainConfig, Trainer
     dataset = a.dataset or ("digits" if a.quick else "mnist5k")
-    budget = a.budget or (30 if a.quick else 660)
+    budget = a.budget or (20 if a.quick else 660)
     seeds = [int(s) for s in a.seeds.split(",")] if a.seeds else ([0] if a.quick else [0, 1, 2])
     buckets = a.buckets or (2 if a.quick else 6)
     per_bucket = a.per_bucket or (1 if a.quick else 6)
