@@ -101,6 +101,10 @@ def test_hostile_bodies_get_answers_that_name_the_problem(d):
         (_req("POST", "/v1/infer", _npy_with_header("{'descr': '<f4', 'fortran_order': False, "
                                                      "'shape': (65536, 65536, 65536, 65536), }"),
               {"Content-Type": npy}), 413, "too large"),
+        # empty (a 0 dimension) but the other dimensions past any array's size (found by the npy fuzz target)
+        (_req("POST", "/v1/infer", _npy_with_header("{'descr': '<f4', 'fortran_order': False, "
+                                                     "'shape': (0, 12, 123333333, 3312, 123333233, 33333, 1)}"),
+              {"Content-Type": npy}), 413, "too large"),
         (_req("POST", "/v1/infer", _npy_with_header("{[1]: 2}"), {"Content-Type": npy}), 400, "dictionary"),
         (_req("POST", "/v1/infer", b'{"inputs": [' + b"9" * 400 + b"]}", {"Content-Type": "application/json"}),
          400, "inputs"),
@@ -113,6 +117,7 @@ def test_hostile_bodies_get_answers_that_name_the_problem(d):
         assert st == status and words in msg["message"].lower(), (raw[:120], st, msg)
     # the same tensor cases on the Unix socket: bad_request / too_large, never internal
     for header, payload, kind in (({"op": "infer", "dtype": "float32", "shape": [65536] * 4}, b"", "too_large"),
+                                  ({"op": "infer", "dtype": "float32", "shape": [0] + [65536] * 4}, b"", "too_large"),
                                   ({"op": "infer", "dtype": "float32", "shape": [10 ** 400]}, b"", "bad_request")):
         reply = _raw_unix(d.sock, pack_frame(header, payload))
         hl = struct.unpack("<I", reply[4:8])[0]

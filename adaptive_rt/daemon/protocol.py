@@ -116,9 +116,11 @@ def tensor_shape(v, what: str) -> tuple[int, ...]:
 
 def float32_bytes(shape: tuple[int, ...], what: str) -> int:
     """Bytes of a float32 tensor of ``shape``, computed exactly (no int64
-    wrap-around); shapes beyond 2**40 bytes are refused as too large."""
+    wrap-around); shapes beyond 2**40 bytes are refused as too large, and so
+    is an empty shape whose other dimensions would be (NumPy cannot even
+    make such an empty array)."""
     n = math.prod(shape) * 4
-    if n > 1 << 40:
+    if max(n, math.prod(d for d in shape if d) * 4) > 1 << 40:
         raise ProtocolError(f"{what}: shape {list(shape)} is too large", "too_large")
     return n
 
