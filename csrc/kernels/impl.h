@@ -7,6 +7,13 @@
 // (output pixels per depthwise strip), DW_SHARE_INPUTS (true where the ISA
 // has 32 vector registers).
 
+// Vector registers a depthwise strip may fill with its inputs, weights and
+// accumulators: 32 less the scale and shift it also holds (at 31 the 7x7
+// strips spilled: 13% slower).
+#ifndef ART_DW_REGS
+#define ART_DW_REGS 30
+#endif
+
 static inline V::T act_vec(V::T x, Act act) {
   switch (act) {
     case Act::None: return x;
@@ -26,16 +33,24 @@ constexpr int NR = NV * V::W;   // the widest tile
 constexpr int MR1 = MR * NV < 14 ? MR * NV : 14;   // rows of a one-vector-wide tile
 
 // One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
-template <int MR_, int NVT, bool FULL>
+// ACT >= 0: a full tile whose activation (ACT) and residual (RES) are known
+// at compile time, so its epilogue is straight-line code on the
+// accumulators' registers (with a branch per vector the compiler keeps the
+// accumulators in memory, which on a short K costs as much as the k loop).
+template <int MR_, int NVT, bool FULL, int ACT = -1, bool RES = false>
 static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   typename V::T acc[MR_][NVT];
+  _Pragma("GCC unroll 16")
   for (int r = 0; r < MR_; ++r)
+    _Pragma("GCC unroll 16")
     for (int v = 0; v < NVT; ++v) acc[r][v] = V::zero();
   const float* Ap[MR_];
+  _Pragma("GCC unroll 16")
   for (int r = 0; r < MR_; ++r) Ap[r] = a.A + (int64_t)(i + r) * a.lda;
   int64_t ldb;
   const float* b = gemm_bcol(a, j, &ldb);
   int cnt[NVT];
+  _Pragma("GCC unroll 16")
   for (int v = 0; v < NVT; ++v) {
     int c = nr - v * V::W;
     cnt[v] = c < 0 ? 0 : (c > V::W ? V::W : c);
@@ -45,17 +60,37 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
 #pragma GCC unroll 4
   for (int k = 0; k < a.K; ++k, b += ldb) {
     typename V::T bv[NVT];
+    _Pragma("GCC unroll 16")
     for (int v = 0; v < NVT; ++v) bv[v] = FULL ? V::load(b + v * V::W) : V::load_n(b + v * V::W, cnt[v]);
+    _Pragma("GCC unroll 16")
     for (int r = 0; r < MR_; ++r) {
       typename V::T av = V::set1(Ap[r][k]);
+      _Pragma("GCC unroll 16")
       for (int v = 0; v < NVT; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
     }
   }
+  if constexpr (FULL && ACT >= 0) {   // the same operations, in the same order, as the loop below
+    _Pragma("GCC unroll 16")
+    for (int v = 0; v < NVT; ++v) {
+      const int col = j + v * V::W;
+      const typename V::T sc = a.scale ? V::load(a.scale + col) : V::set1(1.f);
+      const typename V::T sh = a.shift ? V::load(a.shift + col) : V::zero();
+      _Pragma("GCC unroll 16")
+      for (int r = 0; r < MR_; ++r) {
+        typename V::T y = act_vec(V::fma(acc[r][v], sc, sh), static_cast<Act>(ACT));
+        if (RES) y = V::add(y, V::load(a.res + (int64_t)(i + r) * a.ldr + col));
+        V::store(a.C + (int64_t)(i + r) * a.ldc + col, y);
+      }
+    }
+    return;
+  }
+  _Pragma("GCC unroll 16")
   for (int v = 0; v < NVT; ++v) {
     if (!FULL && cnt[v] == 0) break;
     int col = j + v * V::W;
     typename V::T sc = a.scale ? (FULL ? V::load(a.scale + col) : V::load_n(a.scale + col, cnt[v])) : V::set1(1.f);
     typename V::T sh = a.shift ? (FULL ? V::load(a.shift + col) : V::load_n(a.shift + col, cnt[v])) : V::zero();
+    _Pragma("GCC unroll 16")
     for (int r = 0; r < MR_; ++r) {
       typename V::T y = act_vec(V::fma(acc[r][v], sc, sh), a.act);
       float* c = a.C + (int64_t)(i + r) * a.ldc + col;
@@ -78,6 +113,21 @@ static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
     ART_MR_CASE(13) ART_MR_CASE(14)
 #undef ART_MR_CASE
     default: break;
+  }
+}
+
+// The full MR_ x NVT tile for this activation and residual (gemm_tile's
+// ACT, RES), or null for an activation only the generic tile applies.
+using TileFn = void (*)(const GemmArgs&, int, int, int);
+template <int MR_, int NVT>
+static TileFn full_tile(Act act, bool res) {
+  switch (act) {
+#define ART_ACT_CASE(A) case A: return res ? &gemm_tile<MR_, NVT, true, static_cast<int>(A), true> \
+                                           : &gemm_tile<MR_, NVT, true, static_cast<int>(A), false>;
+    ART_ACT_CASE(Act::None) ART_ACT_CASE(Act::Relu) ART_ACT_CASE(Act::Relu6) ART_ACT_CASE(Act::HSwish)
+    ART_ACT_CASE(Act::HSigmoid)
+#undef ART_ACT_CASE
+    default: return nullptr;
   }
 }
 
@@ -137,9 +187,12 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     const int rows = nr == NR ? MR : MR1;
     const int tiles = (m1 - m0 + rows - 1) / rows;
     const int base = tiles ? (m1 - m0) / tiles : 0, extra = tiles ? (m1 - m0) % tiles : 0;
+    // the tile of full size (MR x NR, or MR1 x W) with its epilogue's branches compiled out
+    const TileFn full = nr == NR ? full_tile<MR, NV>(a.act, a.res) : nr == V::W ? full_tile<MR1, 1>(a.act, a.res) : nullptr;
     for (int t = 0, i = m0; t < tiles; ++t) {
       const int mr = base + (t < extra ? 1 : 0);
-      if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
+      if (full && mr == rows) full(a, i, j, nr);
+      else if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
       else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
       else gemm_rows<1, false>(a, i, mr, j, nr);
       i += mr;
@@ -436,30 +489,46 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
 // P partial sums per output (the kernel row's taps alternate between them):
 // P = 2 doubles the independent FMA chains a strip has in flight, at the
 // cost of a narrower strip (dw_tile); dwconv_select picks per shape.
+// T output vectors, O floats apart: act(y) stored.
+template <int T, bool FULL, int ACT>
+static inline void dw_store(typename V::T (&y)[T], float* o, int64_t O, int n) {
+  _Pragma("GCC unroll 16")
+  for (int t = 0; t < T; ++t) {
+    const typename V::T v = act_vec(y[t], static_cast<Act>(ACT));
+    if (FULL) V::store(o + (int64_t)t * O, v); else V::store_n(o + (int64_t)t * O, v, n);
+  }
+}
+
 template <int K, int S, bool FULL, int T, bool EDGE, int P>
 static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
   const int C = a.C, p = K / 2;
   const int iy0 = oy * S - p;
   const int ix0 = ox * S - p;
   typename V::T acc[P][T];
+  _Pragma("GCC unroll 4")
   for (int q = 0; q < P; ++q)
+    _Pragma("GCC unroll 16")
     for (int t = 0; t < T; ++t) acc[q][t] = V::zero();
   for (int ky = ky0; ky < ky1; ++ky) {
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     typename V::T wv[K];
+    _Pragma("GCC unroll 16")
     for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
     const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
     constexpr int NX = S * (T - 1) + K;
-    if constexpr (DW_SHARE_INPUTS && NX + K + P * T <= 31) {
+    if constexpr (DW_SHARE_INPUTS && NX + K + P * T <= ART_DW_REGS) {
       // the row's input columns are loaded once each and shared by the
       // accumulators whose windows overlap them, where inputs, weights and
-      // accumulators all fit the 32 registers (no spills)
+      // accumulators all fit the 32 registers with scale and shift (no spills)
       typename V::T xin[NX];
+      _Pragma("GCC unroll 32")
       for (int i = 0; i < NX; ++i) {
         if (EDGE && (ix0 + i < 0 || ix0 + i >= a.W)) xin[i] = V::zero();
         else xin[i] = FULL ? V::load(irow + (int64_t)i * C) : V::load_n(irow + (int64_t)i * C, n);
       }
+      _Pragma("GCC unroll 16")
       for (int kx = 0; kx < K; ++kx)
+        _Pragma("GCC unroll 16")
         for (int t = 0; t < T; ++t) acc[kx % P][t] = V::fma(xin[t * S + kx], wv[kx], acc[kx % P][t]);
     } else {
       for (int kx = 0; kx < K; ++kx)
@@ -473,22 +542,30 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
   }
   const int64_t O = a.ldo ? a.ldo : C;
   float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox) * O + c;
+  _Pragma("GCC unroll 16")
   for (int t = 0; t < T; ++t) {
-    typename V::T sum = acc[0][t];
-    for (int q = 1; q < P; ++q) sum = V::add(sum, acc[q][t]);
-    typename V::T y = act_vec(V::fma(sum, sc, sh), a.act);
-    if (FULL) V::store(o + (int64_t)t * O, y); else V::store_n(o + (int64_t)t * O, y, n);
+    _Pragma("GCC unroll 4")
+    for (int q = 1; q < P; ++q) acc[0][t] = V::add(acc[0][t], acc[q][t]);
+    acc[0][t] = V::fma(acc[0][t], sc, sh);
+  }
+  // the activation's branch once per strip (per vector, it kept the accumulators in memory)
+  switch (a.act) {
+    case Act::Relu: dw_store<T, FULL, static_cast<int>(Act::Relu)>(acc[0], o, O, n); break;
+    case Act::Relu6: dw_store<T, FULL, static_cast<int>(Act::Relu6)>(acc[0], o, O, n); break;
+    case Act::HSwish: dw_store<T, FULL, static_cast<int>(Act::HSwish)>(acc[0], o, O, n); break;
+    case Act::HSigmoid: dw_store<T, FULL, static_cast<int>(Act::HSigmoid)>(acc[0], o, O, n); break;
+    default: dw_store<T, FULL, static_cast<int>(Act::None)>(acc[0], o, O, n); break;
   }
 }
 
 // Output pixels per strip for a KxK, stride-S kernel: DWT where inputs are
-// not shared; otherwise as many as fit 32 registers with the shared input
-// columns (S*(T-1)+K), the K weights and T accumulators (up to 16).
+// not shared; otherwise as many as fit ART_DW_REGS registers with the shared
+// input columns (S*(T-1)+K), the K weights and T accumulators (up to 16).
 template <int K, int S, int P>
 constexpr int dw_tile() {
   if (!DW_SHARE_INPUTS) return DWT;
   int t = 16;
-  while (t > 1 && S * (t - 1) + 2 * K + P * t > 31) --t;
+  while (t > 1 && S * (t - 1) + 2 * K + P * t > ART_DW_REGS) --t;
   return t;
 }
 
