@@ -489,13 +489,27 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
 // P partial sums per output (the kernel row's taps alternate between them):
 // P = 2 doubles the independent FMA chains a strip has in flight, at the
 // cost of a narrower strip (dw_tile); dwconv_select picks per shape.
-// T output vectors, O floats apart: act(y) stored.
+// T output vectors, O floats apart: act(y[t]) stored (the first n lanes
+// where not FULL).
 template <int T, bool FULL, int ACT>
-static inline void dw_store(typename V::T (&y)[T], float* o, int64_t O, int n) {
+static inline void store_act_n(typename V::T (&y)[T], float* o, int64_t O, int n) {
   _Pragma("GCC unroll 16")
   for (int t = 0; t < T; ++t) {
     const typename V::T v = act_vec(y[t], static_cast<Act>(ACT));
     if (FULL) V::store(o + (int64_t)t * O, v); else V::store_n(o + (int64_t)t * O, v, n);
+  }
+}
+
+// The same with the activation's branch taken once for the T vectors: with
+// a branch per vector the compiler kept a kernel's accumulators in memory.
+template <int T, bool FULL>
+static inline void store_act(typename V::T (&y)[T], Act act, float* o, int64_t O, int n) {
+  switch (act) {
+    case Act::Relu: store_act_n<T, FULL, static_cast<int>(Act::Relu)>(y, o, O, n); break;
+    case Act::Relu6: store_act_n<T, FULL, static_cast<int>(Act::Relu6)>(y, o, O, n); break;
+    case Act::HSwish: store_act_n<T, FULL, static_cast<int>(Act::HSwish)>(y, o, O, n); break;
+    case Act::HSigmoid: store_act_n<T, FULL, static_cast<int>(Act::HSigmoid)>(y, o, O, n); break;
+    default: store_act_n<T, FULL, static_cast<int>(Act::None)>(y, o, O, n); break;   // None
   }
 }
 
@@ -548,14 +562,7 @@ static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, i
     for (int q = 1; q < P; ++q) acc[0][t] = V::add(acc[0][t], acc[q][t]);
     acc[0][t] = V::fma(acc[0][t], sc, sh);
   }
-  // the activation's branch once per strip (per vector, it kept the accumulators in memory)
-  switch (a.act) {
-    case Act::Relu: dw_store<T, FULL, static_cast<int>(Act::Relu)>(acc[0], o, O, n); break;
-    case Act::Relu6: dw_store<T, FULL, static_cast<int>(Act::Relu6)>(acc[0], o, O, n); break;
-    case Act::HSwish: dw_store<T, FULL, static_cast<int>(Act::HSwish)>(acc[0], o, O, n); break;
-    case Act::HSigmoid: dw_store<T, FULL, static_cast<int>(Act::HSigmoid)>(acc[0], o, O, n); break;
-    default: dw_store<T, FULL, static_cast<int>(Act::None)>(acc[0], o, O, n); break;
-  }
+  store_act<T, FULL>(acc[0], a.act, o, O, n);
 }
 
 // Output pixels per strip for a KxK, stride-S kernel: DWT where inputs are
@@ -674,6 +681,7 @@ template <int R, bool EDGE, bool FULL, int K, int S, int CIN>
 static inline void conv_tile(const ConvArgs& a, int oy, int ox0, int j, int n) {
   const int k = K ? K : a.k, st = S ? S : a.stride, Cin = CIN ? CIN : a.Cin, p = k / 2;
   typename V::T acc[R];
+  _Pragma("GCC unroll 16")
   for (int r = 0; r < R; ++r) acc[r] = V::zero();
   for (int ky = 0; ky < k; ++ky) {
     const int iy = oy * st - p + ky;
@@ -695,10 +703,9 @@ static inline void conv_tile(const ConvArgs& a, int oy, int ox0, int j, int n) {
   const typename V::T sc = a.scale ? V::load_n(a.scale + j, n) : V::set1(1.f);
   const typename V::T sh = a.shift ? V::load_n(a.shift + j, n) : V::zero();
   float* o = a.out + ((int64_t)oy * a.Wo + ox0) * a.N + j;
-  for (int r = 0; r < R; ++r) {
-    const typename V::T y = act_vec(V::fma(acc[r], sc, sh), a.act);
-    if (FULL) V::store(o + (int64_t)r * a.N, y); else V::store_n(o + (int64_t)r * a.N, y, n);
-  }
+  _Pragma("GCC unroll 16")
+  for (int r = 0; r < R; ++r) acc[r] = V::fma(acc[r], sc, sh);
+  store_act<R, FULL>(acc, a.act, o, a.N, n);
 }
 
 template <bool FULL, int K, int S, int CIN>
