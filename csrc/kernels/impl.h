@@ -188,10 +188,13 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     const int tiles = (m1 - m0 + rows - 1) / rows;
     const int base = tiles ? (m1 - m0) / tiles : 0, extra = tiles ? (m1 - m0) % tiles : 0;
     // the tile of full size (MR x NR, or MR1 x W) with its epilogue's branches compiled out
+    // (and one row less: the even split makes 7-row tiles of 14, 28 and 49 rows)
     const TileFn full = nr == NR ? full_tile<MR, NV>(a.act, a.res) : nr == V::W ? full_tile<MR1, 1>(a.act, a.res) : nullptr;
+    const TileFn less = nr == NR ? full_tile<MR - 1, NV>(a.act, a.res) : nr == V::W ? full_tile<MR1 - 1, 1>(a.act, a.res) : nullptr;
     for (int t = 0, i = m0; t < tiles; ++t) {
       const int mr = base + (t < extra ? 1 : 0);
       if (full && mr == rows) full(a, i, j, nr);
+      else if (less && mr == rows - 1) less(a, i, j, nr);
       else if (nr == NR) gemm_rows<NV, true>(a, i, mr, j, nr);
       else if (nr == V::W) gemm_rows<1, true>(a, i, mr, j, nr);
       else gemm_rows<1, false>(a, i, mr, j, nr);
