@@ -620,11 +620,14 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   // Bands of output rows, channel blocks inside: the input rows one band
   // reads in one channel block ((band-1)*S + K rows of W 64-byte pieces)
   // stay in L1 while the band's rows reuse them, instead of coming from L2
-  // K times over.
+  // K times over. The band's input rows take at most ART_DW_BAND_BYTES:
+  // 32 KB measured best of 16/24/32/64 KB on a 48 KB L1 (64 KB overflowed
+  // it: 5x5 at 28x28x240 27% slower, 7x7 at 14x14x672 20%); a 32 KB L1
+  // (Cortex-A7x) still holds the rows with the strip's weights in registers.
   const int64_t piece = (int64_t)a.W * V::W * 4;
   int band = 1;
 #ifndef ART_DW_BAND_BYTES
-#define ART_DW_BAND_BYTES (64 << 10)
+#define ART_DW_BAND_BYTES (32 << 10)
 #endif
   while (band < 16 && ((band * 2 - 1) * S + K) * piece <= ART_DW_BAND_BYTES) band *= 2;
   for (int b0 = oy0; b0 < oy1; b0 += band) {
