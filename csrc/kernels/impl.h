@@ -32,12 +32,30 @@ static inline V::T act_vec(V::T x, Act act) {
 constexpr int NR = NV * V::W;   // the widest tile
 constexpr int MR1 = MR * NV < 14 ? MR * NV : 14;   // rows of a one-vector-wide tile
 
+// A full tile's epilogue with its activation and residual known at compile
+// time: the same operations, in the same order, as gemm_tile's generic loop.
+template <int MR_, int NVT, int ACT, bool RES>
+static inline void gemm_store(const GemmArgs& a, typename V::T (&acc)[MR_][NVT], int i, int j) {
+  _Pragma("GCC unroll 16")
+  for (int v = 0; v < NVT; ++v) {
+    const int col = j + v * V::W;
+    const typename V::T sc = a.scale ? V::load(a.scale + col) : V::set1(1.f);
+    const typename V::T sh = a.shift ? V::load(a.shift + col) : V::zero();
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < MR_; ++r) {
+      typename V::T y = act_vec(V::fma(acc[r][v], sc, sh), static_cast<Act>(ACT));
+      if (RES) y = V::add(y, V::load(a.res + (int64_t)(i + r) * a.ldr + col));
+      V::store(a.C + (int64_t)(i + r) * a.ldc + col, y);
+    }
+  }
+}
+
 // One MRxNR tile (rows < MR_ and columns < nr handled by the caller's choice).
-// ACT >= 0: a full tile whose activation (ACT) and residual (RES) are known
-// at compile time, so its epilogue is straight-line code on the
-// accumulators' registers (with a branch per vector the compiler keeps the
-// accumulators in memory, which on a short K costs as much as the k loop).
-template <int MR_, int NVT, bool FULL, int ACT = -1, bool RES = false>
+// ACT >= 0: a full tile whose activation (ACT) is known at compile time and
+// whose residual branch is taken once, so its epilogue is straight-line code
+// on the accumulators' registers (with a branch per vector the compiler kept
+// the accumulators in memory, which on a short K cost as much as the k loop).
+template <int MR_, int NVT, bool FULL, int ACT = -1>
 static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
   typename V::T acc[MR_][NVT];
   _Pragma("GCC unroll 16")
@@ -69,19 +87,9 @@ static inline void gemm_tile(const GemmArgs& a, int i, int j, int nr) {
       for (int v = 0; v < NVT; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
     }
   }
-  if constexpr (FULL && ACT >= 0) {   // the same operations, in the same order, as the loop below
-    _Pragma("GCC unroll 16")
-    for (int v = 0; v < NVT; ++v) {
-      const int col = j + v * V::W;
-      const typename V::T sc = a.scale ? V::load(a.scale + col) : V::set1(1.f);
-      const typename V::T sh = a.shift ? V::load(a.shift + col) : V::zero();
-      _Pragma("GCC unroll 16")
-      for (int r = 0; r < MR_; ++r) {
-        typename V::T y = act_vec(V::fma(acc[r][v], sc, sh), static_cast<Act>(ACT));
-        if (RES) y = V::add(y, V::load(a.res + (int64_t)(i + r) * a.ldr + col));
-        V::store(a.C + (int64_t)(i + r) * a.ldc + col, y);
-      }
-    }
+  if constexpr (FULL && ACT >= 0) {   // the residual's branch once for the tile
+    if (a.res) gemm_store<MR_, NVT, ACT, true>(a, acc, i, j);
+    else gemm_store<MR_, NVT, ACT, false>(a, acc, i, j);
     return;
   }
   _Pragma("GCC unroll 16")
@@ -116,14 +124,13 @@ static inline void gemm_rows(const GemmArgs& a, int i, int mr, int j, int nr) {
   }
 }
 
-// The full MR_ x NVT tile for this activation and residual (gemm_tile's
-// ACT, RES), or null for an activation only the generic tile applies.
+// The full MR_ x NVT tile for this activation (gemm_tile's ACT), or null
+// for an activation only the generic tile applies.
 using TileFn = void (*)(const GemmArgs&, int, int, int);
 template <int MR_, int NVT>
-static TileFn full_tile(Act act, bool res) {
+static TileFn full_tile(Act act) {
   switch (act) {
-#define ART_ACT_CASE(A) case A: return res ? &gemm_tile<MR_, NVT, true, static_cast<int>(A), true> \
-                                           : &gemm_tile<MR_, NVT, true, static_cast<int>(A), false>;
+#define ART_ACT_CASE(A) case A: return &gemm_tile<MR_, NVT, true, static_cast<int>(A)>;
     ART_ACT_CASE(Act::None) ART_ACT_CASE(Act::Relu) ART_ACT_CASE(Act::Relu6) ART_ACT_CASE(Act::HSwish)
     ART_ACT_CASE(Act::HSigmoid)
 #undef ART_ACT_CASE
@@ -189,8 +196,8 @@ static void gemm(const GemmArgs& a, int m0, int m1, int n0, int n1) {
     const int base = tiles ? (m1 - m0) / tiles : 0, extra = tiles ? (m1 - m0) % tiles : 0;
     // the tile of full size (MR x NR, or MR1 x W) with its epilogue's branches compiled out
     // (and one row less: the even split makes 7-row tiles of 14, 28 and 49 rows)
-    const TileFn full = nr == NR ? full_tile<MR, NV>(a.act, a.res) : nr == V::W ? full_tile<MR1, 1>(a.act, a.res) : nullptr;
-    const TileFn less = nr == NR ? full_tile<MR - 1, NV>(a.act, a.res) : nr == V::W ? full_tile<MR1 - 1, 1>(a.act, a.res) : nullptr;
+    const TileFn full = nr == NR ? full_tile<MR, NV>(a.act) : nr == V::W ? full_tile<MR1, 1>(a.act) : nullptr;
+    const TileFn less = nr == NR ? full_tile<MR - 1, NV>(a.act) : nr == V::W ? full_tile<MR1 - 1, 1>(a.act) : nullptr;
     for (int t = 0, i = m0; t < tiles; ++t) {
       const int mr = base + (t < extra ? 1 : 0);
       if (full && mr == rows) full(a, i, j, nr);
