@@ -491,14 +491,6 @@ static inline void dw_pixel(const DwArgs& a, int oy, int ox, int c, int n, V::T 
   if (FULL) V::store(o, y); else V::store_n(o, y, n);
 }
 
-// T output pixels of one row: the kernel row's K weights stay in registers
-// while T accumulators sweep it. EDGE strips may reach past the left or right
-// border, where the input is zero (the padding). Taps are accumulated in the
-// same order everywhere (ky, then kx), so a pixel's value does not depend on
-// which strip or thread computed it.
-// P partial sums per output (the kernel row's taps alternate between them):
-// P = 2 doubles the independent FMA chains a strip has in flight, at the
-// cost of a narrower strip (dw_tile); dwconv_select picks per shape.
 // T output vectors, O floats apart: act(y[t]) stored (the first n lanes
 // where not FULL).
 template <int T, bool FULL, int ACT>
@@ -523,6 +515,14 @@ static inline void store_act(typename V::T (&y)[T], Act act, float* o, int64_t O
   }
 }
 
+// T output pixels of one row: the kernel row's K weights stay in registers
+// while T accumulators sweep it. EDGE strips may reach past the left or right
+// border, where the input is zero (the padding). Taps are accumulated in the
+// same order everywhere (ky, then kx), so a pixel's value does not depend on
+// which strip or thread computed it.
+// P partial sums per output (the kernel row's taps alternate between them):
+// P = 2 doubles the independent FMA chains a strip has in flight, at the
+// cost of a narrower strip (dw_tile); dwconv_select picks per shape.
 template <int K, int S, bool FULL, int T, bool EDGE, int P>
 static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
   const int C = a.C, p = K / 2;
@@ -629,8 +629,8 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   // stay in L1 while the band's rows reuse them, instead of coming from L2
   // K times over. The band's input rows take at most ART_DW_BAND_BYTES:
   // 32 KB measured best of 16/24/32/64 KB on a 48 KB L1 (64 KB overflowed
-  // it: 5x5 at 28x28x240 27% slower, 7x7 at 14x14x672 20%); a 32 KB L1
-  // (Cortex-A7x) still holds the rows with the strip's weights in registers.
+  // it: 5x5 at 28x28x240 27% slower, 7x7 at 14x14x672 20%); the rows also
+  // fit a 32 KB L1 (Cortex-A7x; not measured there).
   const int64_t piece = (int64_t)a.W * V::W * 4;
   int band = 1;
 #ifndef ART_DW_BAND_BYTES
