@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from adaptive_rt.daemon import Client, DaemonError
-from adaptive_rt.daemon.protocol import npy_bytes, pack_frame
+from adaptive_rt.daemon.protocol import ProtocolError, float32_bytes, npy_bytes, pack_frame
 from adaptive_rt.io.poolfile import write_pool
 from adaptive_rt.io.randompool import random_pool
 
@@ -126,6 +126,15 @@ def test_hostile_bodies_get_answers_that_name_the_problem(d):
     y, _ = Client(unix=d.sock).infer(np.zeros((1, 28, 28, 1), np.float32))
     assert y.shape == (1, 10)
     _no_traceback(d)
+
+
+def test_float32_bytes_is_exact_and_refuses_huge_shapes_even_when_empty():
+    assert float32_bytes((2, 3, 5), "x") == 120
+    assert float32_bytes((0, 7), "x") == 0
+    assert float32_bytes((1 << 38,), "x") == 1 << 40          # the limit itself is allowed
+    for shape in [(1 << 38, 2), (0, 1 << 20, 1 << 20), (1 << 62, 1 << 62)]:
+        with pytest.raises(ProtocolError, match="too large"):
+            float32_bytes(shape, "x")
 
 
 def test_http_conformance(d):

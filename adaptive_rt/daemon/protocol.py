@@ -119,10 +119,9 @@ def float32_bytes(shape: tuple[int, ...], what: str) -> int:
     wrap-around); shapes beyond 2**40 bytes are refused as too large, and so
     is an empty shape whose other dimensions would be (NumPy cannot even
     make such an empty array)."""
-    n = math.prod(shape) * 4
-    if max(n, math.prod(d for d in shape if d) * 4) > 1 << 40:
+    if math.prod(d for d in shape if d) * 4 > 1 << 40:
         raise ProtocolError(f"{what}: shape {list(shape)} is too large", "too_large")
-    return n
+    return math.prod(shape) * 4
 
 
 def tensor_from_payload(header: dict, payload: bytes) -> np.ndarray:
