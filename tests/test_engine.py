@@ -116,19 +116,22 @@ def test_other_input_sizes_resize(tiny_pool_path, hw):
 
 
 def test_224_threads_give_identical_results(big_path):
-    """At 224 the thread splits differ by op: row bands, channel slices of a
-    fused expand->depthwise step on a small map, the input resize by rows.
+    """At 224 the thread splits differ by op: row bands (the stem streamed
+    into the first block among them: each band makes its own stem rows),
+    channel slices of a fused expand->depthwise step on a small map, the
+    input resize by rows.
     Every entry's logits are the same bits at 1, 2 and 3 threads."""
     eng = Engine.open(big_path, max_threads=3)
     kinds = set()
     for e in eng.pool.entries[:12]:
         p = eng.plan(e.id)
         kinds |= {s[0] for s in p.native.steps()} | {"ring" for s in p.native.steps() if "ring of" in s[3]}
+        kinds |= {"stem" for s in p.native.steps() if s[3].startswith("f32-conv-") and "ring of" in s[3]}
         x = np.random.default_rng(1).random((1,) + p.input_shape, dtype=np.float32)
         one = eng.run(p, x)
         for threads in (2, 3):
             assert np.array_equal(eng.run(p, x, threads=threads), one), (e.id, threads)
-    assert {"resize", "ring", "se"} <= kinds, kinds     # the split paths were exercised
+    assert {"resize", "ring", "se", "stem"} <= kinds, kinds     # the split paths were exercised
 
 
 def test_weights_in_panels_and_row_major_give_identical_results(big_path):

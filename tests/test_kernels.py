@@ -130,3 +130,67 @@ def test_conv_op_direct_and_im2col_against_numpy(isa, cin, k, stride):
     want = reference.activation(cols @ wt[:, :n].astype(np.float64) * sc + sh, "hswish").mean(axis=0)
     got = eng.run(plan, x, threads=1)[0]
     _close(got, want, (isa, cin, k, stride))
+
+
+def _np_conv(x, w, k, stride, sc, sh, act):
+    """float64 KxK conv (symmetric padding) of an HWC image, weight [k*k*Cin, >= N]."""
+    h, wd, cin = x.shape
+    p, n = k // 2, len(sc)
+    ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
+    xp = np.pad(x.astype(np.float64), ((p, p), (p, p), (0, 0)))
+    cols = np.stack([xp[ky:ky + stride * ho:stride, kx:kx + stride * wo:stride, :]
+                     for ky in range(k) for kx in range(k)], axis=2).reshape(ho * wo, k * k * cin)
+    return reference.activation(cols @ w[:, :n].astype(np.float64) * sc + sh, act).reshape(ho, wo, n)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("residual_of_block", [True, False])
+def test_stem_streamed_into_the_first_block(isa, residual_of_block):
+    """A direct stem conv feeding a depthwise conv is fused into it: the
+    stem's rows are made in the depthwise step's ring and the stem's output
+    is never stored. Where the block's project conv adds the stem's output
+    back (MobileNet's first block), the residual is read from the ring;
+    where another op reads the stem's output, nothing is fused. Both equal
+    a float64 reference at 1, 2 and 3 threads (row bands)."""
+    rng = np.random.default_rng(7)
+    h = w = 146                       # the stem's output 73x73x16 (333 KB): large enough to stream
+    c = 16
+    x = rng.standard_normal((1, h, w, 3)).astype(np.float32)
+    ws = rng.standard_normal((27, c + 8)).astype(np.float32) * 0.3
+    wd = rng.standard_normal((3, 3, c + 4)).astype(np.float32) * 0.3
+    wp = rng.standard_normal((c + 2, c)).astype(np.float32) * 0.3
+    wq = rng.standard_normal((c, c)).astype(np.float32) * 0.3
+    vec = lambda s: (rng.uniform(0.5, 1.5, c).astype(np.float32), rng.standard_normal(c).astype(np.float32) * s)
+    (s1, b1), (s2, b2), (s3, b3), (s4, b4) = vec(0.5), vec(0.5), vec(0.5), vec(0.5)
+    ho = 73
+    eng = core.Engine(3, isa)
+    shapes = [(h, w, 3)] + [(ho, ho, c)] * 5 + [(1, 1, c)]
+    plan = core.Plan(shapes, 6)
+    plan.add_op("conv", "stem", 0, out=1, k=3, stride=2, act="hswish", w=ws, scale=s1, shift=b1)
+    plan.add_op("dwconv", "b.dw", 1, out=2, k=3, stride=1, act="relu", w=wd, scale=s2, shift=b2)
+    plan.add_op("pwconv", "b.project", 2, out=3, act="none", w=wp, scale=s3, shift=b3)
+    if residual_of_block:
+        plan.add_op("add", "b.add", 3, in1=1, out=4)
+        plan.add_op("pwconv", "tail", 4, out=5, act="relu", w=wq, scale=s4, shift=b4)
+    else:   # the stem's output is read again two ops later: it must be stored
+        plan.add_op("pwconv", "tail", 3, out=4, act="relu", w=wq, scale=s4, shift=b4)
+        plan.add_op("add", "b.add", 4, in1=1, out=5)
+    plan.add_op("gap", "g", 5, out=6)
+    plan.finalize(eng)
+    steps = plan.steps()
+    fused = steps[0][0] == "dwconv" and steps[0][3].startswith(f"f32-conv-3x3s2-direct-{isa} + f32-dwconv-3x3s1")
+    assert fused == residual_of_block, steps
+    if fused:
+        assert "+residual (conv stem fused, ring rows)" in plan.describe() and "ring of 3 rows" in steps[0][3]
+    y1 = _np_conv(x[0], ws, 3, 2, s1, b1, "hswish")
+    yp = np.pad(y1, ((1, 1), (1, 1), (0, 0)))
+    y2 = sum(yp[ky:ky + ho, kx:kx + ho, :] * wd[ky, kx, :c] for ky in range(3) for kx in range(3))
+    y2 = reference.activation(y2 * s2 + b2, "relu")
+    y3 = y2 @ wp[:c].astype(np.float64) * s3 + b3
+    if residual_of_block:
+        y5 = reference.activation((y3 + y1) @ wq.astype(np.float64) * s4 + b4, "relu")
+    else:
+        y5 = reference.activation(y3 @ wq.astype(np.float64) * s4 + b4, "relu") + y1
+    want = y5.mean(axis=(0, 1))
+    for threads in (1, 2, 3):
+        _close(eng.run(plan, x, threads=threads)[0], want, (isa, residual_of_block, threads))

@@ -4,7 +4,10 @@ time per op kind and per MobileNet block (stem, s<stage>.b<block>, head,
 classifier), 1 thread, medians over repeated runs. The native figures are
 per plan step (fused steps count under the kind that leads them: a
 depthwise step with its expand and project fused in is "dwconv+expand+
-project"); ORT's are its kernel times per node.
+project"; with the stem conv streamed into the first block it is
+"dwconv+stem+project", and that step's block "stem+s0.b0", which ORT's
+stem and first block are summed into too); ORT's are its kernel times per
+node.
 
 With --int8: the largest float32 entry against its int8 entry on the
 native engine (the pool quantized first where it has none), both profiled
@@ -43,10 +46,11 @@ def native_profile(pool, entry_id: str, repeats: int, eng: Engine | None = None)
     steps = []
     for (kind, name, macs, kern), t in zip(plan.native.steps(), med):
         parts = kern.split(" + ")   # a depthwise step led by a GEMM has its expand conv fused in
-        tag = kind + ("+expand" if kind == "dwconv" and "-gemm-" in parts[0] else "") + (
+        stem = kind == "dwconv" and "-conv-" in parts[0]   # ... led by a direct conv: the stem streamed into it
+        tag = kind + ("+expand" if kind == "dwconv" and "-gemm-" in parts[0] else "") + ("+stem" if stem else "") + (
             "+project" if "project per row" in kern else "") + ("+gate" if "rows of B gated" in kern else "")
         by_kind[tag] += 1e3 * t
-        by_block[_block(name)] += 1e3 * t
+        by_block[("stem+" if stem else "") + _block(name)] += 1e3 * t
         steps.append({"kind": kind, "name": name, "macs": int(macs), "kernels": kern, "ms": 1e3 * t})
     return {"isa": eng.isa8 if plan.native.q8 else eng.isa, "total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind),
             "by_block_ms": dict(by_block), "steps": steps}
@@ -83,6 +87,15 @@ def ort_profile(pool, entry_id: str, repeats: int) -> dict:
     return {"total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind), "by_block_ms": dict(by_block)}
 
 
+def merge_fused_blocks(native: dict, other: dict) -> None:
+    """Where the native plan streams the stem into a block (one step, block
+    "stem+<block>"), the other profile's stem and that block become one row."""
+    for key in native["by_block_ms"]:
+        if key.startswith("stem+"):
+            b = other["by_block_ms"]
+            b[key] = b.pop("stem", 0.0) + b.pop(key[len("stem+"):], 0.0)
+
+
 def _write(a, other: OtherCPU, out: dict) -> int:
     out["other_processes_cpu_cores"] = other.stop()
     out["machine"] = machine()
@@ -105,6 +118,7 @@ def main_int8(a, repeats: int) -> int:
                 r = native_profile(pool, eid, repeats, eng)
                 if not res or r["total_ms"] < res["total_ms"]:
                     res.update(r)
+        merge_fused_blocks(f32, i8)   # the int8 plan keeps the stem a step of its own
         kinds = sorted(set(f32["by_kind_ms"]) | set(i8["by_kind_ms"]))
         blocks = list(dict.fromkeys(list(f32["by_block_ms"]) + list(i8["by_block_ms"])))
         out = {"pool": name, "entry": big.id, "int8_entry": q.id, "mflops": round(big.mflops, 3),
@@ -134,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         nat = native_profile(pool, big.id, repeats)
         try:
             ortp = ort_profile(pool, big.id, repeats)
+            merge_fused_blocks(nat, ortp)
         except ImportError:
             ortp = None
         out = {"pool": name, "entry": big.id, "mflops": round(big.mflops, 3), "config": big.config.id,

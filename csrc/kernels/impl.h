@@ -715,7 +715,7 @@ static inline void conv_tile(const ConvArgs& a, int oy, int ox0, int j, int n) {
   }
   const typename V::T sc = a.scale ? V::load_n(a.scale + j, n) : V::set1(1.f);
   const typename V::T sh = a.shift ? V::load_n(a.shift + j, n) : V::zero();
-  float* o = a.out + ((int64_t)oy * a.Wo + ox0) * a.N + j;
+  float* o = a.out + ((int64_t)(oy - a.oy_base) * a.Wo + ox0) * a.N + j;
   _Pragma("GCC unroll 16")
   for (int r = 0; r < R; ++r) acc[r] = V::fma(acc[r], sc, sh);
   store_act<R, FULL>(acc, a.act, o, a.N, n);

@@ -94,6 +94,7 @@ struct ConvArgs {
   const float* shift = nullptr;   // null: 0
   Act act = Act::None;
   float* out = nullptr;           // the output image, rows of Wo*N
+  int oy_base = 0;                // output row oy goes to row oy - oy_base of out (a ring slot: oy_base = oy)
 };
 
 // Bilinear resize of one output row (half-pixel centres, clamped): the plan

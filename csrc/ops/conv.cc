@@ -18,8 +18,6 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * op.k * op.k * si.c; }
 
-constexpr int kDirectTaps = 64;
-
 void prepare(Step& s, const PrepareCtx& c) {
   const Shape3 &si = c.shapes[s.op.in0], &so = c.shapes[s.out];
   const std::string k = std::to_string(s.op.k);

@@ -1,7 +1,8 @@
 // Depthwise KxK convolution, NHWC, symmetric padding. The kernel for (k,
 // stride, output width) is chosen at prepare time. When plan/fuse.cc fused
-// the expand 1x1 conv in front, each band of output rows computes the
-// expanded input rows it needs, in order, into its own ring of k rows; when
+// the expand 1x1 conv in front (or a direct stem conv), each band of output
+// rows computes the input rows it needs, in order, into its own ring of k
+// rows; when
 // it fused the project 1x1 conv behind, each output row goes to a row buffer
 // and is projected at once. Either way the wide tensors never exist whole
 // and each row is used while still in cache.
@@ -21,19 +22,28 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
 
 int64_t macs(const OpDesc& op, const Shape3& si, const Shape3& so) { return so.size() * op.k * op.k; }
 
-int channels(const Step& s, const Shape3& si) { return s.fused_expand ? s.expand_c : si.c; }
+// The depthwise input: with a conv fused in front, the value it makes (the
+// step itself reads that conv's input).
+int dw_input(const Step& s) { return s.fused_expand ? s.expand_val : s.op.in0; }
+
+// The fused conv's kernel name.
+std::string producer_kernel(const Step& s, const KernelTable& kt, int w) {
+  if (s.expand.kind != OpKind::Conv) return gemm_kernel_name(kt, w);
+  const std::string k = std::to_string(s.expand.k);
+  return kernel_name(kt, "conv", k + "x" + k + "s" + std::to_string(s.expand.stride) + "-direct");
+}
 
 void prepare(Step& s, const PrepareCtx& c) {
   bool specialised = false;
-  const Shape3& si = c.shapes[s.op.in0];   // with the expand fused: its input (same rows as the expanded value)
-  const int C = channels(s, si);
+  const Shape3& si = c.shapes[dw_input(s)];
+  const int C = si.c;
   const int Wo = conv_out(si.w, s.op.k, s.op.stride);
   s.dw = c.kt.dwconv_select(s.op.k, s.op.stride, Wo, &specialised);
   const std::string k = std::to_string(s.op.k);
   s.kernel = kernel_name(c.kt, "dwconv", k + "x" + k + "s" + std::to_string(s.op.stride) + (specialised ? "" : "-generic"));
   if (s.fused_expand) {
     s.ring_floats = round_up(int64_t(s.op.k) * si.w * C, kAlignFloats);
-    s.kernel = gemm_kernel_name(c.kt, si.w) + " + " + s.kernel + " (ring of " + k + " rows)";
+    s.kernel = producer_kernel(s, c.kt, si.w) + " + " + s.kernel + " (ring of " + k + " rows)";
   }
   if (s.fused_project) {
     s.row_floats = round_up(int64_t(Wo) * C, kAlignFloats);
@@ -54,8 +64,9 @@ GemmArgs conv1x1(const OpDesc& op, int M, int N, int K) {
 
 void run(const Step& s, const RunCtx& c) {
   const OpDesc& op = s.op;
-  const Shape3 &si = c.plan.shape(op.in0), &so = c.plan.shape(s.out);
-  const int C = channels(s, si);
+  const Shape3 &si = c.plan.shape(dw_input(s)), &so = c.plan.shape(s.out);
+  const Shape3& sp = c.plan.shape(op.in0);   // what the step reads: the fused conv's input, else si
+  const int C = si.c;
   const int Ho = conv_out(si.h, op.k, op.stride), Wo = conv_out(si.w, op.k, op.stride);
   DwArgs d;
   d.H = si.h; d.W = si.w; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = op.k; d.stride = op.stride;
@@ -73,7 +84,16 @@ void run(const Step& s, const RunCtx& c) {
   // Row by row: the expanded input rows each output row needs, computed in
   // order into this thread's ring of k rows; the output row into this
   // thread's row buffer, projected at once.
-  GemmArgs ex = s.fused_expand ? conv1x1(s.expand, si.w, C, si.c) : GemmArgs();
+  const bool stem = s.fused_expand && s.expand.kind == OpKind::Conv;
+  GemmArgs ex = s.fused_expand && !stem ? conv1x1(s.expand, si.w, C, sp.c) : GemmArgs();
+  ConvArgs cv;   // the stem conv: row r into a ring slot (oy_base = r)
+  if (stem) {
+    cv.H = sp.h; cv.W = sp.w; cv.Cin = sp.c; cv.Wo = si.w; cv.N = C; cv.k = s.expand.k; cv.stride = s.expand.stride;
+    cv.in = c.in(op.in0); cv.w = s.expand.w.data; cv.ldw = s.expand.w.shape[1];
+    cv.scale = s.expand.scale.empty() ? nullptr : s.expand.scale.data();
+    cv.shift = s.expand.shift.empty() ? nullptr : s.expand.shift.data();
+    cv.act = s.expand.act;
+  }
   GemmArgs pj = s.fused_project ? conv1x1(s.project, Wo, so.c, C) : GemmArgs();
   const float* res = s.res >= 0 ? c.in(s.res) : nullptr;
   float* out = c.out(s.out);
@@ -98,15 +118,25 @@ void run(const Step& s, const RunCtx& c) {
       g.boff = c0; g.N = cn; g.ldc = cn;
       if (g.scale) g.scale += c0;
       if (g.shift) g.shift += c0;
+      ConvArgs cc = cv;
+      cc.N = cn; cc.w += c0;
+      if (cc.scale) cc.scale += c0;
+      if (cc.shift) cc.shift += c0;
       DwArgs dd = d;
       dd.C = cn; dd.ring = ring; dd.w = d.w + c0; dd.scale = d.scale + c0; dd.shift = d.shift + c0;
       dd.out = d.out + c0; dd.ldo = C;
       int next = 0;
       for (int oy = 0; oy < Ho; ++oy) {
         for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next) {
+          float* slot = ring + int64_t(next % k) * si.w * cn;
+          if (stem) {
+            cc.out = slot; cc.oy_base = next;
+            c.kt.conv_row(cc, next);
+            continue;
+          }
           GemmArgs gg = g;
-          gg.A = in + int64_t(next) * si.w * si.c;
-          gg.C = ring + int64_t(next % k) * si.w * cn;
+          gg.A = in + int64_t(next) * si.w * sp.c;
+          gg.C = slot;
           c.kt.gemm(gg, 0, si.w, 0, cn);
         }
         s.dw(dd, oy, oy + 1);
@@ -127,9 +157,16 @@ void run(const Step& s, const RunCtx& c) {
       if (s.fused_expand) {
         const int last = std::min(si.h, oy * S - p + k);
         for (; next < last; ++next) {
+          float* slot = mine + int64_t(next % k) * ring_row;
+          if (stem) {
+            ConvArgs cc = cv;
+            cc.out = slot; cc.oy_base = next;
+            c.kt.conv_row(cc, next);
+            continue;
+          }
           GemmArgs g = ex;
-          g.A = in + int64_t(next) * si.w * si.c;
-          g.C = mine + int64_t(next % k) * ring_row;
+          g.A = in + int64_t(next) * si.w * sp.c;
+          g.C = slot;
           c.kt.gemm(g, 0, si.w, 0, C);
         }
       }
@@ -140,6 +177,7 @@ void run(const Step& s, const RunCtx& c) {
         g.A = dd.out;
         g.C = out + int64_t(oy) * Wo * so.c;
         if (res) { g.res = res + int64_t(oy) * Wo * so.c; g.ldr = so.c; }
+        if (s.res_ring) { g.res = mine + int64_t(oy % k) * ring_row; g.ldr = C; }   // input row oy (stride 1)
         c.kt.gemm(g, 0, Wo, 0, so.c);
       }
     }

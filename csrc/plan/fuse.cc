@@ -65,6 +65,7 @@ void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& sha
         s.fused_expand = true;
         s.expand = std::move(prev.op);
         s.expand_c = sv.c;
+        s.expand_val = v;
         s.op.in0 = s.expand.in0;
         s.macs += prev.macs;
         out.back() = std::move(s);
@@ -96,6 +97,42 @@ void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& sh
         dw.res = s.res;
         dw.macs += s.macs;
         producer[dw.out] = static_cast<int>(out.size()) - 1;
+        continue;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  steps = std::move(out);
+}
+
+// "direct conv -> dwconv" where the conv's output is large (an image stem,
+// few taps per pixel, feeding MobileNet's first block): the depthwise step
+// makes the stem's rows in its ring as it needs them, as it does expanded
+// rows, and the stem's output (at 224x224: 112x112x16, 0.8 MB) never exists
+// whole. The first block's residual (the stem's output again, added by its
+// fused project conv) is read from the ring: at stride 1 the ring holds
+// input row oy while output row oy is made.
+void fuse_stem_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                      int output) {
+  if (!fuse_expand_enabled()) return;
+  std::vector<Step> out;
+  for (Step& s : steps) {
+    if (s.op.kind == OpKind::DwConv && !s.fused_expand && !out.empty()) {
+      Step& prev = out.back();
+      const int v = s.op.in0;
+      const Shape3& sv = shapes[v];
+      const bool res = s.res == v && s.fused_project && s.op.stride == 1;   // the block's residual is v
+      if (prev.op.kind == OpKind::Conv && int64_t(prev.op.k) * prev.op.k * shapes[prev.op.in0].c <= kDirectTaps &&
+          prev.out == v && prev.res < 0 && uses[v] == (res ? 2 : 1) && v != output &&
+          sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
+        s.fused_expand = true;
+        s.expand = std::move(prev.op);
+        s.expand_c = sv.c;
+        s.expand_val = v;
+        s.op.in0 = s.expand.in0;
+        if (res) { s.res = -1; s.res_ring = true; }
+        s.macs += prev.macs;
+        out.back() = std::move(s);
         continue;
       }
     }

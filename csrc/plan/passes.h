@@ -3,6 +3,7 @@
 //   fuse_residual_add      pwconv -> add           : the add in the conv's epilogue
 //   fuse_expand_dwconv     expand pwconv -> dwconv : expanded rows streamed through a ring
 //   fuse_dwconv_project    dwconv -> project pwconv: each depthwise row projected at once
+//   fuse_stem_dwconv       direct conv -> dwconv   : the stem's rows streamed through the ring
 //   fuse_se_gate           SE -> pwconv            : the gate scales the conv's weight rows
 //   prepare_ops            each op's prepare step  : kernels, tables, scratch sizes
 //   plan_arena             lifetimes -> offsets    : greedy first fit, largest first
@@ -18,6 +19,7 @@ namespace art {
 constexpr int64_t kAlignFloats = 16;              // 64-byte aligned activations
 constexpr int64_t kFuseExpandBytes = 256 << 10;   // expand outputs this large are streamed by rows
 constexpr int64_t kFuseProjectBytes = 128 << 10;  // depthwise outputs this large are projected row by row
+constexpr int kDirectTaps = 64;                    // a conv with k*k*Cin taps this few runs the direct kernel
 
 inline int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
@@ -32,6 +34,8 @@ void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& sha
 // project conv (ART_FUSE=0 turns this off with the expand fusion).
 void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                          std::vector<int>& producer, int output);
+void fuse_stem_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
+                      int output);
 void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                   int output);
 // q8: the int8 table (an int8 plan's ops), or null

@@ -90,6 +90,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads, const Q8Table* 
     fuse_residual_add(steps_, producer_, uses);
     fuse_expand_dwconv(steps_, shapes_, uses, output_);
     fuse_dwconv_project(steps_, shapes_, uses, producer_, output_);
+    fuse_stem_dwconv(steps_, shapes_, uses, output_);
     fuse_se_gate(steps_, shapes_, uses, output_);
   }
   prepare_ops(steps_, shapes_, *kernels_, max_threads_, q8k_, packs);
@@ -111,9 +112,10 @@ std::string Plan::describe() const {
     const Shape3& si = shapes_[s.op.in0];
     const Shape3& so = shapes_[s.out];
     o << kind_name(s.op.kind) << " " << s.op.name << " " << si.h << "x" << si.w << "x" << si.c << " -> "
-      << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 ? " +residual" : "")
+      << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 || s.res_ring ? " +residual" : "")
       << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "")
-      << (s.fused_expand ? " (expand " + s.expand.name + " fused, ring rows)" : std::string())
+      << (s.fused_expand ? std::string(s.expand.kind == OpKind::Conv ? " (conv " : " (expand ") + s.expand.name +
+                               " fused, ring rows)" : std::string())
       << (s.fused_project ? " (project " + s.project.name + " fused, per row)" : std::string()) << " macs=" << s.macs
       << (s.kernel.empty() ? std::string() : " [" + s.kernel + "]") << "\n";
   }

@@ -98,9 +98,11 @@ struct Step {
   bool gate_only = false;       // SE whose gate is applied by the next pwconv (fused)
   int gate_c = 0;               //   its channels (the gate's size)
   int gate_step = -1;           // pwconv: the SE step whose gate scales its input channels
-  bool fused_expand = false;    // dwconv: computes its expand conv row by row into a ring
-  OpDesc expand;                //   that expand conv (its input is op.in0)
+  bool fused_expand = false;    // dwconv: computes its expand conv (or the stem conv) row by row into a ring
+  OpDesc expand;                //   that conv (its input is op.in0): a 1x1 PwConv, or a direct Conv
   int expand_c = 0;             //   its output channels (= the depthwise channels)
+  int expand_val = -1;          //   the value it made (the depthwise input; never stored)
+  bool res_ring = false;        //   the residual is that value: read from the ring (stride 1)
   bool fused_project = false;   // dwconv: feeds each output row to its project conv at once
   OpDesc project;               //   that project conv (writes `out`, adds `res`)
   // prepare (ops/<op>.cc)
