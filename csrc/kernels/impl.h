@@ -19,12 +19,17 @@ static inline V::T act_vec(V::T x, Act act) {
     case Act::None: return x;
     case Act::Relu: return V::max(x, V::zero());
     case Act::Relu6: return V::min(V::max(x, V::zero()), V::set1(6.f));
+    // hard-swish x * clamp(x + 3, 0, 6) / 6 as x * clamp(x / 6 + 1/2, 0, 1): one
+    // FMA in place of an add and a multiply, on every output of the GEMM and
+    // depthwise epilogues (mbv3-224 entries ~1.5% faster end to end, a dev
+    // A/B); the same value to within rounding (the NumPy reference keeps
+    // the textbook form; tests compare within 1e-4 of the output's range)
     case Act::HSwish: {
-      V::T g = V::min(V::max(V::add(x, V::set1(3.f)), V::zero()), V::set1(6.f));
-      return V::mul(x, V::mul(g, V::set1(1.f / 6.f)));
+      V::T g = V::min(V::max(V::fma(x, V::set1(1.f / 6.f), V::set1(0.5f)), V::zero()), V::set1(1.f));
+      return V::mul(x, g);
     }
     case Act::HSigmoid:
-      return V::mul(V::min(V::max(V::add(x, V::set1(3.f)), V::zero()), V::set1(6.f)), V::set1(1.f / 6.f));
+      return V::min(V::max(V::fma(x, V::set1(1.f / 6.f), V::set1(0.5f)), V::zero()), V::set1(1.f));
     default: return x;   // Sigmoid is applied by the caller (SE gate only)
   }
 }
