@@ -9,7 +9,8 @@
 
 // Vector registers a depthwise strip may fill with its inputs, weights and
 // accumulators: 32 less the scale and shift it also holds (at 31 the 7x7
-// strips spilled: 13% slower).
+// strips spilled: 56x56x144 7x7 ~7% slower, and 28 also slower, in a
+// 2026-12-06 recheck of one-op plans).
 #ifndef ART_DW_REGS
 #define ART_DW_REGS 30
 #endif
@@ -633,9 +634,11 @@ static void dw_fixed(const DwArgs& a, int oy0, int oy1) {
   // reads in one channel block ((band-1)*S + K rows of W 64-byte pieces)
   // stay in L1 while the band's rows reuse them, instead of coming from L2
   // K times over. The band's input rows take at most ART_DW_BAND_BYTES:
-  // 32 KB measured best of 16/24/32/64 KB on a 48 KB L1 (64 KB overflowed
-  // it: 5x5 at 28x28x240 27% slower, 7x7 at 14x14x672 20%); the rows also
-  // fit a 32 KB L1 (Cortex-A7x; not measured there).
+  // 32 KB measured best of 16/32/64 KB on a 48 KB L1 for 7x7 at 56x56x144,
+  // 5x5 at 28x28x240 and 3x3 at 32x32x72 (16 and 64 KB 4-10% slower in a
+  // 2026-12-06 recheck of one-op plans), though 7x7 at 14x14x672 ran ~10%
+  // faster at 16 or 64 KB; the rows also fit a 32 KB L1 (Cortex-A7x; not
+  // measured there).
   const int64_t piece = (int64_t)a.W * V::W * 4;
   int band = 1;
 #ifndef ART_DW_BAND_BYTES

@@ -100,6 +100,24 @@ void run(const Step& s, const RunCtx& c) {
   const int k = op.k, S = op.stride, p = k / 2;
   const int64_t ring_row = int64_t(si.w) * C;
   const float* in = d.in;
+  // input row r of channels [c0, c0 + cn) into a ring slot (rows of si.w * cn)
+  auto fill = [&](int r, float* slot, int c0, int cn) {
+    if (stem) {
+      ConvArgs cc = cv;
+      cc.N = cn; cc.w += c0; cc.out = slot; cc.oy_base = r;
+      if (cc.scale) cc.scale += c0;
+      if (cc.shift) cc.shift += c0;
+      c.kt.conv_row(cc, r);
+      return;
+    }
+    GemmArgs g = ex;
+    g.boff = c0; g.N = cn; g.ldc = cn;
+    if (g.scale) g.scale += c0;
+    if (g.shift) g.shift += c0;
+    g.A = in + int64_t(r) * si.w * sp.c;
+    g.C = slot;
+    c.kt.gemm(g, 0, si.w, 0, cn);
+  };
   if (s.fused_expand && !s.fused_project && tasks > 1 && (k - S) * (tasks - 1) * 10 > si.h) {
     // Few rows (a 28x28 or smaller map): bands of rows would each expand the
     // k - S rows their neighbour expands too (at 14x14, k = 7, 2 threads:
@@ -114,31 +132,13 @@ void run(const Step& s, const RunCtx& c) {
     auto slice = [&](int t) {
       const int c0 = t * cw, cn = std::min(C, c0 + cw) - c0;
       float* ring = c.scratch(s) + t * (s.ring_floats + s.row_floats);
-      GemmArgs g = ex;
-      g.boff = c0; g.N = cn; g.ldc = cn;
-      if (g.scale) g.scale += c0;
-      if (g.shift) g.shift += c0;
-      ConvArgs cc = cv;
-      cc.N = cn; cc.w += c0;
-      if (cc.scale) cc.scale += c0;
-      if (cc.shift) cc.shift += c0;
       DwArgs dd = d;
       dd.C = cn; dd.ring = ring; dd.w = d.w + c0; dd.scale = d.scale + c0; dd.shift = d.shift + c0;
       dd.out = d.out + c0; dd.ldo = C;
       int next = 0;
       for (int oy = 0; oy < Ho; ++oy) {
-        for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next) {
-          float* slot = ring + int64_t(next % k) * si.w * cn;
-          if (stem) {
-            cc.out = slot; cc.oy_base = next;
-            c.kt.conv_row(cc, next);
-            continue;
-          }
-          GemmArgs gg = g;
-          gg.A = in + int64_t(next) * si.w * sp.c;
-          gg.C = slot;
-          c.kt.gemm(gg, 0, si.w, 0, cn);
-        }
+        for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next)
+          fill(next, ring + int64_t(next % k) * si.w * cn, c0, cn);
         s.dw(dd, oy, oy + 1);
       }
     };
@@ -156,19 +156,7 @@ void run(const Step& s, const RunCtx& c) {
     for (int oy = r0; oy < r1; ++oy) {
       if (s.fused_expand) {
         const int last = std::min(si.h, oy * S - p + k);
-        for (; next < last; ++next) {
-          float* slot = mine + int64_t(next % k) * ring_row;
-          if (stem) {
-            ConvArgs cc = cv;
-            cc.out = slot; cc.oy_base = next;
-            c.kt.conv_row(cc, next);
-            continue;
-          }
-          GemmArgs g = ex;
-          g.A = in + int64_t(next) * si.w * sp.c;
-          g.C = slot;
-          c.kt.gemm(g, 0, si.w, 0, C);
-        }
+        for (; next < last; ++next) fill(next, mine + int64_t(next % k) * ring_row, 0, C);
       }
       if (s.fused_project) dd.oy_base = oy;
       s.dw(dd, oy, oy + 1);

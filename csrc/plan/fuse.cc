@@ -47,6 +47,17 @@ bool fuse_expand_enabled() {   // read once
   }();
   return on;
 }
+// The depthwise step s takes over prev, the conv making its input value v:
+// prev's rows are then made in s's ring (ops/dwconv.cc), v is never stored.
+void absorb_into_ring(Step& s, Step& prev, int v, const Shape3& sv) {
+  s.fused_expand = true;
+  s.expand = std::move(prev.op);
+  s.expand_c = sv.c;
+  s.expand_val = v;
+  s.op.in0 = s.expand.in0;
+  s.macs += prev.macs;
+  prev = std::move(s);
+}
 }  // namespace
 
 // "expand pwconv -> dwconv" where the expanded tensor is large: the
@@ -62,13 +73,7 @@ void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& sha
       const Shape3& sv = shapes[v];
       if (prev.op.kind == OpKind::PwConv && prev.out == v && prev.res < 0 && prev.gate_step < 0 && uses[v] == 1 &&
           v != output && sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
-        s.fused_expand = true;
-        s.expand = std::move(prev.op);
-        s.expand_c = sv.c;
-        s.expand_val = v;
-        s.op.in0 = s.expand.in0;
-        s.macs += prev.macs;
-        out.back() = std::move(s);
+        absorb_into_ring(s, prev, v, sv);
         continue;
       }
     }
@@ -125,14 +130,8 @@ void fuse_stem_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shape
       if (prev.op.kind == OpKind::Conv && int64_t(prev.op.k) * prev.op.k * shapes[prev.op.in0].c <= kDirectTaps &&
           prev.out == v && prev.res < 0 && uses[v] == (res ? 2 : 1) && v != output &&
           sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
-        s.fused_expand = true;
-        s.expand = std::move(prev.op);
-        s.expand_c = sv.c;
-        s.expand_val = v;
-        s.op.in0 = s.expand.in0;
         if (res) { s.res = -1; s.res_ring = true; }
-        s.macs += prev.macs;
-        out.back() = std::move(s);
+        absorb_into_ring(s, prev, v, sv);
         continue;
       }
     }
