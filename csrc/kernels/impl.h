@@ -11,6 +11,14 @@
 // accumulators: 32 less the scale and shift it also holds (at 31 the 7x7
 // strips spilled: 56x56x144 7x7 ~7% slower, and 28 also slower, in a
 // 2026-12-06 recheck of one-op plans).
+// Strips of up to this many input columns read them through indexed loads
+// where the ISA has them (V::kIndexedLoads): the 7x7 stride-1 loop went from
+// ~69 to ~31 cycles a kernel row in llvm-mca (icelake-server); dev A/Bs,
+// results bit-identical: mbv3-224 entries ~3% faster at 1 thread with up to
+// 14 columns, ~3% more with 17 (the stride-2 strips) in alternating processes.
+#ifndef ART_DW_IDX_MAX
+#define ART_DW_IDX_MAX 17
+#endif
 #ifndef ART_DW_REGS
 #define ART_DW_REGS 30
 #endif
@@ -521,6 +529,43 @@ static inline void store_act(typename V::T (&y)[T], Act act, float* o, int64_t O
   }
 }
 
+// Vectors I..N-1 of a strip's columns (N <= 17), column i at b + i * st
+// bytes, through indexed loads: 4 bases (b, b + st, b + 2 st, b + 5 st) and 2
+// index registers (st, 3 st) reach columns 0-14, two more bases 15 and 16
+// (a stride-2 strip's 17). EDGE: columns outside
+// [0, W) of the row (x0 + i) are zeros (the padding).
+template <int I, int N, bool EDGE>
+static inline void dw_cols(typename V::T* x, const float* b, int64_t st, int x0, int W) {
+  if constexpr (I < N) {
+    const int64_t st3 = 3 * st;
+    const float* b1 = reinterpret_cast<const float*>(reinterpret_cast<const char*>(b) + st);
+    const float* b2 = reinterpret_cast<const float*>(reinterpret_cast<const char*>(b) + 2 * st);
+    const float* b5 = reinterpret_cast<const float*>(reinterpret_cast<const char*>(b2) + st3);
+    if (EDGE && (x0 + I < 0 || x0 + I >= W)) x[I] = V::zero();
+    else if constexpr (I == 0) x[I] = V::load(b);
+    else if constexpr (I == 1) x[I] = V::template load_at<1>(b, st);
+    else if constexpr (I == 2) x[I] = V::template load_at<2>(b, st);
+    else if constexpr (I == 3) x[I] = V::template load_at<1>(b, st3);
+    else if constexpr (I == 4) x[I] = V::template load_at<4>(b, st);
+    else if constexpr (I == 5) x[I] = V::template load_at<4>(b1, st);
+    else if constexpr (I == 6) x[I] = V::template load_at<2>(b, st3);
+    else if constexpr (I == 7) x[I] = V::template load_at<2>(b1, st3);
+    else if constexpr (I == 8) x[I] = V::template load_at<8>(b, st);
+    else if constexpr (I == 9) x[I] = V::template load_at<8>(b1, st);
+    else if constexpr (I == 10) x[I] = V::template load_at<8>(b2, st);
+    else if constexpr (I == 11) x[I] = V::template load_at<2>(b5, st3);
+    else if constexpr (I == 12) x[I] = V::template load_at<4>(b, st3);
+    else if constexpr (I == 13) x[I] = V::template load_at<4>(b1, st3);
+    else if constexpr (I == 14) x[I] = V::template load_at<4>(b2, st3);
+    else if constexpr (I == 15) x[I] = V::template load_at<4>(reinterpret_cast<const float*>(reinterpret_cast<const char*>(b) + st3), st3);
+    else {
+      static_assert(I == 16, "indexed loads reach 17 columns");
+      x[I] = V::template load_at<4>(reinterpret_cast<const float*>(reinterpret_cast<const char*>(b) + 4 * st), st3);
+    }
+    dw_cols<I + 1, N, EDGE>(x, b, st, x0, W);
+  }
+}
+
 // T output pixels of one row: the kernel row's K weights stay in registers
 // while T accumulators sweep it. EDGE strips may reach past the left or right
 // border, where the input is zero (the padding). Taps are accumulated in the
@@ -530,23 +575,37 @@ static inline void store_act(typename V::T (&y)[T], Act act, float* o, int64_t O
 // P = 2 doubles the independent FMA chains a strip has in flight, at the
 // cost of a narrower strip (dw_tile); dwconv_select picks per shape.
 template <int K, int S, bool FULL, int T, bool EDGE, int P>
-static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
+static inline void dw_strip(const DwArgs& a, int oy, int ox, int ky0, int ky1, const float* const* rp, int c, int n,
+                            V::T sc, V::T sh) {
   const int C = a.C, p = K / 2;
-  const int iy0 = oy * S - p;
   const int ix0 = ox * S - p;
   typename V::T acc[P][T];
   _Pragma("GCC unroll 4")
   for (int q = 0; q < P; ++q)
     _Pragma("GCC unroll 16")
     for (int t = 0; t < T; ++t) acc[q][t] = V::zero();
+  constexpr int NX = S * (T - 1) + K;
+  // indexed loads (see VecAVX512::load_at): columns from 4 bases and 2 strides
+  constexpr bool IDX = V::kIndexedLoads && FULL && DW_SHARE_INPUTS && NX + K + P * T <= ART_DW_REGS && NX <= ART_DW_IDX_MAX;
+  const int64_t cs = (int64_t)C * 4, ws = a.wc * 4;   // bytes from one input column / weight column to the next
   for (int ky = ky0; ky < ky1; ++ky) {
     const float* wrow = a.w + (int64_t)ky * K * a.wc + c;
     typename V::T wv[K];
-    _Pragma("GCC unroll 16")
-    for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
-    const float* irow = dw_row_ptr(a, iy0 + ky) + (int64_t)ix0 * C + c;
-    constexpr int NX = S * (T - 1) + K;
-    if constexpr (DW_SHARE_INPUTS && NX + K + P * T <= ART_DW_REGS) {
+    const float* irow = rp[ky] + (int64_t)ix0 * C + c;
+    if constexpr (IDX) {
+      dw_cols<0, K, false>(wv, wrow, ws, 0, 0);
+    } else {
+      _Pragma("GCC unroll 16")
+      for (int kx = 0; kx < K; ++kx) wv[kx] = FULL ? V::load(wrow + (int64_t)kx * a.wc) : V::load_n(wrow + (int64_t)kx * a.wc, n);
+    }
+    if constexpr (IDX) {
+      typename V::T xin[NX];
+      dw_cols<0, NX, EDGE>(xin, irow, cs, ix0, a.W);
+      _Pragma("GCC unroll 16")
+      for (int kx = 0; kx < K; ++kx)
+        _Pragma("GCC unroll 16")
+        for (int t = 0; t < T; ++t) acc[kx % P][t] = V::fma(xin[t * S + kx], wv[kx], acc[kx % P][t]);
+    } else if constexpr (DW_SHARE_INPUTS && NX + K + P * T <= ART_DW_REGS) {
       // the row's input columns are loaded once each and shared by the
       // accumulators whose windows overlap them, where inputs, weights and
       // accumulators all fit the 32 registers with scale and shift (no spills)
@@ -595,14 +654,15 @@ constexpr int dw_tile() {
 // Output pixels [ox, end) of one row in strips of 8 (where the tile is
 // wider), then 4, 2, 1.
 template <int K, int S, bool FULL, bool EDGE, int P>
-static inline void dw_span(const DwArgs& a, int oy, int ox, int end, int ky0, int ky1, int c, int n, V::T sc, V::T sh) {
+static inline void dw_span(const DwArgs& a, int oy, int ox, int end, int ky0, int ky1, const float* const* rp, int c,
+                           int n, V::T sc, V::T sh) {
   constexpr int T = dw_tile<K, S, P>();
   if (T > 8)
-    for (; ox + 8 <= end; ox += 8) dw_strip<K, S, FULL, (T > 8 ? 8 : 1), EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    for (; ox + 8 <= end; ox += 8) dw_strip<K, S, FULL, (T > 8 ? 8 : 1), EDGE, P>(a, oy, ox, ky0, ky1, rp, c, n, sc, sh);
   if (T > 4)
-    for (; ox + 4 <= end; ox += 4) dw_strip<K, S, FULL, (T > 4 ? 4 : 1), EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  for (; ox + 2 <= end; ox += 2) dw_strip<K, S, FULL, 2, EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-  if (ox < end) dw_strip<K, S, FULL, 1, EDGE, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    for (; ox + 4 <= end; ox += 4) dw_strip<K, S, FULL, (T > 4 ? 4 : 1), EDGE, P>(a, oy, ox, ky0, ky1, rp, c, n, sc, sh);
+  for (; ox + 2 <= end; ox += 2) dw_strip<K, S, FULL, 2, EDGE, P>(a, oy, ox, ky0, ky1, rp, c, n, sc, sh);
+  if (ox < end) dw_strip<K, S, FULL, 1, EDGE, P>(a, oy, ox, ky0, ky1, rp, c, n, sc, sh);
 }
 
 // One output row: strips of dw_tile() pixels across the whole row (a strip
@@ -613,13 +673,17 @@ template <int K, int S, bool FULL, int P>
 static inline void dw_row(const DwArgs& a, int oy, int lo, int hi, int c, int n, V::T sc, V::T sh) {
   const int iy0 = oy * S - K / 2;
   const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = iy0 + K > a.H ? a.H - iy0 : K;
+  // the input rows' addresses once per row, not per strip (a ring slot is a division)
+  const float* rp[K];
+  _Pragma("GCC unroll 16")
+  for (int ky = 0; ky < K; ++ky) rp[ky] = ky >= ky0 && ky < ky1 ? dw_row_ptr(a, iy0 + ky) : nullptr;
   constexpr int T = dw_tile<K, S, P>();
   int ox = 0;
   for (; ox + T <= a.Wo; ox += T) {
-    if (ox < lo || ox + T > hi) dw_strip<K, S, FULL, T, true, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
-    else dw_strip<K, S, FULL, T, false, P>(a, oy, ox, ky0, ky1, c, n, sc, sh);
+    if (ox < lo || ox + T > hi) dw_strip<K, S, FULL, T, true, P>(a, oy, ox, ky0, ky1, rp, c, n, sc, sh);
+    else dw_strip<K, S, FULL, T, false, P>(a, oy, ox, ky0, ky1, rp, c, n, sc, sh);
   }
-  if (ox < a.Wo) dw_span<K, S, FULL, true, P>(a, oy, ox, a.Wo, ky0, ky1, c, n, sc, sh);
+  if (ox < a.Wo) dw_span<K, S, FULL, true, P>(a, oy, ox, a.Wo, ky0, ky1, rp, c, n, sc, sh);
 }
 
 template <int K, int S, int P>

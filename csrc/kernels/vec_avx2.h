@@ -10,6 +10,11 @@ struct VecAVX2 {
   static inline T zero() { return _mm256_setzero_ps(); }
   static inline T set1(float a) { return _mm256_set1_ps(a); }
   static inline T load(const float* p) { return _mm256_loadu_ps(p); }
+  static constexpr bool kIndexedLoads = false;   // see VecAVX512::load_at
+  template <int SC>
+  static inline T load_at(const float* base, int64_t idx) {
+    return load(reinterpret_cast<const float*>(reinterpret_cast<const char*>(base) + idx * SC));
+  }
   static inline void store(float* p, T a) { _mm256_storeu_ps(p, a); }
   static inline __m256i mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

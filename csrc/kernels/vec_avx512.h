@@ -20,6 +20,28 @@ struct VecAVX512 {
   static inline T div(T a, T b) { return _mm512_div_ps(a, b); }
   static inline T max(T a, T b) { return _mm512_max_ps(a, b); }
   static inline T min(T a, T b) { return _mm512_min_ps(a, b); }
+  // A load at base + idx * SC bytes as one instruction with that addressing
+  // (SC = 1, 2, 4, 8): a depthwise strip reads its 14 input columns through
+  // 4 base and 2 index registers. Left to the compiler, each column's offset
+  // took a register of its own, and with 14 of them plus the weights' the
+  // 15 general registers spilled into vector registers, whose moves compete
+  // with the FMAs for ports 0 and 5. x86 GCC/Clang only (inline asm); the
+  // memory operand tells the compiler the asm reads from base on.
+#if defined(__GNUC__) && defined(__x86_64__)
+  static constexpr bool kIndexedLoads = true;
+  template <int SC>
+  static inline T load_at(const float* base, int64_t idx) {
+    T x;
+    asm("vmovups (%1,%2,%c3), %0" : "=v"(x) : "r"(base), "r"(idx), "i"(SC), "m"(*(const char(*)[])base));
+    return x;
+  }
+#else
+  static constexpr bool kIndexedLoads = false;
+  template <int SC>
+  static inline T load_at(const float* base, int64_t idx) {
+    return load(reinterpret_cast<const float*>(reinterpret_cast<const char*>(base) + idx * SC));
+  }
+#endif
   // base[idx[i]] for the W lanes
   static inline T gather(const float* base, const int32_t* idx) {
     return _mm512_i32gather_ps(_mm512_loadu_si512(idx), base, 4);

@@ -10,6 +10,11 @@ struct VecNEON {
   static inline T zero() { return vdupq_n_f32(0.f); }
   static inline T set1(float a) { return vdupq_n_f32(a); }
   static inline T load(const float* p) { return vld1q_f32(p); }
+  static constexpr bool kIndexedLoads = false;   // see VecAVX512::load_at
+  template <int SC>
+  static inline T load_at(const float* base, int64_t idx) {
+    return load(reinterpret_cast<const float*>(reinterpret_cast<const char*>(base) + idx * SC));
+  }
   static inline void store(float* p, T a) { vst1q_f32(p, a); }
   static inline T load_n(const float* p, int n) {
     float t[4] = {0.f, 0.f, 0.f, 0.f};

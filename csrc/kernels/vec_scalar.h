@@ -12,6 +12,11 @@ struct VecScalar {
   static inline T zero() { T r; for (int i = 0; i < W; ++i) r.v[i] = 0.f; return r; }
   static inline T set1(float a) { T r; for (int i = 0; i < W; ++i) r.v[i] = a; return r; }
   static inline T load(const float* p) { T r; std::memcpy(r.v, p, sizeof r.v); return r; }
+  static constexpr bool kIndexedLoads = false;   // see VecAVX512::load_at
+  template <int SC>
+  static inline T load_at(const float* base, int64_t idx) {
+    return load(reinterpret_cast<const float*>(reinterpret_cast<const char*>(base) + idx * SC));
+  }
   static inline void store(float* p, T a) { std::memcpy(p, a.v, sizeof a.v); }
   static inline T load_n(const float* p, int n) {
     T r = zero(); for (int i = 0; i < n; ++i) r.v[i] = p[i]; return r;
