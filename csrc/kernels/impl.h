@@ -422,8 +422,17 @@ static void resize_row(const ResizeArgs& a, int oy, float* out) {
     for (; j + V::W <= n; j += V::W) {
       const typename V::T fx = V::load(a.fxe + j);
       const typename V::T gx = V::fma(fx, neg, one);    // 1 - fx, rounded once as the scalar path does
-      const typename V::T top = V::add(V::mul(V::gather(r0, a.xe0 + j), gx), V::mul(V::gather(r0, a.xe1 + j), fx));
-      const typename V::T bot = V::add(V::mul(V::gather(r1, a.xe0 + j), gx), V::mul(V::gather(r1, a.xe1 + j), fx));
+      typename V::T x00, x01, x10, x11;   // (row, tap)
+      const int32_t win = a.xwin ? a.xwin[j / V::W] : -1;
+      if (win >= 0) {   // both taps of every lane inside one window of 2W floats
+        x00 = V::permute2(r0 + win, a.xp0 + j); x01 = V::permute2(r0 + win, a.xp1 + j);
+        x10 = V::permute2(r1 + win, a.xp0 + j); x11 = V::permute2(r1 + win, a.xp1 + j);
+      } else {
+        x00 = V::gather(r0, a.xe0 + j); x01 = V::gather(r0, a.xe1 + j);
+        x10 = V::gather(r1, a.xe0 + j); x11 = V::gather(r1, a.xe1 + j);
+      }
+      const typename V::T top = V::add(V::mul(x00, gx), V::mul(x01, fx));
+      const typename V::T bot = V::add(V::mul(x10, gx), V::mul(x11, fx));
       V::store(out + j, V::add(V::mul(top, wy0), V::mul(bot, wy1)));
     }
     for (; j < n; ++j) {

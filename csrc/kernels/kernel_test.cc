@@ -357,11 +357,15 @@ void test_resize(Checker& c, Rng& rng) {
       for (int ch = 0; ch < C; ++ch) {
         xe0.push_back(rx0[ox] * C + ch); xe1.push_back(rx1[ox] * C + ch); fxe.push_back(fx[ox]);
       }
+    std::vector<int32_t> win, p0, p1;   // windows of 2 vectors (where the taps fit one)
+    resize_windows(xe0, xe1, int64_t(W) * C, c.t.vec_w, win, p0, p1);
     std::vector<float> out(size_t(Wo) * C);
-    for (int pass = 0; pass < 2; ++pass) {   // the per-pixel path, then the element tables
+    for (int pass = 0; pass < 3; ++pass) {   // the per-pixel path, the element tables, with their windows
       for (int oy = 0; oy < Ho; ++oy) {
-        const bool tables = pass == 1;
+        const bool tables = pass >= 1, windows = pass == 2 && !win.empty();
+        if (pass == 2 && win.empty()) break;
         a.xe0 = tables ? xe0.data() : nullptr; a.xe1 = tables ? xe1.data() : nullptr; a.fxe = tables ? fxe.data() : nullptr;
+        a.xwin = windows ? win.data() : nullptr; a.xp0 = windows ? p0.data() : nullptr; a.xp1 = windows ? p1.data() : nullptr;
         c.t.resize_row(a, oy, out.data());
         std::vector<double> want(out.size());
         auto px = [&](int y, int xx, int ch) { return double(x[(size_t(y) * W + xx) * C + ch]); };
@@ -372,7 +376,7 @@ void test_resize(Checker& c, Rng& rng) {
             want[size_t(ox) * C + ch] = top * (1 - fy[oy]) + bot * fy[oy];
           }
         c.check(out.data(), want, "resize-bilinear-" + dims({H, W, C, Ho, Wo}) + "-row" + std::to_string(oy) +
-                                      (tables ? "-element-tables" : ""));
+                                      (windows ? "-windows" : tables ? "-element-tables" : ""));
       }
     }
   }

@@ -4,7 +4,9 @@
 // vector trait; f32_<isa>.cc instantiates it for one ISA, compiled with that
 // ISA's flags, and cpu.cc picks one table once at start-up (XNNPACK style).
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace art {
 
@@ -107,7 +109,35 @@ struct ResizeArgs {
   // per output element of a row (Wo*C; optional): source offsets and weights for few channels (RGB, grey),
   // where a row is gathered a vector of elements at a time instead of a pixel at a time
   const int32_t* xe0 = nullptr; const int32_t* xe1 = nullptr; const float* fxe = nullptr;
+  // optional, per vec_w elements: the start of a window of 2 vec_w source floats
+  // holding both taps of each of them (-1: gather them), and their offsets in it;
+  // read by kernels with a two-vector permute (V::kPermute2) instead of gathers
+  const int32_t* xwin = nullptr; const int32_t* xp0 = nullptr; const int32_t* xp1 = nullptr;
 };
+
+// ResizeArgs::xwin, xp0, xp1 of the element tables e0, e1 (a source row of
+// `row` floats) for vectors of w floats; all three left empty where no
+// vector's taps fit a window of 2w floats inside the row.
+inline void resize_windows(const std::vector<int32_t>& e0, const std::vector<int32_t>& e1, int64_t row, int w,
+                           std::vector<int32_t>& win, std::vector<int32_t>& p0, std::vector<int32_t>& p1) {
+  win.clear(); p0.clear(); p1.clear();
+  bool any = false;
+  for (size_t j = 0; j + w <= e0.size(); j += w) {
+    int32_t lo = e0[j], hi = e1[j];
+    for (size_t i = j; i < j + w; ++i) {
+      lo = std::min({lo, e0[i], e1[i]});
+      hi = std::max({hi, e0[i], e1[i]});
+    }
+    const bool fits = lo >= 0 && hi - lo < 2 * w && lo + 2 * w <= row;
+    win.push_back(fits ? lo : -1);
+    any = any || fits;
+    for (size_t i = j; i < j + w; ++i) {
+      p0.push_back(fits ? e0[i] - lo : 0);
+      p1.push_back(fits ? e1[i] - lo : 0);
+    }
+  }
+  if (!any) { win.clear(); p0.clear(); p1.clear(); }
+}
 
 // One table per ISA. Every family is a vector kernel; names are
 // "f32-<op>-<tile>-<isa>" (kernel_name()).

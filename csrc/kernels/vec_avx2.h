@@ -30,6 +30,8 @@ struct VecAVX2 {
   static inline T gather(const float* base, const int32_t* idx) {
     return _mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 4);
   }
+  // p[idx[i]] for the W lanes, every idx[i] < 2W (see VecAVX512::permute2)
+  static inline T permute2(const float* p, const int32_t* idx) { return gather(p, idx); }
 };
 
 }  // namespace art

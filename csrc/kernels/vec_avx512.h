@@ -46,6 +46,12 @@ struct VecAVX512 {
   static inline T gather(const float* base, const int32_t* idx) {
     return _mm512_i32gather_ps(_mm512_loadu_si512(idx), base, 4);
   }
+  // p[idx[i]] for the W lanes, every idx[i] < 2W: two loads and one
+  // two-source permute (a gather of 16 lanes costs several times that,
+  // on AMD Zen 4 most of all)
+  static inline T permute2(const float* p, const int32_t* idx) {
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), _mm512_loadu_si512(idx), _mm512_loadu_ps(p + W));
+  }
 };
 
 }  // namespace art

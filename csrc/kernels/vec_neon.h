@@ -36,6 +36,8 @@ struct VecNEON {
     const float t[4] = {base[idx[0]], base[idx[1]], base[idx[2]], base[idx[3]]};
     return vld1q_f32(t);
   }
+  // p[idx[i]] for the W lanes, every idx[i] < 2W (see VecAVX512::permute2)
+  static inline T permute2(const float* p, const int32_t* idx) { return gather(p, idx); }
 };
 
 }  // namespace art

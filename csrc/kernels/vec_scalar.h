@@ -29,6 +29,8 @@ struct VecScalar {
   static inline T max(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r; }
   static inline T min(T a, T b) { T r; for (int i = 0; i < W; ++i) r.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return r; }
   static inline T gather(const float* base, const int32_t* idx) { T r; for (int i = 0; i < W; ++i) r.v[i] = base[idx[i]]; return r; }
+  // p[idx[i]] for the W lanes, every idx[i] < 2W (see VecAVX512::permute2)
+  static inline T permute2(const float* p, const int32_t* idx) { return gather(p, idx); }
 };
 
 }  // namespace art

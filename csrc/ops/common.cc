@@ -110,7 +110,7 @@ void resize_axis(int n_in, int n_out, std::vector<int>& i0, std::vector<int>& i1
 }
 }  // namespace
 
-void resize_tables(Step& s, const Shape3& si, const Shape3& so) {
+void resize_tables(Step& s, const Shape3& si, const Shape3& so, int vec_w) {
   resize_axis(si.h, so.h, s.ry0, s.ry1, s.rfy);
   resize_axis(si.w, so.w, s.rx0, s.rx1, s.rfx);
   s.rxe0.clear(); s.rxe1.clear(); s.rfxe.clear();
@@ -120,6 +120,9 @@ void resize_tables(Step& s, const Shape3& si, const Shape3& so) {
       s.rxe1.push_back(s.rx1[ox] * si.c + ch);
       s.rfxe.push_back(s.rfx[ox]);
     }
+  s.rxwin.clear(); s.rxp0.clear(); s.rxp1.clear();
+  if (vec_w > 0 && so.c < vec_w)
+    resize_windows(s.rxe0, s.rxe1, static_cast<int64_t>(si.w) * si.c, vec_w, s.rxwin, s.rxp0, s.rxp1);
 }
 
 GemmArgs RunCtx::task_args(const GemmArgs& a, int t) const {

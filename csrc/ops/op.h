@@ -93,7 +93,8 @@ int64_t default_macs(const OpDesc& op, const Shape3& si, const Shape3& so);
 void no_prepare(Step& s, const PrepareCtx& c);
 // The source rows/columns and weights of a bilinear resize (half-pixel
 // centres, clamped; adaptive_rt.model.reference.resize_bilinear), per output
-// row and column, and per element of an output row (rxe0, rxe1, rfxe).
-void resize_tables(Step& s, const Shape3& si, const Shape3& so);
+// row and column, and per element of an output row (rxe0, rxe1, rfxe);
+// with vec_w > 0 also the windows of each vec_w elements (rxwin, rxp0, rxp1).
+void resize_tables(Step& s, const Shape3& si, const Shape3& so, int vec_w = 0);
 
 }  // namespace art

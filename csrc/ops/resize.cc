@@ -13,7 +13,7 @@ void validate(OpDesc& op, const std::vector<Shape3>& shapes) {
 }
 
 void prepare(Step& s, const PrepareCtx& c) {
-  resize_tables(s, c.shapes[s.op.in0], c.shapes[s.out]);
+  resize_tables(s, c.shapes[s.op.in0], c.shapes[s.out], c.kt.vec_w);
   s.kernel = kernel_name(c.kt, "resize-bilinear", "");
 }
 
@@ -24,6 +24,7 @@ void run(const Step& s, const RunCtx& c) {
   a.ry0 = s.ry0.data(); a.ry1 = s.ry1.data(); a.fy = s.rfy.data();
   a.rx0 = s.rx0.data(); a.rx1 = s.rx1.data(); a.fx = s.rfx.data();
   a.xe0 = s.rxe0.data(); a.xe1 = s.rxe1.data(); a.fxe = s.rfxe.data();
+  if (!s.rxwin.empty()) { a.xwin = s.rxwin.data(); a.xp0 = s.rxp0.data(); a.xp1 = s.rxp1.data(); }
   float* out = c.out(s.out);
   const int64_t row = int64_t(so.w) * so.c;
   const int threads = c.threads;

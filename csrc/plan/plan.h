@@ -119,6 +119,10 @@ struct Step {
   std::vector<float> rfy, rfx;
   std::vector<int32_t> rxe0, rxe1;        // int8 resize: per output element of a row (Q8ResizeArgs)
   std::vector<float> rfxe;
+  // f32 resize, per vec_w elements of an output row: the start of the 2 * vec_w source
+  // floats that hold all of them (-1: they are further apart), and each element's
+  // two offsets inside that window (ResizeArgs::xwin)
+  std::vector<int32_t> rxwin, rxp0, rxp1;
   std::vector<int32_t> bias32, bias32b;   // int8: zero-point corrections of the (first, second) GEMM
   std::vector<float> pmul, padd;          // int8 packed depthwise: the epilogue in the kernel's channel order
   const int8_t* packed = nullptr;         // int8 packed depthwise: the engine's packed copy of the weight
