@@ -9,6 +9,7 @@ checkpoint can resume them. Randomness comes from a generator seeded by
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -170,17 +171,25 @@ class PSS(Sampler):
         lo, hi = self.metric(self.min_config), self.metric(self.max_config)
         self.edges = [lo + (hi - lo) * i / buckets for i in range(buckets + 1)]
         self.capacity = capacity
-        r = random.Random(seed)
-        self.candidates: list[list[SubnetConfig]] = [[] for _ in range(buckets)]
-        # Uniform draws crowd the middle of the cost range (on mbv3-tiny28 3,000 of them left the top two
-        # of 8 buckets empty, so nothing there but the max net was ever trained): draws tilted from the
-        # small to the large options cover the whole range, and each bucket's sampler is built from the
-        # ones that fall in it.
-        for k in range(n_candidates):
-            tilt = -6.0 + 12.0 * k / max(1, n_candidates - 1)
-            c = space.sample(r, tilt=tilt)
-            self.candidates[self.bucket(c)].append(c)
+        self.n_candidates = n_candidates
         self.pools: list[dict[str, float]] = [{} for _ in range(buckets)]
+
+    @functools.cached_property
+    def candidates(self) -> list[list[SubnetConfig]]:
+        """Each bucket's random configs, drawn on first use (a process that only evaluates a run —
+        build-pool — never pays for the thousands of cost evaluations).
+        Uniform draws crowd the middle of the cost range (on mbv3-tiny28 3,000 of them left the top two
+        of 8 buckets empty, so nothing there but the max net was ever trained): draws tilted from the
+        small to the large options cover the whole range, and each bucket's sampler is built from the
+        ones that fall in it."""
+        r = random.Random(self.seed)
+        out: list[list[SubnetConfig]] = [[] for _ in range(self.num_buckets)]
+        n = self.n_candidates
+        for k in range(n):
+            tilt = -6.0 + 12.0 * k / max(1, n - 1)
+            c = self.space.sample(r, tilt=tilt)
+            out[self.bucket(c)].append(c)
+        return out
 
     @property
     def num_buckets(self) -> int:
