@@ -164,18 +164,27 @@ class Graph:
         return Cost(macs, params, self._peak_activation_bytes())
 
     def _peak_activation_bytes(self) -> int:
+        n = len(self.ops)
         last_use = {0: 0}
         for i, op in enumerate(self.ops):
             for v in op.inputs:
                 last_use[v] = i
-        last_use[self.output] = len(self.ops)
+        last_use[self.output] = n
         produced = {0: -1}
         for i, op in enumerate(self.ops):
             produced[op.output] = i
         nbytes = [4 * h * w * c for h, w, c in self.shapes]
-        peak = nbytes[0]
+        # value v is live while op i runs for produced[v] < i <= last_use[v]: a sweep over
+        # those intervals (a running sum of starts and ends), not a scan of every value per op
+        delta = [0] * (n + 1)
+        for v, p in produced.items():
+            lo, hi = p + 1, min(last_use.get(v, -1), n - 1)
+            if lo <= hi:
+                delta[lo] += nbytes[v]
+                delta[hi + 1] -= nbytes[v]
+        peak, live = nbytes[0], 0
         for i, op in enumerate(self.ops):
-            live = sum(nbytes[v] for v, p in produced.items() if p < i and last_use.get(v, -1) >= i)
+            live += delta[i]
             peak = max(peak, live + nbytes[op.output])
         return peak
 

@@ -31,6 +31,7 @@ row-major).
 """
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,6 +79,7 @@ def se_width(space: SearchSpace, mid: int) -> int:
     return make_divisible(mid * space.se_ratio, space.channel_divisor)
 
 
+@functools.lru_cache(maxsize=1024)
 def block_max_widths(space: SearchSpace, stage: int, block: int) -> tuple[int, int, int]:
     """(max input, max mid, max output) channels of a block over all configs."""
     st = space.stages[stage]
@@ -87,6 +89,7 @@ def block_max_widths(space: SearchSpace, stage: int, block: int) -> tuple[int, i
     return max(ins), max(mids), max(outs)
 
 
+@functools.lru_cache(maxsize=1024)
 def block_max_se(space: SearchSpace, stage: int, block: int) -> int:
     st = space.stages[stage]
     outs = {stage_width(space, stage, m) for m in st.width_mults}
