@@ -46,6 +46,18 @@ def test_deterministic_and_seeded(mnist):
 def test_digits():
     pytest.importorskip("sklearn")
     d = load_dataset("digits")
+    # read from scikit-learn's bundled table without importing it: what load_digits gives
+    import subprocess
+    import sys
+    code = ("import sys; from adaptive_rt.io.data import _digits; _digits(); "
+            "print('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    from sklearn.datasets import load_digits
+    from adaptive_rt.io.data import _digits
+    ref = load_digits()
+    x, y = _digits()
+    assert np.array_equal(x, np.asarray(ref.images, np.float32).reshape(-1, 8, 8, 1) / 16.0)
+    assert np.array_equal(y, np.asarray(ref.target, np.int64))
     assert d.image_shape == (8, 8, 1) and d.num_classes == 10
     assert len(d.y_train) + len(d.y_val) + len(d.y_test) == 1797
     assert d.x_train.max() <= 1.0
