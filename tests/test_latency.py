@@ -3,6 +3,7 @@ linear model over per-op work predicting unmeasured subnets; saved and
 validated; used as the resource metric of PSS buckets and build-pool."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import subprocess
 import sys
@@ -162,17 +163,23 @@ def test_train_build_pool_and_import_use_a_table_made_elsewhere(tmp_path, table,
              "--batch-size", "128", "--latency-table", dev)
     assert r.returncode == 0, r.stderr[-2000:]
     assert np.allclose(LatencyTable.load(str(run / "latency_table.json"), TINY).coef, table.coef)
-    out = tmp_path / "pool.safetensors"
-    r = _cli("build-pool", run, "--buckets", "3", "--candidates", "2", "--out", out, "--latency-table", dev)
-    assert r.returncode == 0, r.stderr[-2000:]
-    pool = load_pool(out)
-    assert [e.latency_ms for e in pool.entries] == pytest.approx([table.predict(e.config) for e in pool.entries])
-    r = _cli("build-pool", run, "--out", out, "--metric", "mflops", "--latency-table", dev)
-    assert r.returncode == 2 and "--latency-table is for --metric latency" in r.stderr
+    out, refused = tmp_path / "pool.safetensors", tmp_path / "refused.safetensors"
     other = tmp_path / "other.json"
     LatencyTable.fit(get_space("mbv3-224"), 1, [(c, 1.0 + i) for i, c in enumerate(
         [get_space("mbv3-224").min_config(), get_space("mbv3-224").max_config()] * 4)]).save(str(other))
-    r = _cli("build-pool", run, "--out", out, "--latency-table", other)
-    assert r.returncode == 2 and "another search space ('mbv3-224', not 'mbv3-tiny28')" in r.stderr
-    r = _cli("train", "--dataset", "digits", "--epochs", "1", "--out", tmp_path / "run2", "--latency-table", other)
-    assert r.returncode == 2 and "another search space" in r.stderr and "Traceback" not in r.stderr
+    # the pool and three refusals: four processes side by side
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        jobs = [ex.submit(_cli, "build-pool", run, "--buckets", "3", "--candidates", "2", "--out", out,
+                          "--latency-table", dev),
+                ex.submit(_cli, "build-pool", run, "--out", refused, "--metric", "mflops", "--latency-table", dev),
+                ex.submit(_cli, "build-pool", run, "--out", refused, "--latency-table", other),
+                ex.submit(_cli, "train", "--dataset", "digits", "--epochs", "1", "--out", tmp_path / "run2",
+                          "--latency-table", other)]
+        r, r_metric, r_space, r_train = (j.result() for j in jobs)
+    assert r.returncode == 0, r.stderr[-2000:]
+    pool = load_pool(out)
+    assert [e.latency_ms for e in pool.entries] == pytest.approx([table.predict(e.config) for e in pool.entries])
+    assert r_metric.returncode == 2 and "--latency-table is for --metric latency" in r_metric.stderr
+    assert r_space.returncode == 2 and "another search space ('mbv3-224', not 'mbv3-tiny28')" in r_space.stderr
+    assert r_train.returncode == 2 and "another search space" in r_train.stderr and "Traceback" not in r_train.stderr
+    assert not refused.exists()

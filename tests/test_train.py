@@ -2,6 +2,7 @@
 sampler behaviour, a smoke run of every sampler, resume, build-pool."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import random
 import subprocess
@@ -250,8 +251,14 @@ def test_train_and_build_pool_cli(tmp_path):
     run = tmp_path / "run"
     r = _cli("train", "--dataset", "digits", "--sampler", "pss", "--epochs", "1", "--out", run, "--batch-size", "128")
     assert r.returncode == 0, r.stderr[-2000:]
-    out = tmp_path / "pool.safetensors"
-    r = _cli("build-pool", run, "--buckets", "3", "--candidates", "2", "--out", out)
+    out, out2 = tmp_path / "pool.safetensors", tmp_path / "margin.safetensors"
+    # the pool, the pool under a validation margin and a refused margin: three processes side by side
+    with concurrent.futures.ThreadPoolExecutor(3) as ex:
+        jobs = [ex.submit(_cli, "build-pool", run, "--buckets", "3", "--candidates", "2", "--out", out),
+                ex.submit(_cli, "build-pool", run, "--buckets", "3", "--candidates", "2", "--min-gain", "99",
+                          "--out", out2),
+                ex.submit(_cli, "build-pool", run, "--min-gain", "-1", "--out", tmp_path / "x.safetensors")]
+        r, r2, r3 = (j.result() for j in jobs)
     assert r.returncode == 0, r.stderr[-2000:]
     pool = load_pool(out)
     costs = [e.mflops for e in pool.entries]
@@ -270,15 +277,12 @@ def test_train_and_build_pool_cli(tmp_path):
     logits = reference.run(g, pool.tensors, d.x_test, e.bn)
     assert abs(float((logits.argmax(1) == d.y_test).mean()) - e.accuracy) < 0.01
     # a validation margin keeps a subset of those entries, and says which it left out
-    out2 = tmp_path / "margin.safetensors"
-    r = _cli("build-pool", run, "--buckets", "3", "--candidates", "2", "--min-gain", "99", "--out", out2)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r2.returncode == 0, r2.stderr[-2000:]
     few = load_pool(out2)
     assert len(few.entries) == 1 and few.entries[0].config == pool.entries[0].config
-    assert "no cheaper entry trails by more than 99 points" in r.stdout
+    assert "no cheaper entry trails by more than 99 points" in r2.stdout
     assert json.loads(few.metadata["adaptive_rt.build"])["min_gain"] == 0.99
-    r = _cli("build-pool", run, "--min-gain", "-1", "--out", tmp_path / "x.safetensors")
-    assert r.returncode == 2 and "--min-gain" in r.stderr and not (tmp_path / "x.safetensors").exists()
+    assert r3.returncode == 2 and "--min-gain" in r3.stderr and not (tmp_path / "x.safetensors").exists()
 
 
 def test_channel_sorting_keeps_the_full_net_and_orders_importance():

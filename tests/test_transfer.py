@@ -2,6 +2,7 @@
 supernet; a new classifier where the class count differs; clear refusals."""
 from __future__ import annotations
 
+import concurrent.futures
 import subprocess
 import sys
 
@@ -101,17 +102,17 @@ def test_ofa_checkpoint_init(tmp_path):
 def test_init_refusals(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty").mkdir()
-    for src, msg in [(tmp_path / "nope", "no such run directory, pool file or checkpoint"),
-                     (tmp_path / "notes.txt", "not a run directory, a pool file or an OFA checkpoint"),
-                     (tmp_path / "empty", "not a training run")]:
-        r = _cli("train", "--dataset", "digits", "--epochs", "1", "--init", src, "--out", tmp_path / "o")
-        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (src, r.stderr)
-    r = _cli("train", "--dataset", "digits", "--epochs", "1", "--init", "mnist5k-mbv3", "--space", "mbv3-224",
-             "--out", tmp_path / "o")
-    assert r.returncode == 2 and "is a supernet of mbv3-tiny28" in r.stderr
     from adaptive_rt.quant.calibrate import quantize_pool
     src = load_pool("mnist5k-mbv3")
     quantize_pool(src, np.zeros((4,) + src.input_shape, np.float32), str(tmp_path / "i8.safetensors"), drop_float=True)
-    r = _cli("train", "--dataset", "digits", "--epochs", "1", "--init", tmp_path / "i8.safetensors",
-             "--out", tmp_path / "o")
-    assert r.returncode == 2 and "an int8-only pool cannot start training" in r.stderr
+    cases = [(("--init", tmp_path / "nope"), "no such run directory, pool file or checkpoint"),
+             (("--init", tmp_path / "notes.txt"), "not a run directory, a pool file or an OFA checkpoint"),
+             (("--init", tmp_path / "empty"), "not a training run"),
+             (("--init", "mnist5k-mbv3", "--space", "mbv3-224"), "is a supernet of mbv3-tiny28"),
+             (("--init", tmp_path / "i8.safetensors"), "an int8-only pool cannot start training")]
+    with concurrent.futures.ThreadPoolExecutor(len(cases)) as ex:   # five processes side by side
+        runs = [ex.submit(_cli, "train", "--dataset", "digits", "--epochs", "1", *args, "--out", tmp_path / f"o{i}")
+                for i, (args, _) in enumerate(cases)]
+        for (args, msg), f in zip(cases, runs):
+            r = f.result()
+            assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
