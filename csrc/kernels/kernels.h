@@ -111,7 +111,8 @@ struct ResizeArgs {
   const int32_t* xe0 = nullptr; const int32_t* xe1 = nullptr; const float* fxe = nullptr;
   // optional, per vec_w elements: the start of a window of 2 vec_w source floats
   // holding both taps of each of them (-1: gather them), and their offsets in it;
-  // read by kernels with a two-vector permute (V::kPermute2) instead of gathers
+  // read through V::permute2 (two loads and a two-source permute on AVX-512, a
+  // gather from the window elsewhere)
   const int32_t* xwin = nullptr; const int32_t* xp0 = nullptr; const int32_t* xp1 = nullptr;
 };
 
