@@ -1,5 +1,6 @@
 // The fusion passes (plan/passes.h). Each rewrites the step list in place;
 // a value another step still reads is never fused away.
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -16,27 +17,38 @@ std::vector<int> count_uses(const std::vector<Step>& steps, int num_values) {
   return uses;
 }
 
+namespace {
+// One pass over the steps, in place and in order: merge(prev, s, at) may fold
+// step s into prev, the last step kept (at: prev's index), and returns true
+// when it did (s is dropped). Nothing is allocated: a Step is ~2 KB, and a
+// new list per pass would leave the heap its holes.
+template <class Merge>
+void merge_pass(std::vector<Step>& steps, Merge merge) {
+  size_t w = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (w > 0 && merge(steps[w - 1], steps[i], static_cast<int>(w - 1))) continue;
+    if (w != i) steps[w] = std::move(steps[i]);
+    ++w;
+  }
+  steps.erase(steps.begin() + static_cast<std::ptrdiff_t>(w), steps.end());
+}
+}  // namespace
+
 // "pwconv -> add" into the pwconv's epilogue when the conv's result feeds
 // nothing else (MobileNet's project + residual).
 void fuse_residual_add(std::vector<Step>& steps, std::vector<int>& producer, const std::vector<int>& uses) {
-  std::vector<Step> fused;
-  for (Step& s : steps) {
-    if (s.op.kind == OpKind::Add && !fused.empty()) {
-      Step& prev = fused.back();
-      const int a = s.op.in0, b = s.op.in1;
-      int conv_val = -1, res_val = -1;
-      if (prev.out == a && uses[a] == 1) { conv_val = a; res_val = b; }
-      else if (prev.out == b && uses[b] == 1) { conv_val = b; res_val = a; }
-      if (conv_val >= 0 && prev.op.kind == OpKind::PwConv && prev.res < 0 && res_val != conv_val) {
-        prev.out = s.op.out;
-        prev.res = res_val;
-        producer[s.op.out] = static_cast<int>(fused.size()) - 1;
-        continue;
-      }
-    }
-    fused.push_back(std::move(s));
-  }
-  steps = std::move(fused);
+  merge_pass(steps, [&](Step& prev, Step& s, int at) {
+    if (s.op.kind != OpKind::Add) return false;
+    const int a = s.op.in0, b = s.op.in1;
+    int conv_val = -1, res_val = -1;
+    if (prev.out == a && uses[a] == 1) { conv_val = a; res_val = b; }
+    else if (prev.out == b && uses[b] == 1) { conv_val = b; res_val = a; }
+    if (conv_val < 0 || prev.op.kind != OpKind::PwConv || prev.res >= 0 || res_val == conv_val) return false;
+    prev.out = s.op.out;
+    prev.res = res_val;
+    producer[s.op.out] = at;
+    return true;
+  });
 }
 
 namespace {
@@ -65,21 +77,16 @@ void absorb_into_ring(Step& s, Step& prev, int v, const Shape3& sv) {
 void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                         int output) {
   if (!fuse_expand_enabled()) return;
-  std::vector<Step> out;
-  for (Step& s : steps) {
-    if (s.op.kind == OpKind::DwConv && !out.empty()) {
-      Step& prev = out.back();
-      const int v = s.op.in0;
-      const Shape3& sv = shapes[v];
-      if (prev.op.kind == OpKind::PwConv && prev.out == v && prev.res < 0 && prev.gate_step < 0 && uses[v] == 1 &&
-          v != output && sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
-        absorb_into_ring(s, prev, v, sv);
-        continue;
-      }
-    }
-    out.push_back(std::move(s));
-  }
-  steps = std::move(out);
+  merge_pass(steps, [&](Step& prev, Step& s, int) {
+    if (s.op.kind != OpKind::DwConv) return false;
+    const int v = s.op.in0;
+    const Shape3& sv = shapes[v];
+    if (prev.op.kind != OpKind::PwConv || prev.out != v || prev.res >= 0 || prev.gate_step >= 0 || uses[v] != 1 ||
+        v == output || sv.size() * 4 < kFuseExpandBytes || s.op.k > sv.h)
+      return false;
+    absorb_into_ring(s, prev, v, sv);
+    return true;
+  });
 }
 
 // "dwconv -> project pwconv" where the depthwise output is large and read by
@@ -89,25 +96,20 @@ void fuse_expand_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& sha
 void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                          std::vector<int>& producer, int output) {
   if (!fuse_expand_enabled()) return;
-  std::vector<Step> out;
-  for (Step& s : steps) {
-    if (s.op.kind == OpKind::PwConv && !out.empty()) {
-      Step& dw = out.back();
-      const int v = s.op.in0;
-      if (dw.op.kind == OpKind::DwConv && dw.out == v && !dw.fused_project && dw.res < 0 && uses[v] == 1 &&
-          v != output && s.gate_step < 0 && shapes[v].size() * 4 >= kFuseProjectBytes) {
-        dw.fused_project = true;
-        dw.project = std::move(s.op);
-        dw.out = s.out;
-        dw.res = s.res;
-        dw.macs += s.macs;
-        producer[dw.out] = static_cast<int>(out.size()) - 1;
-        continue;
-      }
-    }
-    out.push_back(std::move(s));
-  }
-  steps = std::move(out);
+  merge_pass(steps, [&](Step& dw, Step& s, int at) {
+    if (s.op.kind != OpKind::PwConv) return false;
+    const int v = s.op.in0;
+    if (dw.op.kind != OpKind::DwConv || dw.out != v || dw.fused_project || dw.res >= 0 || uses[v] != 1 ||
+        v == output || s.gate_step >= 0 || shapes[v].size() * 4 < kFuseProjectBytes)
+      return false;
+    dw.fused_project = true;
+    dw.project = std::move(s.op);
+    dw.out = s.out;
+    dw.res = s.res;
+    dw.macs += s.macs;
+    producer[dw.out] = at;
+    return true;
+  });
 }
 
 // "direct conv -> dwconv" where the conv's output is large (an image stem,
@@ -120,24 +122,19 @@ void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& sh
 void fuse_stem_dwconv(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses,
                       int output) {
   if (!fuse_expand_enabled()) return;
-  std::vector<Step> out;
-  for (Step& s : steps) {
-    if (s.op.kind == OpKind::DwConv && !s.fused_expand && !out.empty()) {
-      Step& prev = out.back();
-      const int v = s.op.in0;
-      const Shape3& sv = shapes[v];
-      const bool res = s.res == v && s.fused_project && s.op.stride == 1;   // the block's residual is v
-      if (prev.op.kind == OpKind::Conv && int64_t(prev.op.k) * prev.op.k * shapes[prev.op.in0].c <= kDirectTaps &&
-          prev.out == v && prev.res < 0 && uses[v] == (res ? 2 : 1) && v != output &&
-          sv.size() * 4 >= kFuseExpandBytes && s.op.k <= sv.h) {
-        if (res) { s.res = -1; s.res_ring = true; }
-        absorb_into_ring(s, prev, v, sv);
-        continue;
-      }
-    }
-    out.push_back(std::move(s));
-  }
-  steps = std::move(out);
+  merge_pass(steps, [&](Step& prev, Step& s, int) {
+    if (s.op.kind != OpKind::DwConv || s.fused_expand) return false;
+    const int v = s.op.in0;
+    const Shape3& sv = shapes[v];
+    const bool res = s.res == v && s.fused_project && s.op.stride == 1;   // the block's residual is v
+    if (prev.op.kind != OpKind::Conv || int64_t(prev.op.k) * prev.op.k * shapes[prev.op.in0].c > kDirectTaps ||
+        prev.out != v || prev.res >= 0 || uses[v] != (res ? 2 : 1) || v == output ||
+        sv.size() * 4 < kFuseExpandBytes || s.op.k > sv.h)
+      return false;
+    if (res) { s.res = -1; s.res_ring = true; }
+    absorb_into_ring(s, prev, v, sv);
+    return true;
+  });
 }
 
 // "SE -> pwconv" where the activation is larger than the conv's weight

@@ -25,6 +25,9 @@ Plan::Plan(std::vector<Shape3> shapes, int output, bool q8) : shapes_(std::move(
   if (shapes_[output_].h != 1 || shapes_[output_].w != 1)
     throw std::invalid_argument("the output value must be 1x1xC (logits)");
   producer_.assign(shapes_.size(), -1);
+  // every op writes one value, the input is none's: the steps' final count at most, so the
+  // list is allocated once (a Step is ~2 KB; growth by doubling would leave the heap holes)
+  steps_.reserve(shapes_.size() - 1);
 }
 
 void Plan::add(OpDesc op) {
@@ -93,6 +96,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads, const Q8Table* 
     fuse_stem_dwconv(steps_, shapes_, uses, output_);
     fuse_se_gate(steps_, shapes_, uses, output_);
   }
+  steps_.shrink_to_fit();   // fusion took about half of them: give their room back
   prepare_ops(steps_, shapes_, *kernels_, max_threads_, q8k_, packs);
   std::vector<int64_t> value_floats(nv);
   for (int v = 0; v < nv; ++v) value_floats[v] = (shapes_[v].size() * value_bytes(v) + 3) / 4;
