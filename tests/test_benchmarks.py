@@ -177,3 +177,30 @@ def test_int8_profile_and_memory_breakdown_quick(tmp_path):
     assert d["k"] == sum(e.is_int8 for e in load_pool("mnist5k-mbv3").entries) and d["native_all_rss_mb"] > 0 and b["pool_file"] * 1e6 == d["pool_file_bytes"]
     assert b["opened"] + b["plans"] + b["runs"] == pytest.approx(d["native_all_rss_mb"])
     assert b["packed_depthwise"] >= 0 and b["arena"] > 0
+
+
+def test_op_profile_rows_of_blocks_run_as_one_step(tmp_path):
+    """At 224x224 the plan runs the stem, the first block and the second as
+    one step (the second makes the first's rows as it needs them): the
+    native profile reports them as one row "stem+s0.b0+s1.b0" holding all of
+    their time, every block appears in one row only, and the other profile's
+    blocks are summed into the same rows."""
+    from adaptive_rt.bench.bench_opprofile import merge_fused_blocks, native_profile
+    from adaptive_rt.io.poolfile import load_pool, write_pool
+    from adaptive_rt.io.randompool import random_pool
+    from adaptive_rt.model.presets import get_space
+    space = get_space("mbv3-224")
+    entries, tensors = random_pool(space, 0, seed=0, configs=[space.max_config()])
+    write_pool(tmp_path / "p.safetensors", space, entries, tensors)
+    pool = load_pool(tmp_path / "p.safetensors")
+    n = native_profile(pool, pool.entries[0].id, 2)
+    rows = list(n["by_block_ms"])
+    assert rows[0] == "stem+s0.b0+s1.b0", rows
+    blocks = [b for r in rows for b in r.split("+")]
+    assert len(blocks) == len(set(blocks))
+    assert sum(n["by_block_ms"].values()) == pytest.approx(n["total_ms"]) == pytest.approx(
+        sum(s["ms"] for s in n["steps"]))
+    assert any("+pulls" in k for k in n["by_kind_ms"])
+    other = {"by_block_ms": {b: 1.0 for b in blocks}}
+    merge_fused_blocks(n, other)
+    assert other["by_block_ms"] == {r: float(len(r.split("+"))) for r in rows}

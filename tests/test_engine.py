@@ -127,11 +127,40 @@ def test_224_threads_give_identical_results(big_path):
         p = eng.plan(e.id)
         kinds |= {s[0] for s in p.native.steps()} | {"ring" for s in p.native.steps() if "ring of" in s[3]}
         kinds |= {"stem" for s in p.native.steps() if s[3].startswith("f32-conv-") and "ring of" in s[3]}
+        kinds |= {"pulled" for s in p.native.steps() if "(pulls the rows of" in s[3]}
         x = np.random.default_rng(1).random((1,) + p.input_shape, dtype=np.float32)
         one = eng.run(p, x)
         for threads in (2, 3):
             assert np.array_equal(eng.run(p, x, threads=threads), one), (e.id, threads)
-    assert {"resize", "ring", "se", "stem"} <= kinds, kinds     # the split paths were exercised
+    assert {"resize", "ring", "se", "stem", "pulled"} <= kinds, kinds     # the split paths were exercised
+
+
+def test_rows_pulled_from_a_block_that_reads_the_arena(tmp_path):
+    """A first block whose input is stored (a 5x5 stem on RGB is too many
+    taps to stream) and whose output only the second block's expand reads:
+    the second block makes its rows as it needs them, the first block's
+    input and residual stay live until then, and the logits match the
+    reference at 1, 2 and 3 threads."""
+    from adaptive_rt.model.space import SearchSpace
+    d = get_space("mbv3-224").to_dict()
+    d.update(name="stem5", stem_kernel=5)
+    space = SearchSpace.from_dict(d)
+    rng = random.Random(4)
+    configs = [space.max_config(), space.min_config(), space.sample(rng)]
+    entries, tensors = random_pool(space, 0, seed=4, configs=configs)
+    path = tmp_path / "stem5.safetensors"
+    write_pool(path, space, entries, tensors)
+    eng = Engine.open(path, max_threads=3)
+    for e in eng.pool.entries:
+        p = eng.plan(e.id)
+        steps = p.native.steps()
+        i = next(i for i, st in enumerate(steps) if st[0] == "conv")   # the stem, after the resize if any
+        assert "(rows made by " in steps[i + 1][3] and "(pulls the rows of " in steps[i + 2][3], p.describe()
+        x = np.random.default_rng(5).uniform(0, 1, (1,) + p.input_shape).astype(np.float32)
+        ref = reference.run(p.graph, eng.pool.tensors, x, e.bn)
+        for threads in (1, 2, 3):
+            y = eng.run(p, x, threads=threads)
+            assert np.abs(y - ref).max() <= TOL * np.abs(ref).max(), (e.id, threads)
 
 
 def test_weights_in_panels_and_row_major_give_identical_results(big_path):

@@ -6,8 +6,9 @@ per plan step (fused steps count under the kind that leads them: a
 depthwise step with its expand and project fused in is "dwconv+expand+
 project"; with the stem conv streamed into the first block it is
 "dwconv+stem+project", and that step's block "stem+s0.b0", which ORT's
-stem and first block are summed into too); ORT's are its kernel times per
-node.
+stem and first block are summed into too; a step that makes the previous
+step's output rows as it needs them counts that step's time and block too:
+"stem+s0.b0+s1.b0", kind "...+pulls"); ORT's are its kernel times per node.
 
 With --int8: the largest float32 entry against its int8 entry on the
 native engine (the pool quantized first where it has none), both profiled
@@ -44,14 +45,24 @@ def native_profile(pool, entry_id: str, repeats: int, eng: Engine | None = None)
     by_kind: dict[str, float] = collections.defaultdict(float)
     by_block: dict[str, float] = collections.defaultdict(float)
     steps = []
+    carried = ("", 0.0)   # the block and time of a step whose rows the next step makes
+    joined: dict[str, str] = {}   # a block -> the row it shares with the block before it
     for (kind, name, macs, kern), t in zip(plan.native.steps(), med):
         parts = kern.split(" + ")   # a depthwise step led by a GEMM has its expand conv fused in
         stem = kind == "dwconv" and "-conv-" in parts[0]   # ... led by a direct conv: the stem streamed into it
-        tag = kind + ("+expand" if kind == "dwconv" and "-gemm-" in parts[0] else "") + ("+stem" if stem else "") + (
-            "+project" if "project per row" in kern else "") + ("+gate" if "rows of B gated" in kern else "")
-        by_kind[tag] += 1e3 * t
-        by_block[("stem+" if stem else "") + _block(name)] += 1e3 * t
+        block = joined.get(_block(name), ("stem+" if stem else "") + _block(name))
         steps.append({"kind": kind, "name": name, "macs": int(macs), "kernels": kern, "ms": 1e3 * t})
+        if "(rows made by " in kern:
+            carried = (block + "+", 1e3 * t)
+            continue
+        tag = kind + ("+expand" if kind == "dwconv" and "-gemm-" in parts[0] else "") + ("+stem" if stem else "") + (
+            "+project" if "project per row" in kern else "") + ("+gate" if "rows of B gated" in kern else "") + (
+            "+pulls" if "(pulls the rows of " in kern else "")
+        by_kind[tag] += 1e3 * t + carried[1]
+        if carried[0]:
+            joined[_block(name)] = block = carried[0] + block
+        by_block[block] += 1e3 * t + carried[1]
+        carried = ("", 0.0)
     return {"isa": eng.isa8 if plan.native.q8 else eng.isa, "total_ms": sum(by_kind.values()), "by_kind_ms": dict(by_kind),
             "by_block_ms": dict(by_block), "steps": steps}
 
@@ -88,12 +99,14 @@ def ort_profile(pool, entry_id: str, repeats: int) -> dict:
 
 
 def merge_fused_blocks(native: dict, other: dict) -> None:
-    """Where the native plan streams the stem into a block (one step, block
-    "stem+<block>"), the other profile's stem and that block become one row."""
+    """Where the native plan runs several blocks as one step (the stem
+    streamed into the first block: "stem+<block>"; a block whose rows the
+    next one makes: "<block>+<next>"), the other profile's blocks become one
+    row too."""
+    b = other["by_block_ms"]
     for key in native["by_block_ms"]:
-        if key.startswith("stem+"):
-            b = other["by_block_ms"]
-            b[key] = b.pop("stem", 0.0) + b.pop(key[len("stem+"):], 0.0)
+        if "+" in key and key not in b:
+            b[key] = sum(b.pop(part, 0.0) for part in key.split("+"))
 
 
 def _write(a, other: OtherCPU, out: dict) -> int:

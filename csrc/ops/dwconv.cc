@@ -62,46 +62,59 @@ GemmArgs conv1x1(const OpDesc& op, int M, int N, int K) {
   return g;
 }
 
-void run(const Step& s, const RunCtx& c) {
-  const OpDesc& op = s.op;
-  const Shape3 &si = c.plan.shape(dw_input(s)), &so = c.plan.shape(s.out);
-  const Shape3& sp = c.plan.shape(op.in0);   // what the step reads: the fused conv's input, else si
-  const int C = si.c;
-  const int Ho = conv_out(si.h, op.k, op.stride), Wo = conv_out(si.w, op.k, op.stride);
+// One thread's way through a fused depthwise step's output rows, in order:
+// the input rows each output row needs are made into the thread's ring of k
+// rows (by the fused expand or stem conv; where the step pulls the previous
+// step's rows, the expand reads each of those rows as `up` makes it), the
+// output row into its row buffer, projected at once.
+struct Rows {
+  const Step& s;
+  const RunCtx& c;
+  Shape3 si, so, sp;   // the depthwise input, the step's output, what the step reads (the fused conv's input)
+  int C = 0, Ho = 0, Wo = 0, k = 0, S = 1, p = 0;
+  bool stem = false;
   DwArgs d;
-  d.H = si.h; d.W = si.w; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = op.k; d.stride = op.stride;
-  d.in = c.in(op.in0); d.w = op.w.data; d.wc = op.w.shape[2]; d.out = c.out(s.out);
-  d.scale = op.scale.data(); d.shift = op.shift.data(); d.act = op.act;
-  const int threads = c.threads;
-  const bool par = threads > 1 && s.macs >= kParallelMacs && Ho >= 2;
-  const int chunk = par ? (Ho + threads - 1) / threads : Ho;
-  const int tasks = (Ho + chunk - 1) / chunk;
-  if (!s.fused_expand && !s.fused_project) {   // whole bands of rows: the kernel keeps input rows in L1
-    if (tasks == 1) s.dw(d, 0, Ho);
-    else c.pool.parallel_for(tasks, threads, [&](int t) { s.dw(d, t * chunk, std::min(Ho, (t + 1) * chunk)); });
-    return;
-  }
-  // Row by row: the expanded input rows each output row needs, computed in
-  // order into this thread's ring of k rows; the output row into this
-  // thread's row buffer, projected at once.
-  const bool stem = s.fused_expand && s.expand.kind == OpKind::Conv;
-  GemmArgs ex = s.fused_expand && !stem ? conv1x1(s.expand, si.w, C, sp.c) : GemmArgs();
+  GemmArgs ex, pj;
   ConvArgs cv;   // the stem conv: row r into a ring slot (oy_base = r)
-  if (stem) {
-    cv.H = sp.h; cv.W = sp.w; cv.Cin = sp.c; cv.Wo = si.w; cv.N = C; cv.k = s.expand.k; cv.stride = s.expand.stride;
-    cv.in = c.in(op.in0); cv.w = s.expand.w.data; cv.ldw = s.expand.w.shape[1];
-    cv.scale = s.expand.scale.empty() ? nullptr : s.expand.scale.data();
-    cv.shift = s.expand.shift.empty() ? nullptr : s.expand.shift.data();
-    cv.act = s.expand.act;
+  const float* in = nullptr;
+  const float* res = nullptr;
+  float* out = nullptr;
+  int64_t ring_row = 0;
+  // this thread's
+  float* mine = nullptr;   // ring, row buffer
+  int next = 0;            // the next input row to make
+  Rows* up = nullptr;      // pulls_rows: the previous step's rows
+  float* up_row = nullptr; //   where its output row lands
+
+  Rows(const Step& st, const RunCtx& ctx) : s(st), c(ctx) {
+    const OpDesc& op = s.op;
+    si = c.plan.shape(dw_input(s));
+    so = c.plan.shape(s.out);
+    sp = c.plan.shape(op.in0);
+    C = si.c;
+    k = op.k; S = op.stride; p = k / 2;
+    Ho = conv_out(si.h, k, S); Wo = conv_out(si.w, k, S);
+    d.H = si.h; d.W = si.w; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = k; d.stride = S;
+    d.in = c.in(op.in0); d.w = op.w.data; d.wc = op.w.shape[2]; d.out = c.out(s.out);
+    d.scale = op.scale.data(); d.shift = op.shift.data(); d.act = op.act;
+    stem = s.fused_expand && s.expand.kind == OpKind::Conv;
+    if (s.fused_expand && !stem) ex = conv1x1(s.expand, si.w, C, sp.c);
+    if (stem) {
+      cv.H = sp.h; cv.W = sp.w; cv.Cin = sp.c; cv.Wo = si.w; cv.N = C; cv.k = s.expand.k; cv.stride = s.expand.stride;
+      cv.in = c.in(op.in0); cv.w = s.expand.w.data; cv.ldw = s.expand.w.shape[1];
+      cv.scale = s.expand.scale.empty() ? nullptr : s.expand.scale.data();
+      cv.shift = s.expand.shift.empty() ? nullptr : s.expand.shift.data();
+      cv.act = s.expand.act;
+    }
+    if (s.fused_project) pj = conv1x1(s.project, Wo, so.c, C);
+    res = s.res >= 0 ? c.in(s.res) : nullptr;
+    out = c.out(s.out);
+    in = d.in;
+    ring_row = int64_t(si.w) * C;
   }
-  GemmArgs pj = s.fused_project ? conv1x1(s.project, Wo, so.c, C) : GemmArgs();
-  const float* res = s.res >= 0 ? c.in(s.res) : nullptr;
-  float* out = c.out(s.out);
-  const int k = op.k, S = op.stride, p = k / 2;
-  const int64_t ring_row = int64_t(si.w) * C;
-  const float* in = d.in;
+
   // input row r of channels [c0, c0 + cn) into a ring slot (rows of si.w * cn)
-  auto fill = [&](int r, float* slot, int c0, int cn) {
+  void fill(int r, float* slot, int c0, int cn) {
     if (stem) {
       ConvArgs cc = cv;
       cc.N = cn; cc.w += c0; cc.out = slot; cc.oy_base = r;
@@ -114,11 +127,60 @@ void run(const Step& s, const RunCtx& c) {
     g.boff = c0; g.N = cn; g.ldc = cn;
     if (g.scale) g.scale += c0;
     if (g.shift) g.shift += c0;
-    g.A = in + int64_t(r) * si.w * sp.c;
+    if (up) {
+      up->row(r, up_row);
+      g.A = up_row;
+    } else {
+      g.A = in + int64_t(r) * si.w * sp.c;
+    }
     g.C = slot;
     c.kt.gemm(g, 0, si.w, 0, cn);
-  };
-  if (s.fused_expand && !s.fused_project && tasks > 1 && (k - S) * (tasks - 1) * 10 > si.h) {
+  }
+
+  // This thread's part of the scratch (ring, row buffer, and the upstream
+  // step's parts after them), for output rows from oy0 on.
+  void start(float* scratch, int oy0) {
+    mine = scratch;
+    if (s.fused_expand) d.ring = mine;
+    if (s.fused_project) d.out = mine + s.ring_floats;
+    next = std::max(0, oy0 * S - p);
+  }
+
+  // Output row oy, projected into dst (the fused project's output row; null:
+  // the step's output). Rows come in increasing order from start's oy0.
+  void row(int oy, float* dst) {
+    if (s.fused_expand)
+      for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next)
+        fill(next, mine + int64_t(next % k) * ring_row, 0, C);
+    if (s.fused_project) d.oy_base = oy;
+    s.dw(d, oy, oy + 1);
+    if (s.fused_project) {
+      GemmArgs g = pj;
+      g.A = d.out;
+      g.C = dst ? dst : out + int64_t(oy) * Wo * so.c;
+      if (res) { g.res = res + int64_t(oy) * Wo * so.c; g.ldr = so.c; }
+      if (s.res_ring) { g.res = mine + int64_t(oy % k) * ring_row; g.ldr = C; }   // input row oy (stride 1)
+      c.kt.gemm(g, 0, Wo, 0, so.c);
+    }
+  }
+};
+
+void run(const Step& s, const RunCtx& c) {
+  Rows base(s, c);
+  const int Ho = base.Ho;
+  const int threads = c.threads;
+  const bool par = threads > 1 && s.macs >= kParallelMacs && Ho >= 2;
+  const int chunk = par ? (Ho + threads - 1) / threads : Ho;
+  const int tasks = (Ho + chunk - 1) / chunk;
+  if (!s.fused_expand && !s.fused_project) {   // whole bands of rows: the kernel keeps input rows in L1
+    const DwArgs& d = base.d;
+    if (tasks == 1) s.dw(d, 0, Ho);
+    else c.pool.parallel_for(tasks, threads, [&](int t) { s.dw(d, t * chunk, std::min(Ho, (t + 1) * chunk)); });
+    return;
+  }
+  const int C = base.C, k = base.k, S = base.S, p = base.p;
+  const Shape3& si = base.si;
+  if (s.fused_expand && !s.fused_project && !s.pulls_rows && tasks > 1 && (k - S) * (tasks - 1) * 10 > si.h) {
     // Few rows (a 28x28 or smaller map): bands of rows would each expand the
     // k - S rows their neighbour expands too (at 14x14, k = 7, 2 threads:
     // 26 expanded rows for 14), so each thread takes a slice of the channels
@@ -126,19 +188,20 @@ void run(const Step& s, const RunCtx& c) {
     // rows of its slice, its channels of the depthwise output. The same
     // values, each computed once.
     // (slices start on a vector; on a GEMM tile where B is in panels: no tile crosses a panel)
-    const int align = ex.bk ? c.kt.gemm_nr : c.kt.vec_w;
+    const int align = base.ex.bk ? c.kt.gemm_nr : c.kt.vec_w;
     const int cw = static_cast<int>(round_up((C + threads - 1) / threads, align));
     const int slices = (C + cw - 1) / cw;
     auto slice = [&](int t) {
       const int c0 = t * cw, cn = std::min(C, c0 + cw) - c0;
+      Rows me = base;
       float* ring = c.scratch(s) + t * (s.ring_floats + s.row_floats);
-      DwArgs dd = d;
-      dd.C = cn; dd.ring = ring; dd.w = d.w + c0; dd.scale = d.scale + c0; dd.shift = d.shift + c0;
-      dd.out = d.out + c0; dd.ldo = C;
+      DwArgs dd = base.d;
+      dd.C = cn; dd.ring = ring; dd.w = dd.w + c0; dd.scale = dd.scale + c0; dd.shift = dd.shift + c0;
+      dd.out = dd.out + c0; dd.ldo = C;
       int next = 0;
       for (int oy = 0; oy < Ho; ++oy) {
         for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next)
-          fill(next, ring + int64_t(next % k) * si.w * cn, c0, cn);
+          me.fill(next, ring + int64_t(next % k) * si.w * cn, c0, cn);
         s.dw(dd, oy, oy + 1);
       }
     };
@@ -146,29 +209,23 @@ void run(const Step& s, const RunCtx& c) {
     else c.pool.parallel_for(slices, threads, slice);
     return;
   }
+  // Row by row, each thread a band of output rows; where the step pulls the
+  // previous step's rows, the thread makes the rows of it its band needs.
+  const Step* us = s.pulls_rows ? &c.plan.step(static_cast<size_t>(s.up_step)) : nullptr;
   auto band = [&](int t) {
     const int r0 = t * chunk, r1 = std::min(Ho, (t + 1) * chunk);
-    float* mine = c.scratch(s) + t * (s.ring_floats + s.row_floats);
-    DwArgs dd = d;
-    if (s.fused_expand) dd.ring = mine;
-    if (s.fused_project) dd.out = mine + s.ring_floats;
-    int next = std::max(0, r0 * S - p);
-    for (int oy = r0; oy < r1; ++oy) {
-      if (s.fused_expand) {
-        const int last = std::min(si.h, oy * S - p + k);
-        for (; next < last; ++next) fill(next, mine + int64_t(next % k) * ring_row, 0, C);
-      }
-      if (s.fused_project) dd.oy_base = oy;
-      s.dw(dd, oy, oy + 1);
-      if (s.fused_project) {
-        GemmArgs g = pj;
-        g.A = dd.out;
-        g.C = out + int64_t(oy) * Wo * so.c;
-        if (res) { g.res = res + int64_t(oy) * Wo * so.c; g.ldr = so.c; }
-        if (s.res_ring) { g.res = mine + int64_t(oy % k) * ring_row; g.ldr = C; }   // input row oy (stride 1)
-        c.kt.gemm(g, 0, Wo, 0, so.c);
-      }
+    float* part = c.scratch(s) + t * (s.ring_floats + s.row_floats + s.up_floats);
+    Rows me = base;
+    me.start(part, r0);
+    if (us != nullptr) {
+      Rows up(*us, c);
+      up.start(part + s.ring_floats + s.row_floats, me.next);
+      me.up = &up;
+      me.up_row = part + s.ring_floats + s.row_floats + us->ring_floats + us->row_floats;
+      for (int oy = r0; oy < r1; ++oy) me.row(oy, nullptr);
+      return;
     }
+    for (int oy = r0; oy < r1; ++oy) me.row(oy, nullptr);
   };
   if (tasks == 1) band(0);
   else c.pool.parallel_for(tasks, threads, band);

@@ -17,9 +17,11 @@ std::vector<int64_t> plan_arena(std::vector<Step>& steps, const std::vector<int6
   std::vector<int64_t> first(nv, -1), last(nv, -1);
   for (size_t i = 0; i < steps.size(); ++i) {
     const Step& s = steps[i];
-    if (!s.gate_only) first[s.out] = static_cast<int64_t>(i);
+    if (!s.gate_only && !s.rows_pulled) first[s.out] = static_cast<int64_t>(i);   // a pulled value is never stored
+    // what a step whose rows are pulled reads, the next step reads
+    const int64_t at = static_cast<int64_t>(i) + (s.rows_pulled ? 1 : 0);
     for (int v : {s.op.in0, s.op.kind == OpKind::Add ? s.op.in1 : -1, s.res})
-      if (v >= 0) last[v] = std::max<int64_t>(last[v], static_cast<int64_t>(i));
+      if (v >= 0) last[v] = std::max<int64_t>(last[v], at);
   }
   for (int v = 1; v < nv; ++v) {
     if (v == output || first[v] < 0) continue;

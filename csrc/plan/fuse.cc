@@ -156,4 +156,35 @@ void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, c
   }
 }
 
+namespace {
+void run_nothing(const Step&, const RunCtx&) {}   // a step whose rows the next step makes
+}  // namespace
+
+void pull_rows(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses, int output,
+               int max_threads) {
+  if (!fuse_expand_enabled()) return;
+  for (size_t i = 1; i < steps.size(); ++i) {
+    Step& up = steps[i - 1];
+    Step& s = steps[i];
+    const int v = up.out;
+    if (up.op.kind != OpKind::DwConv || !up.fused_project || up.rows_pulled || up.pulls_rows ||
+        s.op.kind != OpKind::DwConv || !s.fused_expand || s.expand.kind != OpKind::PwConv || s.op.in0 != v ||
+        s.res == v || uses[v] != 1 || v == output)
+      continue;
+    const Shape3& sv = shapes[v];
+    // a small value is not worth it: at 2+ threads each band of rows makes the k - stride
+    // rows before it again, and there the pulled step's rows too
+    if (sv.size() * 4 < kFuseExpandBytes) continue;
+    up.rows_pulled = true;
+    up.run = run_nothing;
+    up.scratch_floats = 0;
+    up.kernel += " (rows made by " + s.op.name + ")";
+    s.pulls_rows = true;
+    s.up_step = static_cast<int>(i - 1);
+    s.up_floats = up.ring_floats + up.row_floats + round_up(int64_t(sv.w) * sv.c, kAlignFloats);
+    s.scratch_floats = (s.ring_floats + s.row_floats + s.up_floats) * max_threads;
+    s.kernel += " (pulls the rows of " + up.op.name + ")";
+  }
+}
+
 }  // namespace art

@@ -6,6 +6,7 @@
 //   fuse_stem_dwconv       direct conv -> dwconv   : the stem's rows streamed through the ring
 //   fuse_se_gate           SE -> pwconv            : the gate scales the conv's weight rows
 //   prepare_ops            each op's prepare step  : kernels, tables, scratch sizes
+//   pull_rows              fused dwconv -> fused dwconv: the second makes the first's rows as it needs them
 //   plan_arena             lifetimes -> offsets    : greedy first fit, largest first
 //   lockstep_from          weights vs activations  : where a batch switches to step-by-step (plan/batch.cc)
 #pragma once
@@ -41,6 +42,16 @@ void fuse_se_gate(std::vector<Step>& steps, const std::vector<Shape3>& shapes, c
 // q8: the int8 table (an int8 plan's ops), or null
 void prepare_ops(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const KernelTable& kt, int max_threads,
                  const Q8Table* q8 = nullptr, PackCache* packs = nullptr);
+
+// After prepare_ops: a dwconv step with its project fused whose output only
+// the next step's fused expand conv reads, and is large (MobileNet's first
+// block into the second at 224x224: 112x112x16, 0.8 MB) is run by that step, an output row
+// each time its expand needs an input row: the value is never stored, the
+// first step runs nothing, and the second's scratch holds a thread's ring
+// and row buffer of the first and one of its output rows. ART_FUSE=0 turns
+// this off with the other fusions.
+void pull_rows(std::vector<Step>& steps, const std::vector<Shape3>& shapes, const std::vector<int>& uses, int output,
+               int max_threads);
 
 // Sets every step's scratch_off/gate_off; returns value -> offset (-1: not in
 // the arena) and the arena's size in floats. value_floats: each value's size

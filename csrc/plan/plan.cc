@@ -98,6 +98,7 @@ void Plan::finalize(const KernelTable* kernels, int max_threads, const Q8Table* 
   }
   steps_.shrink_to_fit();   // fusion took about half of them: give their room back
   prepare_ops(steps_, shapes_, *kernels_, max_threads_, q8k_, packs);
+  if (!q8_) pull_rows(steps_, shapes_, uses, output_, max_threads_);
   std::vector<int64_t> value_floats(nv);
   for (int v = 0; v < nv; ++v) value_floats[v] = (shapes_[v].size() * value_bytes(v) + 3) / 4;
   offset_ = plan_arena(steps_, value_floats, output_, &arena_floats_);
@@ -120,7 +121,10 @@ std::string Plan::describe() const {
       << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "")
       << (s.fused_expand ? std::string(s.expand.kind == OpKind::Conv ? " (conv " : " (expand ") + s.expand.name +
                                " fused, ring rows)" : std::string())
-      << (s.fused_project ? " (project " + s.project.name + " fused, per row)" : std::string()) << " macs=" << s.macs
+      << (s.fused_project ? " (project " + s.project.name + " fused, per row)" : std::string())
+      << (s.rows_pulled ? " (rows made by the next step)" : std::string())
+      << (s.pulls_rows ? " (makes the rows of " + steps_[static_cast<size_t>(s.up_step)].op.name + ")" : std::string())
+      << " macs=" << s.macs
       << (s.kernel.empty() ? std::string() : " [" + s.kernel + "]") << "\n";
   }
   return o.str();

@@ -105,6 +105,12 @@ struct Step {
   bool res_ring = false;        //   the residual is that value: read from the ring (stride 1)
   bool fused_project = false;   // dwconv: feeds each output row to its project conv at once
   OpDesc project;               //   that project conv (writes `out`, adds `res`)
+  // row chains (plan/fuse.cc pull_rows, after prepare): a fused dwconv whose expand reads the
+  // previous step's output pulls that output a row at a time, and the value is never stored
+  bool rows_pulled = false;     // this step's output rows are made by the next step (its own run does nothing)
+  bool pulls_rows = false;      // this step makes step up_step's rows as its expand needs them
+  int up_step = -1;             //   that step (the one before)
+  int64_t up_floats = 0;        //   one thread's share of its scratch: its ring, row buffer and one output row
   // prepare (ops/<op>.cc)
   void (*run)(const Step& s, const RunCtx& c) = nullptr;   // the operator's run step
   // the step for all images of a lockstep group at once (RunCtx::images), or null: one run per image
