@@ -28,9 +28,9 @@ int dw_input(const Step& s) { return s.fused_expand ? s.expand_val : s.op.in0; }
 
 // The fused conv's kernel name.
 std::string producer_kernel(const Step& s, const KernelTable& kt, int w) {
-  if (s.expand.kind != OpKind::Conv) return gemm_kernel_name(kt, w);
-  const std::string k = std::to_string(s.expand.k);
-  return kernel_name(kt, "conv", k + "x" + k + "s" + std::to_string(s.expand.stride) + "-direct");
+  if (s.expand->kind != OpKind::Conv) return gemm_kernel_name(kt, w);
+  const std::string k = std::to_string(s.expand->k);
+  return kernel_name(kt, "conv", k + "x" + k + "s" + std::to_string(s.expand->stride) + "-direct");
 }
 
 void prepare(Step& s, const PrepareCtx& c) {
@@ -97,16 +97,16 @@ struct Rows {
     d.H = si.h; d.W = si.w; d.C = C; d.Ho = Ho; d.Wo = Wo; d.k = k; d.stride = S;
     d.in = c.in(op.in0); d.w = op.w.data; d.wc = op.w.shape[2]; d.out = c.out(s.out);
     d.scale = op.scale.data(); d.shift = op.shift.data(); d.act = op.act;
-    stem = s.fused_expand && s.expand.kind == OpKind::Conv;
-    if (s.fused_expand && !stem) ex = conv1x1(s.expand, si.w, C, sp.c);
+    stem = s.fused_expand && s.expand->kind == OpKind::Conv;
+    if (s.fused_expand && !stem) ex = conv1x1(*s.expand, si.w, C, sp.c);
     if (stem) {
-      cv.H = sp.h; cv.W = sp.w; cv.Cin = sp.c; cv.Wo = si.w; cv.N = C; cv.k = s.expand.k; cv.stride = s.expand.stride;
-      cv.in = c.in(op.in0); cv.w = s.expand.w.data; cv.ldw = s.expand.w.shape[1];
-      cv.scale = s.expand.scale.empty() ? nullptr : s.expand.scale.data();
-      cv.shift = s.expand.shift.empty() ? nullptr : s.expand.shift.data();
-      cv.act = s.expand.act;
+      cv.H = sp.h; cv.W = sp.w; cv.Cin = sp.c; cv.Wo = si.w; cv.N = C; cv.k = s.expand->k; cv.stride = s.expand->stride;
+      cv.in = c.in(op.in0); cv.w = s.expand->w.data; cv.ldw = s.expand->w.shape[1];
+      cv.scale = s.expand->scale.empty() ? nullptr : s.expand->scale.data();
+      cv.shift = s.expand->shift.empty() ? nullptr : s.expand->shift.data();
+      cv.act = s.expand->act;
     }
-    if (s.fused_project) pj = conv1x1(s.project, Wo, so.c, C);
+    if (s.fused_project) pj = conv1x1(*s.project, Wo, so.c, C);
     res = s.res >= 0 ? c.in(s.res) : nullptr;
     out = c.out(s.out);
     in = d.in;

@@ -37,8 +37,8 @@ int64_t step_weight_bytes(const Step& s, const std::vector<Shape3>& shapes, bool
   int64_t n;
   if (s.fused_expand || s.fused_project) {   // expand -> depthwise -> project, whichever are fused
     const int64_t dwc = s.fused_expand ? s.expand_c : cin;
-    n = (s.fused_expand ? desc_weights(s.expand, cin, dwc) : 0) + desc_weights(s.op, dwc, dwc) +
-        (s.fused_project ? desc_weights(s.project, dwc, cout) : 0);
+    n = (s.fused_expand ? desc_weights(*s.expand, cin, dwc) : 0) + desc_weights(s.op, dwc, dwc) +
+        (s.fused_project ? desc_weights(*s.project, dwc, cout) : 0);
   } else {
     n = desc_weights(s.op, cin, cout);
   }

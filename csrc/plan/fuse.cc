@@ -63,10 +63,10 @@ bool fuse_expand_enabled() {   // read once
 // prev's rows are then made in s's ring (ops/dwconv.cc), v is never stored.
 void absorb_into_ring(Step& s, Step& prev, int v, const Shape3& sv) {
   s.fused_expand = true;
-  s.expand = std::move(prev.op);
+  s.expand = std::make_unique<OpDesc>(std::move(prev.op));
   s.expand_c = sv.c;
   s.expand_val = v;
-  s.op.in0 = s.expand.in0;
+  s.op.in0 = s.expand->in0;
   s.macs += prev.macs;
   prev = std::move(s);
 }
@@ -103,7 +103,7 @@ void fuse_dwconv_project(std::vector<Step>& steps, const std::vector<Shape3>& sh
         v == output || s.gate_step >= 0 || shapes[v].size() * 4 < kFuseProjectBytes)
       return false;
     dw.fused_project = true;
-    dw.project = std::move(s.op);
+    dw.project = std::make_unique<OpDesc>(std::move(s.op));
     dw.out = s.out;
     dw.res = s.res;
     dw.macs += s.macs;
@@ -168,7 +168,7 @@ void pull_rows(std::vector<Step>& steps, const std::vector<Shape3>& shapes, cons
     Step& s = steps[i];
     const int v = up.out;
     if (up.op.kind != OpKind::DwConv || !up.fused_project || up.rows_pulled || up.pulls_rows ||
-        s.op.kind != OpKind::DwConv || !s.fused_expand || s.expand.kind != OpKind::PwConv || s.op.in0 != v ||
+        s.op.kind != OpKind::DwConv || !s.fused_expand || s.expand->kind != OpKind::PwConv || s.op.in0 != v ||
         s.res == v || uses[v] != 1 || v == output)
       continue;
     const Shape3& sv = shapes[v];

@@ -119,9 +119,9 @@ std::string Plan::describe() const {
     o << kind_name(s.op.kind) << " " << s.op.name << " " << si.h << "x" << si.w << "x" << si.c << " -> "
       << so.h << "x" << so.w << "x" << so.c << (s.res >= 0 || s.res_ring ? " +residual" : "")
       << (s.gate_only ? " (gate only)" : "") << (s.gate_step >= 0 ? " x SE gate" : "")
-      << (s.fused_expand ? std::string(s.expand.kind == OpKind::Conv ? " (conv " : " (expand ") + s.expand.name +
+      << (s.fused_expand ? std::string(s.expand->kind == OpKind::Conv ? " (conv " : " (expand ") + s.expand->name +
                                " fused, ring rows)" : std::string())
-      << (s.fused_project ? " (project " + s.project.name + " fused, per row)" : std::string())
+      << (s.fused_project ? " (project " + s.project->name + " fused, per row)" : std::string())
       << (s.rows_pulled ? " (rows made by the next step)" : std::string())
       << (s.pulls_rows ? " (makes the rows of " + steps_[static_cast<size_t>(s.up_step)].op.name + ")" : std::string())
       << " macs=" << s.macs

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -99,12 +100,14 @@ struct Step {
   int gate_c = 0;               //   its channels (the gate's size)
   int gate_step = -1;           // pwconv: the SE step whose gate scales its input channels
   bool fused_expand = false;    // dwconv: computes its expand conv (or the stem conv) row by row into a ring
-  OpDesc expand;                //   that conv (its input is op.in0): a 1x1 PwConv, or a direct Conv
+  // that conv (its input is op.in0): a 1x1 PwConv, or a direct Conv; held apart, like the
+  // project conv below, as only fused steps have them (an OpDesc is ~0.6 KB, the rest of a Step ~1 KB)
+  std::unique_ptr<OpDesc> expand;
   int expand_c = 0;             //   its output channels (= the depthwise channels)
   int expand_val = -1;          //   the value it made (the depthwise input; never stored)
   bool res_ring = false;        //   the residual is that value: read from the ring (stride 1)
   bool fused_project = false;   // dwconv: feeds each output row to its project conv at once
-  OpDesc project;               //   that project conv (writes `out`, adds `res`)
+  std::unique_ptr<OpDesc> project;   // that project conv (writes `out`, adds `res`)
   // row chains (plan/fuse.cc pull_rows, after prepare): a fused dwconv whose expand reads the
   // previous step's output pulls that output a row at a time, and the value is never stored
   bool rows_pulled = false;     // this step's output rows are made by the next step (its own run does nothing)
