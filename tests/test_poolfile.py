@@ -222,6 +222,20 @@ def test_absurd_nesting(tmp_path, good):
     expect_error(tmp_path, join_file(header, data), "adaptive_rt.pool", "nests 50 levels")
 
 
+def test_json_depth_limit_is_exact():
+    """The depth is counted on what the parser built (brackets inside strings
+    do not count): a document at the limit parses, one level more is refused
+    with its depth, whatever else is wrong with it, and so is one too deep
+    for the parser itself."""
+    from adaptive_rt.io.jsonio import strict_json
+    assert strict_json("[" * 16 + "]" * 16, "x") == json.loads("[" * 16 + "]" * 16)
+    assert strict_json('{"a": [1, {"b": ["[[[[[[["]}]}', "x", 4) == {"a": [1, {"b": ["[[[[[[["]}]}
+    for text, depth in (("[" * 17 + "]" * 17, 17), ('{"a": [1, {"b": []}], "c": {}}', 4),
+                        ('[[[[[[[[[[[[[[[[[[1, 1}', 18), ("[" * 5000 + "]" * 5000, 5000)):
+        with pytest.raises(ValueError, match=f"x: JSON nests {depth} levels deep"):
+            strict_json(text, "x", 16 if depth > 4 else 3)
+
+
 def test_nan_in_json_rejected(tmp_path, good):
     header, data = split_file(good)
     mutate_pool(header, lambda t: t[0].update(mflops=float("nan")))

@@ -41,17 +41,45 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _deeper_than(obj: object, limit: int) -> bool:
+    """Whether parsed JSON nests lists and objects more than ``limit`` deep
+    (walked without recursion; stops at the first branch past the limit)."""
+    stack = [(obj, 1)] if isinstance(obj, (list, dict)) else []
+    while stack:
+        o, d = stack.pop()
+        if d > limit:
+            return True
+        for v in (o.values() if isinstance(o, dict) else o):
+            if isinstance(v, (list, dict)):
+                stack.append((v, d + 1))
+    return False
+
+
 def strict_json(text: str, what: str, max_depth: int = MAX_JSON_DEPTH, error: type = ValueError) -> object:
     """Parse JSON, rejecting duplicate keys, NaN/Infinity and nesting deeper
-    than ``max_depth`` (checked before parsing, without recursion); raises
-    ``error`` naming ``what``."""
-    depth = json_depth(text)
-    if depth > max_depth:
-        raise error(f"{what}: JSON nests {depth} levels deep, limit {max_depth}")
+    than ``max_depth``; raises ``error`` naming ``what``.
+
+    The parser's own recursion limit (about a thousand levels) bounds what an
+    absurdly deep text costs; the depth is checked on what it built, and
+    counted from the text (:func:`json_depth`) only for the message of a
+    text past the limit: a regular-expression pass over every document was
+    most of the time a pool header took to read."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:
-        raise error(f"{what}: invalid JSON: {e}") from None
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except RecursionError:
+        obj = None
+    except ValueError as e:
+        if json_depth(text) > max_depth:   # a too-deep text says so, whatever else is wrong with it
+            obj = None
+        else:
+            raise error(f"{what}: invalid JSON: {e}") from None
+    if obj is None or _deeper_than(obj, max_depth):
+        depth = json_depth(text)
+        if depth > max_depth:
+            raise error(f"{what}: JSON nests {depth} levels deep, limit {max_depth}")
+        if obj is None:
+            raise error(f"{what}: invalid JSON: nests too deep to parse")
+    return obj
 
 
 def read_bounded(path: str, limit: int) -> bytes:
