@@ -95,3 +95,18 @@ def test_cost_monotone_in_width_and_depth(tiny_space):
     c_lo, c_hi = build_graph(tiny_space, lo).cost(), build_graph(tiny_space, hi).cost()
     assert c_lo.macs < c_hi.macs and c_lo.params < c_hi.params
     assert c_lo.peak_activation_bytes < c_hi.peak_activation_bytes
+
+
+def test_cached_graph_is_one_entry_for_the_default_input_size():
+    """A pool's load asks for its entries' graphs without an input size, its
+    plans with None: both, and the space's own size, are the one graph built
+    once; another size is another graph (with a resize first)."""
+    from adaptive_rt.model.graph import cached_graph
+    from adaptive_rt.model.presets import get_space
+    space = get_space("mbv3-tiny28")
+    cfg = space.max_config()
+    g = cached_graph(space, cfg)
+    s = space.input_size
+    assert cached_graph(space, cfg, None) is g and cached_graph(space, cfg, (s, s)) is g and cached_graph(space, cfg, [s, s]) is g
+    other = cached_graph(space, cfg, (s + 4, s))
+    assert other is not g and other.ops[0].kind == "resize" and g.ops[0].kind != "resize"

@@ -288,10 +288,19 @@ def _block_ops(g: _Builder, space: SearchSpace, s: int, b: int, k: int, e: float
     return h
 
 
-@functools.lru_cache(maxsize=4096)
 def cached_graph(space: SearchSpace, config: SubnetConfig, input_hw: tuple[int, int] | None = None) -> Graph:
     """build_graph, memoised (graphs are immutable): training asks for the
-    same few subnets every step."""
+    same few subnets every step. The space's own input size and None are the
+    same graph, and one cache entry (a pool's load and its plans ask both ways)."""
+    if input_hw is not None:
+        input_hw = tuple(input_hw)
+        if input_hw == (space.input_size, space.input_size) and all(type(v) is int for v in input_hw):
+            input_hw = None
+    return _graph_memo(space, config, input_hw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _graph_memo(space: SearchSpace, config: SubnetConfig, input_hw: tuple[int, int] | None) -> Graph:
     return build_graph(space, config, input_hw)
 
 
