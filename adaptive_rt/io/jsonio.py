@@ -29,11 +29,13 @@ def json_depth(text: str) -> int:
 
 
 def _no_duplicates(pairs: list) -> dict:
-    d = {}
-    for k, v in pairs:
-        if k in d:
-            raise ValueError(f"duplicate key {k[:80]!r}")
-        d[k] = v
+    d = dict(pairs)
+    if len(d) != len(pairs):   # the first key seen twice, by name
+        seen: set = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k[:80]!r}")
+            seen.add(k)
     return d
 
 
