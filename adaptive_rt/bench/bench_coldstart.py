@@ -5,7 +5,8 @@ process that imports ONNX Runtime (or LiteRT), creates ONE session
 inference. Wall time from spawning the process to its first answer (as an
 app or a service manager waits for it; spawn to exit is recorded too) and
 its peak RSS; medians over interleaved runs
-(modes alternate, so load changes on the shared machine hit all of them
+(modes alternate, each round in its own shuffled order, so load changes
+on the shared machine and any effect of the process before hit all of them
 alike). The native engine is also measured without the pool's SHA-256 pass
 (``verify_checksum=False``), to show what the checksum costs. A baseline
 process (``python -c pass`` with numpy imported) is timed too, so the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -129,8 +131,13 @@ def bench_pool(name: str, path: str, runs: int, log) -> dict:
         for m in MODES:          # one untimed run each: the files and the modules in the page cache
             run_once(m, path, d)
         samples: dict[str, list[dict]] = {m: [] for m in MODES}
+        rng = random.Random(0)
         for _ in range(runs):
-            for m in MODES:
+            # each round in its own order: no mode always follows the same one (the same process
+            # after the light baseline started 15-20 ms slower on a shared guest, every round)
+            order = list(MODES)
+            rng.shuffle(order)
+            for m in order:
                 samples[m].append(run_once(m, path, d))
     row: dict = {"pool": name, "k": len(pool.entries), "largest_entry": big.id, "largest_mflops": round(big.mflops, 3),
                  "pool_file_bytes": pool.file_bytes, "runs": runs}
@@ -183,7 +190,7 @@ def ensure_bytecode() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(__doc__, argv)
-    runs = 3 if a.quick else 11
+    runs = 3 if a.quick else 21
     bytecode = ensure_bytecode()
     out = {}
     other = OtherCPU().start()
