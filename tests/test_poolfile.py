@@ -230,6 +230,7 @@ def test_json_depth_limit_is_exact():
     from adaptive_rt.io.jsonio import strict_json
     assert strict_json("[" * 16 + "]" * 16, "x") == json.loads("[" * 16 + "]" * 16)
     assert strict_json('{"a": [1, {"b": ["[[[[[[["]}]}', "x", 4) == {"a": [1, {"b": ["[[[[[[["]}]}
+    assert strict_json("null", "x") is None and strict_json("0", "x", 0) == 0   # scalars are depth 0
     for text, depth in (("[" * 17 + "]" * 17, 17), ('{"a": [1, {"b": []}], "c": {}}', 4),
                         ('[[[[[[[[[[[[[[[[[[1, 1}', 18), ("[" * 5000 + "]" * 5000, 5000)):
         with pytest.raises(ValueError, match=f"x: JSON nests {depth} levels deep"):

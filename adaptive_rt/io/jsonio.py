@@ -66,21 +66,20 @@ def strict_json(text: str, what: str, max_depth: int = MAX_JSON_DEPTH, error: ty
     counted from the text (:func:`json_depth`) only for the message of a
     text past the limit: a regular-expression pass over every document was
     most of the time a pool header took to read."""
+    parsed, obj = True, None
     try:
         obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except RecursionError:
-        obj = None
+        parsed = False
     except ValueError as e:
-        if json_depth(text) > max_depth:   # a too-deep text says so, whatever else is wrong with it
-            obj = None
-        else:
+        if json_depth(text) <= max_depth:   # a too-deep text says so, whatever else is wrong with it
             raise error(f"{what}: invalid JSON: {e}") from None
-    if obj is None or _deeper_than(obj, max_depth):
+        parsed = False
+    if not parsed or _deeper_than(obj, max_depth):
         depth = json_depth(text)
         if depth > max_depth:
             raise error(f"{what}: JSON nests {depth} levels deep, limit {max_depth}")
-        if obj is None:
-            raise error(f"{what}: invalid JSON: nests too deep to parse")
+        raise error(f"{what}: invalid JSON: nests too deep to parse")
     return obj
 
 

@@ -7,6 +7,7 @@
 // and is projected at once. Either way the wide tensors never exist whole
 // and each row is used while still in cache.
 #include <algorithm>
+#include <optional>
 
 #include "op.h"
 
@@ -114,7 +115,7 @@ struct Rows {
   }
 
   // input row r of channels [c0, c0 + cn) into a ring slot (rows of si.w * cn)
-  void fill(int r, float* slot, int c0, int cn) {
+  void fill(int r, float* slot, int c0, int cn) const {
     if (stem) {
       ConvArgs cc = cv;
       cc.N = cn; cc.w += c0; cc.out = slot; cc.oy_base = r;
@@ -193,7 +194,6 @@ void run(const Step& s, const RunCtx& c) {
     const int slices = (C + cw - 1) / cw;
     auto slice = [&](int t) {
       const int c0 = t * cw, cn = std::min(C, c0 + cw) - c0;
-      Rows me = base;
       float* ring = c.scratch(s) + t * (s.ring_floats + s.row_floats);
       DwArgs dd = base.d;
       dd.C = cn; dd.ring = ring; dd.w = dd.w + c0; dd.scale = dd.scale + c0; dd.shift = dd.shift + c0;
@@ -201,7 +201,7 @@ void run(const Step& s, const RunCtx& c) {
       int next = 0;
       for (int oy = 0; oy < Ho; ++oy) {
         for (const int last = std::min(si.h, oy * S - p + k); next < last; ++next)
-          me.fill(next, ring + int64_t(next % k) * si.w * cn, c0, cn);
+          base.fill(next, ring + int64_t(next % k) * si.w * cn, c0, cn);
         s.dw(dd, oy, oy + 1);
       }
     };
@@ -217,13 +217,12 @@ void run(const Step& s, const RunCtx& c) {
     float* part = c.scratch(s) + t * (s.ring_floats + s.row_floats + s.up_floats);
     Rows me = base;
     me.start(part, r0);
+    std::optional<Rows> up;
     if (us != nullptr) {
-      Rows up(*us, c);
-      up.start(part + s.ring_floats + s.row_floats, me.next);
-      me.up = &up;
+      up.emplace(*us, c);
+      up->start(part + s.ring_floats + s.row_floats, me.next);
+      me.up = &*up;
       me.up_row = part + s.ring_floats + s.row_floats + us->ring_floats + us->row_floats;
-      for (int oy = r0; oy < r1; ++oy) me.row(oy, nullptr);
-      return;
     }
     for (int oy = r0; oy < r1; ++oy) me.row(oy, nullptr);
   };

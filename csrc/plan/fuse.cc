@@ -20,7 +20,7 @@ std::vector<int> count_uses(const std::vector<Step>& steps, int num_values) {
 namespace {
 // One pass over the steps, in place and in order: merge(prev, s, at) may fold
 // step s into prev, the last step kept (at: prev's index), and returns true
-// when it did (s is dropped). Nothing is allocated: a Step is ~2 KB, and a
+// when it did (s is dropped). Nothing is allocated: a Step is ~1 KB, and a
 // new list per pass would leave the heap its holes.
 template <class Merge>
 void merge_pass(std::vector<Step>& steps, Merge merge) {

@@ -26,7 +26,7 @@ Plan::Plan(std::vector<Shape3> shapes, int output, bool q8) : shapes_(std::move(
     throw std::invalid_argument("the output value must be 1x1xC (logits)");
   producer_.assign(shapes_.size(), -1);
   // every op writes one value, the input is none's: the steps' final count at most, so the
-  // list is allocated once (a Step is ~2 KB; growth by doubling would leave the heap holes)
+  // list is allocated once (a Step is ~1 KB; growth by doubling would leave the heap holes)
   steps_.reserve(shapes_.size() - 1);
 }
 
