@@ -1,7 +1,7 @@
 """Strict, bounded JSON: every JSON document the package reads from a file
 or a peer (pool headers, device profiles, latency tables, traces, daemon
 requests) goes through :func:`strict_json`: duplicate keys, NaN/Infinity and
-deep nesting are refused before anything is built from the text."""
+deep nesting are refused, and nothing parsed from such a text is returned."""
 from __future__ import annotations
 
 import json
