@@ -115,11 +115,9 @@ def _dist_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train a supernet with a subnet sampler (needs the train extra; runs under torchrun too)")
 @arguments(_train_args)
 def cmd_train(a: argparse.Namespace) -> int:
-    need_torch()
     from ..io.data import DatasetError, load_dataset
     from ..model.presets import get_space
-    from ..train.checkpoint import STATE
-    from ..train.loop import TrainConfig, Trainer
+    # the arguments and the dataset are checked before torch is imported (a second and a half here)
     if not (0.0 < a.labeled_fraction <= 1.0):
         raise UsageError(f"--labeled-fraction {a.labeled_fraction} must be in (0, 1]")
     if a.epochs < 1:
@@ -133,6 +131,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         data = load_dataset(a.dataset, seed=a.seed)
     except DatasetError as e:
         raise UsageError(str(e)) from None
+    need_torch()
+    from ..train.checkpoint import STATE
+    from ..train.loop import TrainConfig, Trainer
     init = None
     if a.init is not None:
         from ..train.transfer import InitError, for_data, load_init
