@@ -121,6 +121,7 @@ PYBIND11_MODULE(_core, m) {
       if (art::table_by_name(n)) out.emplace_back(n);
     return out;
   }, "Kernel tables this CPU and build can run.");
+  m.attr("arenas_mapped") = art::ArenaPool::mapped();
   m.def("default_isa", [] { return std::string(art::default_kernels()->name); });
   m.def("available_isas8", [] {
     std::vector<std::string> out;

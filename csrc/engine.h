@@ -32,6 +32,9 @@ class ArenaPool {
   Arena acquire(int64_t floats);
   void release(Arena a);
   int64_t bytes_held() const;
+  // whether each arena is an anonymous mapping of its own (not under AddressSanitizer, which
+  // needs heap blocks to see a step write past its arena)
+  static bool mapped();
 
  private:
   mutable std::mutex m_;

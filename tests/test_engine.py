@@ -3,7 +3,10 @@ both presets, every kernel table this CPU has, 1 and 2 threads; concurrency;
 bad input."""
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -247,6 +250,47 @@ def test_concurrent_runs_are_exact(tiny_path):
     assert eng.arena_bytes <= 4 * max(p.arena_bytes for p in plans) + 4 * 64
 
 
+
+_ARENA_CHILD = r"""
+import json, sys
+import numpy as np
+from adaptive_rt.engine import Engine
+def heap_kb():
+    rss, on = 0, False
+    for line in open("/proc/self/smaps"):
+        p = line.split()
+        if "-" in p[0] and ":" not in p[0]:
+            on = len(p) > 5 and p[5] == "[heap]"
+        elif on and p[0] == "Rss:":
+            rss += int(p[1])
+    return rss
+eng = Engine.open(sys.argv[1], max_threads=1)
+plans = sorted(eng.plans().values(), key=lambda p: p.arena_bytes)      # every first run grows the arena
+xs = [np.full((1,) + p.input_shape, 0.5, np.float32) for p in plans]
+outs = [np.empty((1, p.num_classes), np.float32) for p in plans]
+h0 = heap_kb()
+for p, x, o in zip(plans, xs, outs):
+    eng.run(p, x, out=o)
+print(json.dumps({"heap_kb": heap_kb() - h0, "arena": eng.arena_bytes, "plan_arenas": [p.arena_bytes for p in plans]}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+@pytest.mark.skipif(not engine_mod._core.arenas_mapped, reason="arenas are heap blocks in this build (AddressSanitizer)")
+def test_a_growing_arena_leaves_no_heap_behind(tmp_path):
+    """Each larger plan's first run replaces the arena: the smaller one goes
+    back to the system, not into a resident hole in the heap (the tiny pool's
+    arenas, growing plan by plan, held twice their size in heap)."""
+    space = get_space("mbv3-tiny28")
+    entries, tensors = random_pool(space, 6, seed=0)
+    path = tmp_path / "p.safetensors"
+    write_pool(path, space, entries, tensors)
+    r = subprocess.run([sys.executable, "-c", _ARENA_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(set(d["plan_arenas"])) >= 3, d            # the arena grew at least twice
+    assert d["arena"] == max(d["plan_arenas"]), d      # one arena held, the largest plan's
+    assert d["heap_kb"] <= 32, d                       # runs allocate nothing from the heap
 def test_switching_plans_needs_no_rebuild(tiny_pool_path):
     eng = Engine.open(tiny_pool_path)
     plans = eng.plans()
