@@ -250,7 +250,6 @@ def test_concurrent_runs_are_exact(tiny_path):
     assert eng.arena_bytes <= 4 * max(p.arena_bytes for p in plans) + 4 * 64
 
 
-
 _ARENA_CHILD = r"""
 import json, sys
 import numpy as np
@@ -285,7 +284,11 @@ def test_a_growing_arena_leaves_no_heap_behind(tmp_path):
     entries, tensors = random_pool(space, 6, seed=0)
     path = tmp_path / "p.safetensors"
     write_pool(path, space, entries, tensors)
-    r = subprocess.run([sys.executable, "-c", _ARENA_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    try:
+        r = subprocess.run([sys.executable, "-c", _ARENA_CHILD, str(path)], capture_output=True, text=True,
+                           timeout=300)
+    except OSError as e:    # an emulated interpreter (qemu-user without binfmt) cannot start another
+        pytest.skip(f"cannot start {sys.executable}: {e}")
     assert r.returncode == 0, r.stderr[-2000:]
     d = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(set(d["plan_arenas"])) >= 3, d            # the arena grew at least twice
